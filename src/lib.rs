@@ -1,0 +1,1 @@
+//! mojo-server: the MOJO REST API for the physical server lifecycle.
