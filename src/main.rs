@@ -1,1 +1,118 @@
-fn main() {}
+//! The `mojo-server` binary: parse the configuration, set up logging, run a subcommand.
+
+use std::io::Read;
+use std::process::ExitCode;
+
+use clap::Parser;
+use mojo_server::app::{self, App};
+use mojo_server::config::{Cli, Command, LogFormat};
+use tracing_subscriber::EnvFilter;
+
+fn init_tracing(format: LogFormat) {
+    let filter = EnvFilter::try_from_env("MOJO_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn shutdown_signal(token: tokio_util::sync::CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                let _ = ctrl_c.await;
+                token.cancel();
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutting down");
+    token.cancel();
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = cli.config;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let app = App::build(config).await?;
+            let token = app.state.shutdown.clone();
+            let signals = tokio::spawn(shutdown_signal(token));
+            let result = app.run().await;
+            signals.abort();
+            result
+        }
+        Command::Migrate => {
+            config.validate().map_err(anyhow::Error::msg)?;
+            app::open_database(&config).await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Createsuperuser { username, email } => {
+            config.validate().map_err(anyhow::Error::msg)?;
+            let db = app::open_database(&config).await?;
+            let password = match mojo_server::config::secret_from_env("MOJO_NEW_PASSWORD").map_err(anyhow::Error::msg)? {
+                Some(p) => p,
+                None => {
+                    let mut s = String::new();
+                    std::io::stdin().read_to_string(&mut s)?;
+                    s.trim_end_matches(['\r', '\n']).to_string()
+                }
+            };
+            if password.is_empty() {
+                anyhow::bail!("no password given (set MOJO_NEW_PASSWORD or pipe it on stdin)");
+            }
+            let id = app::create_superuser(&db, &username, &email, &password).await?;
+            println!("created superuser {username} (id {id})");
+            Ok(())
+        }
+        Command::Openapi { format } => {
+            let doc = mojo_server::http::openapi::document(&mojo_server::http::api().ops);
+            match format.as_str() {
+                "json" => println!("{}", serde_json::to_string_pretty(&doc)?),
+                "yaml" => print!("{}", mojo_server::http::openapi::to_yaml(&doc)),
+                other => anyhow::bail!("unknown format {other} (yaml or json)"),
+            }
+            Ok(())
+        }
+        Command::RotateCredentialKey => {
+            anyhow::bail!("rotate-credential-key: there are no stored credentials to rotate in this build")
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+        }
+    };
+    init_tracing(cli.config.log_format);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("mojo-server: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mojo-server: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

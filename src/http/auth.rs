@@ -1,0 +1,372 @@
+//! simplejwt-compatible authentication: the token endpoints, the bearer extractor and the
+//! failed-login throttle.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::header;
+use axum::Json;
+use jsonwebtoken::{errors::ErrorKind, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::error::{ApiError, ApiResult};
+use super::extract::Fields;
+use super::validate::{validate, Field, Kind, Mode};
+use super::AppState;
+use crate::config::Throttle;
+use crate::db::{self, users};
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone)]
+pub struct CurrentUser {
+    /// User id.
+    pub id: i64,
+    /// User name.
+    pub username: String,
+    /// Superusers see and do everything.
+    pub is_superuser: bool,
+    /// Ids of the groups the user belongs to.
+    pub groups: Vec<i64>,
+}
+
+/// The caller, who must be a superuser (403 otherwise).
+#[derive(Debug, Clone)]
+pub struct Superuser(pub CurrentUser);
+
+/// JWT signing keys of this installation.
+#[derive(Clone)]
+pub struct JwtKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+}
+
+impl std::fmt::Debug for JwtKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JwtKeys(<redacted>)")
+    }
+}
+
+impl JwtKeys {
+    /// Keys from the installation's secret.
+    pub fn new(secret: &[u8]) -> JwtKeys {
+        JwtKeys {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+        }
+    }
+}
+
+/// Claims of both token types, in simplejwt's order.
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    token_type: String,
+    exp: i64,
+    iat: i64,
+    jti: String,
+    user_id: i64,
+}
+
+fn new_jti() -> String {
+    hex::encode(rand::random::<[u8; 16]>())
+}
+
+fn mint(state: &AppState, user_id: i64, token_type: &str, iat: i64, lifetime: Duration) -> ApiResult<String> {
+    let lifetime = i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX / 4);
+    let claims = Claims {
+        token_type: token_type.to_string(),
+        exp: iat.saturating_add(lifetime),
+        iat,
+        jti: new_jti(),
+        user_id,
+    };
+    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &state.jwt.encoding)
+        .map_err(|e| ApiError::Internal(format!("token encoding failed: {e}")))
+}
+
+/// Why a token was refused, with simplejwt's (>= 5.5) message.
+fn decode(state: &AppState, token: &str) -> Result<Claims, &'static str> {
+    let mut v = Validation::new(Algorithm::HS256);
+    v.leeway = 0;
+    v.validate_aud = false;
+    v.set_required_spec_claims(&["exp"]);
+    match jsonwebtoken::decode::<Claims>(token, &state.jwt.decoding, &v) {
+        Ok(d) => Ok(d.claims),
+        Err(e) if matches!(e.kind(), ErrorKind::ExpiredSignature) => Err("Token is expired"),
+        Err(_) => Err("Token is invalid"),
+    }
+}
+
+fn token_not_valid(msg: &str) -> ApiError {
+    ApiError::Unauthorized(json!({"detail": msg, "code": "token_not_valid"}))
+}
+
+impl FromRequestParts<AppState> for CurrentUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if let Some(u) = parts.extensions.get::<CurrentUser>() {
+            return Ok(u.clone());
+        }
+        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+            return Err(ApiError::not_authenticated());
+        };
+        let value = value.to_str().unwrap_or("");
+        let words: Vec<&str> = value.split_whitespace().collect();
+        // Another scheme is not ours: the request is anonymous, as in simplejwt.
+        if words.first() != Some(&"Bearer") {
+            return Err(ApiError::not_authenticated());
+        }
+        if words.len() != 2 {
+            return Err(ApiError::Unauthorized(json!({
+                "detail": "Authorization header must contain two space-delimited values",
+                "code": "bad_authorization_header"
+            })));
+        }
+        let access_error = |msg: &str| {
+            ApiError::Unauthorized(json!({
+                "detail": "Given token not valid for any token type",
+                "code": "token_not_valid",
+                "messages": [{"token_class": "AccessToken", "token_type": "access", "message": msg}]
+            }))
+        };
+        let claims = decode(state, words[1]).map_err(access_error)?;
+        if claims.token_type != "access" {
+            return Err(access_error("Token has wrong type"));
+        }
+        let user = users::auth_info(&state.db, claims.user_id).await?;
+        let Some(user) = user else {
+            return Err(ApiError::Unauthorized(
+                json!({"detail": "User not found", "code": "user_not_found"}),
+            ));
+        };
+        if !user.is_active {
+            return Err(ApiError::Unauthorized(
+                json!({"detail": "User is inactive", "code": "user_inactive"}),
+            ));
+        }
+        let current = CurrentUser {
+            id: user.id,
+            username: user.username,
+            is_superuser: user.is_superuser,
+            groups: user.groups,
+        };
+        parts.extensions.insert(current.clone());
+        Ok(current)
+    }
+}
+
+impl FromRequestParts<AppState> for Superuser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let user = CurrentUser::from_request_parts(parts, state).await?;
+        if user.is_superuser {
+            Ok(Superuser(user))
+        } else {
+            Err(ApiError::Forbidden)
+        }
+    }
+}
+
+/// The address of the client, from `X-Forwarded-For` only when the peer is a trusted proxy.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub IpAddr);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip())
+            .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+        if state.config.trusted_proxies.contains(&peer) {
+            let forwarded = parts
+                .headers
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(',').next())
+                .and_then(|v| v.trim().parse::<IpAddr>().ok());
+            if let Some(ip) = forwarded {
+                return Ok(ClientIp(ip));
+            }
+        }
+        Ok(ClientIp(peer))
+    }
+}
+
+/// Counts failed logins per (client address, username) in a sliding window.
+#[derive(Debug)]
+pub struct LoginThrottle {
+    rule: Throttle,
+    failures: Mutex<HashMap<(IpAddr, String), VecDeque<Instant>>>,
+}
+
+impl LoginThrottle {
+    /// A throttle with the configured rule.
+    pub fn new(rule: Throttle) -> LoginThrottle {
+        LoginThrottle {
+            rule,
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Seconds to wait when the key has used up its failures, else None.
+    pub fn wait(&self, ip: IpAddr, username: &str) -> Option<u64> {
+        if self.rule.count == 0 {
+            return None;
+        }
+        let now = Instant::now();
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let q = map.get_mut(&(ip, username.to_string()))?;
+        while q.front().is_some_and(|t| now.duration_since(*t) >= self.rule.per) {
+            q.pop_front();
+        }
+        if q.len() >= self.rule.count as usize {
+            let oldest = *q.front()?;
+            let left = self.rule.per.saturating_sub(now.duration_since(oldest));
+            Some(left.as_secs_f64().ceil().max(1.0) as u64)
+        } else {
+            None
+        }
+    }
+
+    /// Records one failed login.
+    pub fn fail(&self, ip: IpAddr, username: &str) {
+        if self.rule.count == 0 {
+            return;
+        }
+        let now = Instant::now();
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        // Keep memory bounded under a flood of distinct usernames.
+        if map.len() > 100_000 {
+            let per = self.rule.per;
+            map.retain(|_, q| q.back().is_some_and(|t| now.duration_since(*t) < per));
+        }
+        let q = map.entry((ip, username.to_string())).or_default();
+        q.push_back(now);
+        while q.len() > self.rule.count as usize {
+            q.pop_front();
+        }
+    }
+}
+
+const LOGIN_FIELDS: &[Field] = &[
+    Field::new("username", Kind::Str),
+    Field::new("password", Kind::Secret),
+];
+
+/// `POST /api/token/`: a refresh/access pair for valid credentials.
+pub async fn token_obtain(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    body: Fields,
+) -> ApiResult<Json<Value>> {
+    let v = validate(&body, LOGIN_FIELDS, Mode::Full)?;
+    let username = v.str("username").unwrap_or_default();
+    let password = v.str("password").unwrap_or_default();
+    if let Some(secs) = state.login_throttle.wait(ip, &username) {
+        return Err(ApiError::Throttled(secs));
+    }
+    let user = users::check_password(&state.db, &username, &password).await?;
+    let Some(user_id) = user else {
+        state.login_throttle.fail(ip, &username);
+        state.metrics.login_failed();
+        tracing::info!(username = %username, client = %ip, "login failed");
+        return Err(ApiError::Unauthorized(
+            json!({"detail": "No active account found with the given credentials"}),
+        ));
+    };
+    users::touch_last_login(&state.db, user_id).await?;
+    let iat = chrono::Utc::now().timestamp();
+    let refresh = mint(&state, user_id, "refresh", iat, state.config.refresh_token_lifetime)?;
+    let access = mint(&state, user_id, "access", iat, state.config.access_token_lifetime)?;
+    Ok(Json(json!({"refresh": refresh, "access": access})))
+}
+
+/// Decodes a refresh token from a body field, refusing revoked and wrong-type tokens.
+async fn valid_refresh(state: &AppState, token: &str) -> ApiResult<Claims> {
+    let claims = decode(state, token).map_err(token_not_valid)?;
+    if claims.token_type != "refresh" {
+        return Err(token_not_valid("Token has wrong type"));
+    }
+    if users::is_blacklisted(&state.db, &claims.jti).await? {
+        return Err(token_not_valid("Token is blacklisted"));
+    }
+    Ok(claims)
+}
+
+const REFRESH_FIELDS: &[Field] = &[Field::new("refresh", Kind::Secret)];
+
+/// `POST /api/token/refresh/`: a new access token (and refresh token when rotating).
+pub async fn token_refresh(State(state): State<AppState>, body: Fields) -> ApiResult<Json<Value>> {
+    let v = validate(&body, REFRESH_FIELDS, Mode::Full)?;
+    let claims = valid_refresh(&state, &v.str("refresh").unwrap_or_default()).await?;
+    let active = users::auth_info(&state.db, claims.user_id)
+        .await?
+        .is_some_and(|u| u.is_active);
+    if !active {
+        return Err(ApiError::Unauthorized(
+            json!({"detail": "No active account found for the given token."}),
+        ));
+    }
+    let now = chrono::Utc::now().timestamp();
+    let access = mint(&state, claims.user_id, "access", now, state.config.access_token_lifetime)?;
+    if state.config.rotate_refresh_tokens {
+        users::blacklist(&state.db, &claims.jti, claims.exp).await?;
+        let refresh = mint(&state, claims.user_id, "refresh", now, state.config.refresh_token_lifetime)?;
+        return Ok(Json(json!({"access": access, "refresh": refresh})));
+    }
+    Ok(Json(json!({"access": access})))
+}
+
+/// `POST /api/token/verify/`: 200 `{}` for a valid token of either type.
+pub async fn token_verify(State(state): State<AppState>, body: Fields) -> ApiResult<Json<Value>> {
+    let v = validate(&body, &[Field::new("token", Kind::Secret)], Mode::Full)?;
+    let claims = decode(&state, &v.str("token").unwrap_or_default()).map_err(token_not_valid)?;
+    if claims.token_type == "refresh" && users::is_blacklisted(&state.db, &claims.jti).await? {
+        return Err(token_not_valid("Token is blacklisted"));
+    }
+    Ok(Json(json!({})))
+}
+
+/// `POST /api/token/blacklist/`: revokes a refresh token.
+pub async fn token_blacklist(State(state): State<AppState>, body: Fields) -> ApiResult<Json<Value>> {
+    let v = validate(&body, REFRESH_FIELDS, Mode::Full)?;
+    let claims = valid_refresh(&state, &v.str("refresh").unwrap_or_default()).await?;
+    users::blacklist(&state.db, &claims.jti, claims.exp).await?;
+    Ok(Json(json!({})))
+}
+
+/// Hashes a password with argon2id (off the async threads: it is deliberately slow).
+pub async fn hash_password(password: String) -> ApiResult<String> {
+    tokio::task::spawn_blocking(move || db::users::hash_password_blocking(&password))
+        .await
+        .map_err(|e| ApiError::Internal(format!("hashing task failed: {e}")))?
+        .map_err(ApiError::Internal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throttle_counts_failures_per_key() {
+        let t = LoginThrottle::new(Throttle {
+            count: 2,
+            per: Duration::from_secs(60),
+        });
+        let ip = IpAddr::from([127, 0, 0, 1]);
+        assert!(t.wait(ip, "a").is_none());
+        t.fail(ip, "a");
+        t.fail(ip, "a");
+        assert!(t.wait(ip, "a").is_some_and(|s| s <= 60));
+        assert!(t.wait(ip, "b").is_none());
+    }
+}

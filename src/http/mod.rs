@@ -1,0 +1,251 @@
+//! The HTTP edge: shared state, the router built from every resource's routes, and the
+//! middleware that keeps every answer in DRF's shape.
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod groups;
+pub mod list;
+pub mod metrics;
+pub mod openapi;
+pub mod ops;
+pub mod routes;
+pub mod users;
+pub mod validate;
+
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::config::Config;
+use crate::db::Db;
+use auth::{JwtKeys, LoginThrottle};
+use error::ApiError;
+use metrics::Metrics;
+use routes::{matches_pattern, Api};
+
+/// State shared by every handler and worker of one process.
+pub struct Shared {
+    /// The database.
+    pub db: Db,
+    /// Settings.
+    pub config: Config,
+    /// JWT keys.
+    pub jwt: JwtKeys,
+    /// Key sealing stored BMC credentials (32 bytes).
+    pub credential_key: crate::keys::CredentialKey,
+    /// Failed-login throttle.
+    pub login_throttle: LoginThrottle,
+    /// Prometheus counters.
+    pub metrics: Metrics,
+    /// Cancelled on shutdown.
+    pub shutdown: CancellationToken,
+    /// Owns every background task of the process (no detached spawns).
+    pub tasks: TaskTracker,
+}
+
+/// Cheaply clonable handle to [`Shared`].
+#[derive(Clone)]
+pub struct AppState(pub Arc<Shared>);
+
+impl Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// Every API route of the server.
+pub fn api() -> Api {
+    Api::new()
+        .merge(auth_routes())
+        .merge(users::routes())
+        .merge(groups::routes())
+}
+
+fn auth_routes() -> Api {
+    use axum::routing::post;
+    use routes::Op;
+    Api::new()
+        .route(
+            "/api/token/",
+            post(auth::token_obtain),
+            [Op::post("token_create", "Obtain an access and a refresh token")
+                .body::<openapi::TokenObtainPair>()
+                .ok::<openapi::TokenObtainPair>()
+                .public()],
+        )
+        .route(
+            "/api/token/refresh/",
+            post(auth::token_refresh),
+            [Op::post("token_refresh_create", "Obtain a new access token from a refresh token")
+                .body::<openapi::TokenRefresh>()
+                .ok::<openapi::TokenRefresh>()
+                .public()],
+        )
+        .route(
+            "/api/token/verify/",
+            post(auth::token_verify),
+            [Op::post("token_verify_create", "Check that a token is valid")
+                .body::<openapi::TokenVerify>()
+                .public()],
+        )
+        .route(
+            "/api/token/blacklist/",
+            post(auth::token_blacklist),
+            [Op::post("token_blacklist_create", "Revoke a refresh token")
+                .body::<openapi::TokenBlacklist>()
+                .public()],
+        )
+}
+
+#[derive(Clone, Copy)]
+struct MakeId;
+
+impl MakeRequestId for MakeId {
+    fn make_request_id<B>(&mut self, _req: &axum::http::Request<B>) -> Option<RequestId> {
+        let id = hex::encode(rand::random::<[u8; 8]>());
+        HeaderValue::from_str(&id).ok().map(RequestId::new)
+    }
+}
+
+/// Builds the whole HTTP service: API routes, docs, operations endpoints and middleware.
+pub fn router(state: AppState) -> Router {
+    let api = api();
+    let schema = openapi::document(&api.ops);
+    let (router, ops, mut paths) = api.into_router();
+    let allow = Arc::new(allow_table(&ops));
+    let docs = openapi::docs_router(schema);
+    paths.extend_from_slice(openapi::DOC_PATHS);
+    let paths: Arc<Vec<&'static str>> = Arc::new(paths);
+    let x_request_id = header::HeaderName::from_static("x-request-id");
+    router
+        .merge(docs)
+        .merge(ops::routes())
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), record_metrics))
+        .with_state(state)
+        .layer(middleware::from_fn_with_state(allow, drf_shapes))
+        .layer(CompressionLayer::new())
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::Internal("handler panicked".into()).into_response()
+        }))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<Body>| {
+                let id = req
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
+        .layer(SetRequestIdLayer::new(x_request_id, MakeId))
+        .layer(middleware::from_fn_with_state(paths, trailing_slash))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("Not found.")
+}
+
+/// Routes end in `/`: a GET/HEAD without it is redirected (301, query kept); other methods
+/// are served as if the slash were there. Only paths that would match a route are touched.
+async fn trailing_slash(
+    State(paths): State<Arc<Vec<&'static str>>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let path = req.uri().path();
+    if !path.ends_with('/') {
+        let slashed = format!("{path}/");
+        if paths.iter().any(|p| matches_pattern(p, &slashed)) {
+            let target = match req.uri().query() {
+                Some(q) => format!("{slashed}?{q}"),
+                None => slashed,
+            };
+            if req.method() == Method::GET || req.method() == Method::HEAD {
+                let mut resp = StatusCode::MOVED_PERMANENTLY.into_response();
+                if let Ok(v) = HeaderValue::from_str(&target) {
+                    resp.headers_mut().insert(header::LOCATION, v);
+                }
+                return resp;
+            }
+            if let Ok(uri) = target.parse::<Uri>() {
+                *req.uri_mut() = uri;
+            }
+        }
+    }
+    next.run(req).await
+}
+
+/// The methods each route pattern answers, for `Allow` headers.
+fn allow_table(ops: &[routes::Op]) -> Vec<(&'static str, String)> {
+    let mut table: Vec<(&'static str, Vec<&'static str>)> = Vec::new();
+    for op in ops {
+        match table.iter_mut().find(|(p, _)| *p == op.path) {
+            Some((_, methods)) => methods.push(op.method),
+            None => table.push((op.path, vec![op.method])),
+        }
+    }
+    table
+        .into_iter()
+        .map(|(p, mut methods)| {
+            if methods.contains(&"GET") {
+                methods.push("HEAD");
+            }
+            methods.push("OPTIONS");
+            (p, methods.join(", "))
+        })
+        .collect()
+}
+
+/// Gives axum's own 405 DRF's JSON body and a complete `Allow` header.
+async fn drf_shapes(
+    State(allow): State<Arc<Vec<(&'static str, String)>>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let method = req.method().to_string();
+    let path = req.uri().path().to_string();
+    let resp = next.run(req).await;
+    if resp.status() == StatusCode::METHOD_NOT_ALLOWED
+        && !resp.headers().contains_key(header::CONTENT_TYPE)
+    {
+        let allow = allow
+            .iter()
+            .find(|(p, _)| matches_pattern(p, &path))
+            .map(|(_, m)| m.clone())
+            .unwrap_or_default();
+        return ApiError::MethodNotAllowed { method, allow }.into_response();
+    }
+    resp
+}
+
+async fn record_metrics(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = req.method().clone();
+    let resp = next.run(req).await;
+    state
+        .metrics
+        .observe_request(&route, method.as_str(), resp.status().as_u16(), start.elapsed());
+    resp
+}

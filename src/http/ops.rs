@@ -1,0 +1,50 @@
+//! Operations endpoints: liveness, readiness and Prometheus metrics (not in the API schema).
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+
+use super::error::ApiError;
+use super::AppState;
+
+/// Extra scrape-time gauges; other modules (jobs) register theirs here.
+pub type GaugeFn = fn(&AppState) -> futures::future::BoxFuture<'_, String>;
+
+/// `/healthz`, `/readyz`, `/metrics`.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/healthz/", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/readyz/", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/metrics/", get(metrics))
+}
+
+async fn healthz() -> impl IntoResponse {
+    Json(json!({"status": "ok"}))
+}
+
+async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    match state.db.ping().await {
+        Ok(()) => Ok(Json(json!({"status": "ready"}))),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            Err(ApiError::Unavailable("The database is not reachable.".into()))
+        }
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let mut extra = String::new();
+    for gauge in crate::METRIC_GAUGES {
+        extra.push_str(&gauge(&state).await);
+    }
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        state.metrics.render(&extra),
+    )
+}

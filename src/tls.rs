@@ -1,0 +1,60 @@
+//! The HTTPS certificate: the operator's, or a self-signed one generated on first start and
+//! kept in the data dir.
+
+use std::path::PathBuf;
+
+use axum_server::tls_rustls::RustlsConfig;
+
+use crate::config::Config;
+use crate::keys::write_private;
+
+/// Paths of the certificate and key in use, generating the self-signed pair when needed.
+pub fn cert_paths(config: &Config) -> Result<(PathBuf, PathBuf), String> {
+    if let (Some(c), Some(k)) = (&config.tls_cert, &config.tls_key) {
+        return Ok((c.clone(), k.clone()));
+    }
+    let dir = config.data_dir.join("tls");
+    let cert = dir.join("cert.pem");
+    let key = dir.join("key.pem");
+    if cert.exists() && key.exists() {
+        return Ok((cert, key));
+    }
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let mut sans = vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
+    if let Ok(h) = std::fs::read_to_string("/etc/hostname") {
+        let h = h.trim();
+        if !h.is_empty() {
+            sans.push(h.to_string());
+        }
+    }
+    sans.extend(
+        config
+            .tls_sans
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
+    );
+    sans.dedup();
+    let certified = rcgen::generate_simple_self_signed(sans)
+        .map_err(|e| format!("cannot generate a self-signed certificate: {e}"))?;
+    let _ = std::fs::remove_file(&key);
+    write_private(&key, &certified.key_pair.serialize_pem())
+        .map_err(|e| format!("cannot write {}: {e}", key.display()))?;
+    std::fs::write(&cert, certified.cert.pem())
+        .map_err(|e| format!("cannot write {}: {e}", cert.display()))?;
+    tracing::info!(cert = %cert.display(), "generated a self-signed TLS certificate");
+    Ok((cert, key))
+}
+
+/// The rustls server configuration, or None when TLS is off.
+pub async fn server_config(config: &Config) -> Result<Option<RustlsConfig>, String> {
+    if !config.tls {
+        return Ok(None);
+    }
+    let (cert, key) = cert_paths(config)?;
+    RustlsConfig::from_pem_file(&cert, &key)
+        .await
+        .map(Some)
+        .map_err(|e| format!("cannot load TLS certificate {}: {e}", cert.display()))
+}
