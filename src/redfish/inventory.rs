@@ -560,7 +560,11 @@ async fn storage(fetcher: &Fetcher<'_>, doc: &Value) -> Result<StorageInfo, Redf
         name: text(doc, "Name"),
         simple: false,
         controllers: controllers?.iter().map(controller).collect(),
-        drives: drives?.iter().map(drive).collect(),
+        drives: drives?
+            .iter()
+            .filter(|d| !is_absent(d))
+            .map(drive)
+            .collect(),
         volumes: volumes?.iter().map(volume).collect(),
     })
 }
@@ -572,7 +576,7 @@ fn simple_storage(doc: &Value) -> StorageInfo {
         .map(|devices| {
             devices
                 .iter()
-                .filter(|d| d.pointer("/Status/State").and_then(Value::as_str) != Some("Absent"))
+                .filter(|d| !is_absent(d))
                 .map(drive)
                 .collect()
         })
@@ -695,6 +699,11 @@ fn firmware(doc: &Value) -> FirmwareInfo {
         component_id: id,
         updateable: doc.get("Updateable").and_then(Value::as_bool),
     }
+}
+
+/// An empty bay: listed by the BMC, but not a device.
+fn is_absent(doc: &Value) -> bool {
+    doc.pointer("/Status/State").and_then(Value::as_str) == Some("Absent")
 }
 
 /// A non-empty, trimmed string property.
