@@ -108,6 +108,9 @@ impl RedfishError {
                 | RedfishError::CaBundle(_)
                 | RedfishError::InvalidUrl(_)
                 | RedfishError::Transport(_)
+                // A login the BMC accepted but answered oddly: more credentials would only leave
+                // more sessions behind.
+                | RedfishError::BadSession(_)
         )
     }
 }
