@@ -831,35 +831,444 @@ pub fn docs_router(doc: Value) -> Router<AppState> {
 mod tests {
     use super::*;
 
+    fn schema_doc(schemas: Value) -> Value {
+        json!({"openapi": "3.1.0", "info": {"title": "t", "version": "1"}, "paths": {},
+               "components": {"schemas": schemas}})
+    }
+
+    fn convert_one(schema: Value) -> Value {
+        to_openapi_30(schema_doc(json!({"A": schema})))["components"]["schemas"]["A"].clone()
+    }
+
+    const B: &str = "#/components/schemas/B";
+
     #[test]
-    fn converts_31_constructs() {
+    fn nullable_types() {
+        assert_eq!(
+            convert_one(json!({"type": ["string", "null"], "format": "date-time"})),
+            json!({"type": "string", "format": "date-time", "nullable": true})
+        );
+        assert_eq!(
+            convert_one(json!({"type": ["null", "integer"]})),
+            json!({"type": "integer", "nullable": true})
+        );
+        assert_eq!(
+            convert_one(json!({"type": ["string", "integer", "null"]})),
+            json!({"nullable": true, "anyOf": [{"type": "string"}, {"type": "integer"}]})
+        );
+        assert_eq!(
+            convert_one(json!({"type": ["string", "integer"]})),
+            json!({"anyOf": [{"type": "string"}, {"type": "integer"}]})
+        );
+        assert_eq!(
+            convert_one(json!({"type": "null"})),
+            json!({"nullable": true, "enum": [null]})
+        );
+        assert_eq!(
+            convert_one(json!({"type": ["null"]})),
+            json!({"enum": [null], "nullable": true})
+        );
+        assert_eq!(
+            convert_one(json!({"type": "string", "enum": ["a", null]})),
+            json!({"type": "string", "enum": ["a", null], "nullable": true})
+        );
+    }
+
+    #[test]
+    fn null_alternatives() {
+        assert_eq!(
+            convert_one(json!({"oneOf": [{"type": "null"}, {"$ref": B}]})),
+            json!({"nullable": true, "allOf": [{"$ref": B}]})
+        );
+        assert_eq!(
+            convert_one(json!({"anyOf": [{"$ref": B}, {"type": "null"}], "description": "d"})),
+            json!({"description": "d", "nullable": true, "allOf": [{"$ref": B}]})
+        );
+        assert_eq!(
+            convert_one(
+                json!({"oneOf": [{"type": "string"}, {"type": "integer"}, {"type": "null"}]})
+            ),
+            json!({"nullable": true, "oneOf": [{"type": "string"}, {"type": "integer"}]})
+        );
+    }
+
+    #[test]
+    fn ref_with_siblings_becomes_all_of() {
+        assert_eq!(
+            convert_one(json!({"$ref": B, "description": "x", "readOnly": true})),
+            json!({"description": "x", "readOnly": true, "allOf": [{"$ref": B}]})
+        );
+        // A bare $ref is left alone.
+        assert_eq!(convert_one(json!({"$ref": B})), json!({"$ref": B}));
+    }
+
+    #[test]
+    fn examples_const_and_bounds() {
+        assert_eq!(
+            convert_one(json!({"type": "integer", "examples": [5, 6]})),
+            json!({"type": "integer", "example": 5})
+        );
+        assert_eq!(
+            convert_one(json!({"type": "integer", "examples": []})),
+            json!({"type": "integer"})
+        );
+        assert_eq!(
+            convert_one(json!({"type": "string", "const": "x"})),
+            json!({"type": "string", "enum": ["x"]})
+        );
+        assert_eq!(
+            convert_one(json!({"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 10.5})),
+            json!({"type": "number", "exclusiveMinimum": true, "exclusiveMaximum": true,
+                   "minimum": 0, "maximum": 10.5})
+        );
+        // The 3.0 boolean form passes through.
+        assert_eq!(
+            convert_one(json!({"type": "integer", "minimum": 1, "exclusiveMinimum": true})),
+            json!({"type": "integer", "minimum": 1, "exclusiveMinimum": true})
+        );
+    }
+
+    #[test]
+    fn drops_31_keywords_and_maps_content() {
+        let out = convert_one(json!({
+            "$schema": "https://json-schema.org/draft/2020-12/schema", "$id": "x", "$comment": "c",
+            "$defs": {"X": {}}, "type": "object", "if": {}, "then": {}, "else": {},
+            "unevaluatedProperties": false, "patternProperties": {"^a": {}},
+            "propertyNames": {"pattern": "^a"}, "dependentRequired": {"a": ["b"]},
+            "properties": {
+                "file": {"type": "string", "contentMediaType": "application/octet-stream"},
+                "blob": {"type": "string", "contentEncoding": "base64"},
+                "pair": {"type": "array", "prefixItems": [{"type": "string"}]}
+            }
+        }));
+        assert_eq!(
+            out,
+            json!({"type": "object", "properties": {
+                "file": {"type": "string", "format": "binary"},
+                "blob": {"type": "string", "format": "byte"},
+                "pair": {"type": "array", "items": {}}
+            }})
+        );
+    }
+
+    #[test]
+    fn converts_nested_schemas() {
+        let out = convert_one(json!({
+            "type": "object",
+            "properties": {
+                "list": {"type": ["array", "null"], "items": {"type": ["integer", "null"]}},
+                "map": {"type": "object", "additionalProperties": {"type": ["string", "null"]}},
+                "deep": {"type": "object", "properties": {"x": {"$ref": B, "description": "d"}}},
+                "alts": {"allOf": [{"type": ["string", "null"]}]},
+                "neg": {"not": {"type": "null"}},
+                "open": {"type": "object", "additionalProperties": true},
+                "never": false
+            }
+        }));
+        let p = &out["properties"];
+        assert_eq!(
+            p["list"],
+            json!({"type": "array", "items": {"type": "integer", "nullable": true}, "nullable": true})
+        );
+        assert_eq!(
+            p["map"]["additionalProperties"],
+            json!({"type": "string", "nullable": true})
+        );
+        assert_eq!(
+            p["deep"]["properties"]["x"],
+            json!({"description": "d", "allOf": [{"$ref": B}]})
+        );
+        assert_eq!(
+            p["alts"],
+            json!({"allOf": [{"type": "string", "nullable": true}]})
+        );
+        assert_eq!(p["neg"], json!({"not": {"nullable": true, "enum": [null]}}));
+        assert_eq!(p["open"]["additionalProperties"], json!(true));
+        assert_eq!(p["never"], json!({"not": {}}));
+    }
+
+    #[test]
+    fn converts_schemas_outside_components_only() {
         let doc = json!({
             "openapi": "3.1.0",
-            "components": {"schemas": {"A": {
-                "type": "object",
-                "properties": {
-                    "a": {"type": ["string", "null"]},
-                    "b": {"$ref": "#/components/schemas/B", "description": "x"},
-                    "c": {"type": "integer", "exclusiveMinimum": 0, "examples": [5]},
-                    "d": {"oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/B"}]}
-                }
+            "jsonSchemaDialect": "x",
+            "webhooks": {},
+            "info": {"title": "t", "version": "1", "summary": "s",
+                     "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"}},
+            "paths": {"/a/": {"get": {
+                "parameters": [{"in": "query", "name": "q", "schema": {"type": ["string", "null"]}}],
+                "responses": {"200": {"description": "", "content": {"application/json": {
+                    "schema": {"type": "array", "items": {"$ref": B, "description": "d"}},
+                    "examples": {"one": {"value": {"type": ["kept", "null"], "const": 1}}}
+                }}}}
             }}}
         });
         let out = to_openapi_30(doc);
-        let p = &out["components"]["schemas"]["A"]["properties"];
         assert_eq!(out["openapi"], "3.0.3");
-        assert_eq!(p["a"], json!({"type": "string", "nullable": true}));
+        assert!(out.get("webhooks").is_none() && out.get("jsonSchemaDialect").is_none());
         assert_eq!(
-            p["b"],
-            json!({"allOf": [{"$ref": "#/components/schemas/B"}], "description": "x"})
+            out["info"],
+            json!({"title": "t", "version": "1", "license": {"name": "Apache-2.0"}})
+        );
+        let get = &out["paths"]["/a/"]["get"];
+        assert_eq!(
+            get["parameters"][0]["schema"],
+            json!({"type": "string", "nullable": true})
+        );
+        let media = &get["responses"]["200"]["content"]["application/json"];
+        assert_eq!(
+            media["schema"]["items"],
+            json!({"description": "d", "allOf": [{"$ref": B}]})
+        );
+        // Media-type examples are data: untouched.
+        assert_eq!(
+            media["examples"]["one"]["value"],
+            json!({"type": ["kept", "null"], "const": 1})
+        );
+        // A property named like a 3.1 keyword is a property, not a keyword.
+        let props = convert_one(json!({"type": "object", "properties": {
+            "if": {"type": "string"}, "const": {"type": "integer"}, "type": {"type": "string"}}}));
+        assert_eq!(
+            props["properties"],
+            json!({"if": {"type": "string"}, "const": {"type": "integer"}, "type": {"type": "string"}})
+        );
+    }
+
+    /// Every place a 3.0 document must not hold a 3.1 construct, as a list of JSON pointers.
+    fn violations(v: &Value, at: &str, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                match m.get("type") {
+                    Some(Value::String(t)) if t == "null" => out.push(format!("{at}: type null")),
+                    Some(Value::Array(_)) => out.push(format!("{at}: array type")),
+                    _ => {}
+                }
+                if m.contains_key("$ref") && m.len() > 1 {
+                    out.push(format!("{at}: $ref with siblings"));
+                }
+                for k in DROPPED_31.iter().chain(&["examples", "const"]) {
+                    if m.contains_key(*k) && !at.ends_with("/properties") {
+                        out.push(format!("{at}: {k}"));
+                    }
+                }
+                for (k, child) in m {
+                    violations(child, &format!("{at}/{k}"), out);
+                }
+            }
+            Value::Array(items) => {
+                for (i, child) in items.iter().enumerate() {
+                    violations(child, &format!("{at}/{i}"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn refs(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                if let Some(Value::String(r)) = m.get("$ref") {
+                    out.push(r.clone());
+                }
+                m.values().for_each(|c| refs(c, out));
+            }
+            Value::Array(items) => items.iter().for_each(|c| refs(c, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn served_document_is_valid_30() {
+        let ops = crate::http::api().ops;
+        let doc = document(&ops);
+        assert_eq!(doc["openapi"], "3.0.3");
+        let mut bad = Vec::new();
+        violations(&doc, "", &mut bad);
+        assert!(
+            bad.is_empty(),
+            "3.1 constructs left in the document: {bad:#?}"
+        );
+        let mut all = Vec::new();
+        refs(&doc, &mut all);
+        for r in all {
+            let name = r.strip_prefix("#/components/schemas/").unwrap_or(&r);
+            assert!(
+                doc["components"]["schemas"].get(name).is_some(),
+                "dangling $ref {r}"
+            );
+        }
+        let mut ids: Vec<&str> = ops.iter().map(|o| o.operation_id).collect();
+        ids.sort_unstable();
+        let before = ids.len();
+        ids.dedup();
+        assert_eq!(before, ids.len(), "duplicate operationIds");
+        for op in &ops {
+            let o = &doc["paths"][op.path][op.method.to_ascii_lowercase()];
+            assert_eq!(o["operationId"], op.operation_id);
+            for p in op.path.split('/').filter(|s| s.starts_with('{')) {
+                let name = p.trim_matches(|c| c == '{' || c == '}');
+                let declared = o["parameters"]
+                    .as_array()
+                    .is_some_and(|ps| ps.iter().any(|x| x["in"] == "path" && x["name"] == name));
+                assert!(
+                    declared,
+                    "{} {}: path parameter {name} missing",
+                    op.method, op.path
+                );
+            }
+        }
+        assert!(doc["paths"].get("/api/schema/").is_none());
+        assert!(doc["paths"].get("/metrics").is_none());
+    }
+
+    #[test]
+    fn list_parameters_come_from_the_spec() {
+        use crate::http::list::Filter;
+        static SPEC: ListSpec = ListSpec {
+            model: "Pool",
+            from: "pool p",
+            columns: "p.id",
+            search: &[("name", "p.name")],
+            filters: &[
+                Filter {
+                    param: "state",
+                    column: "p.state",
+                    kind: FilterKind::Choice(&["a", "b"]),
+                },
+                Filter {
+                    param: "size",
+                    column: "p.size",
+                    kind: FilterKind::Number,
+                },
+                Filter {
+                    param: "busy",
+                    column: "p.busy",
+                    kind: FilterKind::Bool,
+                },
+                Filter {
+                    param: "group",
+                    column: "p.group_id",
+                    kind: FilterKind::ForeignKey {
+                        table: "auth_group",
+                        nullable: true,
+                        visible: None,
+                    },
+                },
+            ],
+            ordering: &[("id", "p.id"), ("name", "p.name")],
+            id_column: "p.id",
+            shape: Shape::Envelope,
+            scope: None,
+        };
+        let params = list_params(&SPEC);
+        let by_name = |n: &str| {
+            params
+                .iter()
+                .find(|p| p["name"] == n)
+                .cloned()
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            by_name("state")["schema"],
+            json!({"type": "string", "enum": ["a", "b"]})
+        );
+        assert_eq!(by_name("size")["schema"], json!({"type": "integer"}));
+        assert_eq!(by_name("busy")["schema"], json!({"type": "boolean"}));
+        assert_eq!(by_name("group")["schema"], json!({"type": "string"}));
+        for n in ["page", "page_size", "search", "ordering"] {
+            assert_eq!(by_name(n)["in"], "query", "{n}");
+        }
+        assert!(by_name("ordering")["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("id, name")));
+    }
+
+    #[test]
+    fn request_and_response_components_split() {
+        let mut split = Split::new(Vec::new());
+        split.raw.insert(
+            "Thing".into(),
+            json!({"type": "object", "required": ["id", "name", "secret", "child"], "properties": {
+                "id": {"type": "integer", "readOnly": true},
+                "name": {"type": "string"},
+                "secret": {"type": "string", "writeOnly": true},
+                "child": {"$ref": "#/components/schemas/Child"},
+                "kind": {"$ref": "#/components/schemas/Kind"}
+            }}),
+        );
+        split.raw.insert(
+            "Child".into(),
+            json!({"type": "object", "required": ["id"], "properties": {"id": {"type": "integer", "readOnly": true}, "n": {"type": "string"}}}),
+        );
+        split
+            .raw
+            .insert("Kind".into(), json!({"type": "string", "enum": ["x"]}));
+        assert_eq!(split.variant("Thing", Side::Response), "Thing");
+        assert_eq!(split.variant("Thing", Side::Request), "ThingRequest");
+        assert_eq!(split.variant("Thing", Side::Patched), "PatchedThingRequest");
+        let out = &split.out;
+        assert_eq!(out["Thing"]["required"], json!(["id", "name", "child"]));
+        assert!(out["Thing"]["properties"].get("secret").is_none());
+        assert_eq!(
+            out["Thing"]["properties"]["child"]["$ref"],
+            "#/components/schemas/Child"
         );
         assert_eq!(
-            p["c"],
-            json!({"type": "integer", "minimum": 0, "exclusiveMinimum": true, "example": 5})
+            out["ThingRequest"]["required"],
+            json!(["name", "secret", "child"])
+        );
+        assert!(out["ThingRequest"]["properties"].get("id").is_none());
+        assert_eq!(
+            out["ThingRequest"]["properties"]["child"]["$ref"],
+            "#/components/schemas/ChildRequest"
+        );
+        assert!(out["ChildRequest"].get("required").is_none());
+        assert!(out["PatchedThingRequest"].get("required").is_none());
+        assert_eq!(
+            out["PatchedThingRequest"]["properties"]["kind"]["$ref"],
+            "#/components/schemas/Kind"
+        );
+        assert!(!out.contains_key("KindRequest"));
+    }
+
+    #[test]
+    fn negotiates_like_drf() {
+        assert_eq!(negotiate(None, ""), Some(Rendering::OaiYaml));
+        assert_eq!(negotiate(None, "*/*"), Some(Rendering::OaiYaml));
+        assert_eq!(
+            negotiate(Some("json"), "application/yaml"),
+            Some(Rendering::OaiJson)
         );
         assert_eq!(
-            p["d"],
-            json!({"allOf": [{"$ref": "#/components/schemas/B"}], "nullable": true})
+            negotiate(Some("yaml"), "application/json"),
+            Some(Rendering::OaiYaml)
+        );
+        assert_eq!(negotiate(Some("xml"), ""), None);
+        assert_eq!(negotiate(None, "application/json"), Some(Rendering::Json));
+        assert_eq!(
+            negotiate(None, "application/vnd.oai.openapi+json"),
+            Some(Rendering::OaiJson)
+        );
+        assert_eq!(negotiate(None, "application/yaml"), Some(Rendering::Yaml));
+        assert_eq!(
+            negotiate(None, "*/*, application/json"),
+            Some(Rendering::Json)
+        );
+        assert_eq!(
+            negotiate(
+                None,
+                "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+            ),
+            Some(Rendering::OaiYaml)
+        );
+        assert_eq!(negotiate(None, "text/html"), None);
+    }
+
+    #[test]
+    fn json_is_indented_by_four() {
+        assert_eq!(
+            to_json(&json!({"a": [1]})),
+            "{\n    \"a\": [\n        1\n    ]\n}"
         );
     }
 }
