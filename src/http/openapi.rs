@@ -804,6 +804,31 @@ fn swagger_config() -> utoipa_swagger_ui::Config<'static> {
         .filter(true)
 }
 
+/// Swagger UI's Content-Security-Policy: everything from this server, so that nothing in the
+/// page can reach out to the internet (air-gapped data centres; no silent CDN dependency).
+const SWAGGER_CSP: &str =
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+    img-src 'self' data:; font-src 'self' data:; connect-src 'self'; object-src 'none'; \
+    base-uri 'self'; form-action 'self'; frame-ancestors 'self'";
+
+/// ReDoc's: its bundle is inline and compiles validators at run time; its search runs in a
+/// blob: worker. The sidebar's "by Redocly" logo points at a CDN: the policy keeps the browser
+/// from fetching it.
+const REDOC_CSP: &str = "default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; \
+    style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; \
+    connect-src 'self'; worker-src 'self' blob:; object-src 'none'; base-uri 'self'; \
+    form-action 'self'; frame-ancestors 'self'";
+
+fn with_csp(policy: &'static str) -> impl Fn(Response) -> std::future::Ready<Response> + Clone {
+    move |mut resp: Response| {
+        resp.headers_mut().insert(
+            header::CONTENT_SECURITY_POLICY,
+            header::HeaderValue::from_static(policy),
+        );
+        std::future::ready(resp)
+    }
+}
+
 /// Routes of the schema and the offline documentation UIs (no authentication needed).
 pub fn docs_router(doc: Value) -> Router<AppState> {
     let rendered = Arc::new(Rendered {
@@ -815,16 +840,19 @@ pub fn docs_router(doc: Value) -> Router<AppState> {
             .config(swagger_config())
             .into();
     let page = redoc_page();
-    let schema_routes: Router<AppState> = Router::new()
-        .route(SCHEMA_PATH, get(schema))
-        .with_state(rendered);
-    schema_routes.merge(swagger).route(
+    let redoc: Router<AppState> = Router::new().route(
         REDOC_PATH,
         get(move || {
             let page = page.clone();
             async move { Html(page) }
         }),
-    )
+    );
+    let schema_routes: Router<AppState> = Router::new()
+        .route(SCHEMA_PATH, get(schema))
+        .with_state(rendered);
+    schema_routes
+        .merge(swagger.layer(axum::middleware::map_response(with_csp(SWAGGER_CSP))))
+        .merge(redoc.layer(axum::middleware::map_response(with_csp(REDOC_CSP))))
 }
 
 #[cfg(test)]
