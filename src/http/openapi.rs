@@ -585,11 +585,9 @@ fn convert_schema(v: &mut Value) {
         }
     }
     // examples: [x, ...] -> example: x
-    if let Some(examples) = m.shift_remove("examples") {
-        if let Value::Array(ex) = examples {
-            if let (Some(first), false) = (ex.into_iter().next(), m.contains_key("example")) {
-                m.insert("example".into(), first);
-            }
+    if let Some(Value::Array(ex)) = m.shift_remove("examples") {
+        if let (Some(first), false) = (ex.into_iter().next(), m.contains_key("example")) {
+            m.insert("example".into(), first);
         }
     }
     // exclusiveMinimum: 0 -> minimum: 0, exclusiveMinimum: true
@@ -728,7 +726,7 @@ fn negotiate(format: Option<&str>, accept: &str) -> Option<Rendering> {
     if wanted.is_empty() {
         return Some(Rendering::OaiYaml);
     }
-    wanted.sort_by(|a, b| b.0.cmp(&a.0));
+    wanted.sort_by_key(|w| std::cmp::Reverse(w.0));
     for (_, media) in wanted {
         for (ty, rendering) in RENDERERS {
             let matches = media == "*/*"
