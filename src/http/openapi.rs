@@ -1143,6 +1143,37 @@ mod tests {
                 );
             }
         }
+        assert_eq!(
+            doc["components"]["securitySchemes"]["jwtAuth"],
+            json!({"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
+        );
+        for op in ops
+            .iter()
+            .filter(|o| matches!(o.reply, Reply::List(_, s) if s.shape == Shape::Envelope))
+        {
+            let o = &doc["paths"][op.path][op.method.to_ascii_lowercase()];
+            let page = o["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+                .as_str()
+                .unwrap_or_default();
+            assert!(
+                page.starts_with("#/components/schemas/Paginated") && page.ends_with("List"),
+                "{}: {page}",
+                op.operation_id
+            );
+            let names: Vec<&str> = o["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|p| p["name"].as_str())
+                .collect();
+            for name in ["page", "page_size", "ordering"] {
+                assert!(
+                    names.contains(&name),
+                    "{}: no {name} parameter",
+                    op.operation_id
+                );
+            }
+        }
         assert!(doc["paths"].get("/api/schema/").is_none());
         assert!(doc["paths"].get("/metrics").is_none());
     }
