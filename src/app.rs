@@ -51,7 +51,9 @@ impl App {
             .await
             .map_err(anyhow::Error::msg)?;
         bootstrap_admin(&db, &config).await?;
-        let tls = crate::tls::server_config(&config).await.map_err(anyhow::Error::msg)?;
+        let tls = crate::tls::server_config(&config)
+            .await
+            .map_err(anyhow::Error::msg)?;
         let listener = std::net::TcpListener::bind(config.listen)
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         listener.set_nonblocking(true)?;
@@ -94,8 +96,8 @@ impl App {
                 handle.graceful_shutdown(Some(grace));
             })
         };
-        let service = crate::http::router(state.clone())
-            .into_make_service_with_connect_info::<SocketAddr>();
+        let service =
+            crate::http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         let addr = self.listener.local_addr()?;
         let scheme = if self.tls.is_some() { "https" } else { "http" };
         tracing::info!(address = %addr, scheme, "serving the MOJO API");
@@ -115,8 +117,13 @@ impl App {
         };
         state.shutdown.cancel();
         state.tasks.close();
-        if tokio::time::timeout(grace, state.tasks.wait()).await.is_err() {
-            tracing::warn!("background work did not finish within the grace period; leases will expire");
+        if tokio::time::timeout(grace, state.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "background work did not finish within the grace period; leases will expire"
+            );
         }
         let _ = watcher.await;
         state.db.close().await;
@@ -152,7 +159,12 @@ async fn bootstrap_admin(db: &Db, config: &Config) -> anyhow::Result<()> {
 }
 
 /// Creates a superuser in group 1 (used by bootstrap and `createsuperuser`).
-pub async fn create_superuser(db: &Db, username: &str, email: &str, password: &str) -> anyhow::Result<i64> {
+pub async fn create_superuser(
+    db: &Db,
+    username: &str,
+    email: &str,
+    password: &str,
+) -> anyhow::Result<i64> {
     let hash = {
         let p = password.to_string();
         tokio::task::spawn_blocking(move || users::hash_password_blocking(&p))

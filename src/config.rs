@@ -51,9 +51,7 @@ pub enum Command {
 /// Parses `10MiB`, `8GiB`, `1024` into bytes.
 pub fn parse_size(s: &str) -> Result<u64, String> {
     let s = s.trim();
-    let split = s
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(s.len());
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
     let n: u64 = num
         .parse()
@@ -63,7 +61,11 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         "k" | "kb" | "kib" => 1 << 10,
         "m" | "mb" | "mib" => 1 << 20,
         "g" | "gb" | "gib" => 1 << 30,
-        _ => return Err(format!("invalid size unit in {s:?} (use B, KiB, MiB or GiB)")),
+        _ => {
+            return Err(format!(
+                "invalid size unit in {s:?} (use B, KiB, MiB or GiB)"
+            ))
+        }
     };
     n.checked_mul(mult)
         .ok_or_else(|| format!("size {s:?} is too large"))
@@ -72,9 +74,7 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
 /// Parses `24h`, `7d`, `30s`, `15m`, or a plain number of seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let split = s
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(s.len());
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
     let n: u64 = num
         .parse()
@@ -149,7 +149,11 @@ pub fn parse_throttle(s: &str) -> Result<Throttle, String> {
         "m" | "min" | "minute" => 60,
         "h" | "hour" => 3600,
         "d" | "day" => 86400,
-        _ => return Err(format!("invalid throttle period in {s:?} (s, min, hour, day)")),
+        _ => {
+            return Err(format!(
+                "invalid throttle period in {s:?} (s, min, hour, day)"
+            ))
+        }
     };
     Ok(Throttle {
         count,
@@ -186,10 +190,20 @@ pub enum LogFormat {
 #[derive(Debug, Clone, Args)]
 pub struct Config {
     /// Address to listen on.
-    #[arg(long, env = "MOJO_LISTEN", default_value = "0.0.0.0:8443", global = true)]
+    #[arg(
+        long,
+        env = "MOJO_LISTEN",
+        default_value = "0.0.0.0:8443",
+        global = true
+    )]
     pub listen: SocketAddr,
     /// Directory for the SQLite database, generated keys, the certificate and uploads.
-    #[arg(long, env = "MOJO_DATA_DIR", default_value = "./mojo-data", global = true)]
+    #[arg(
+        long,
+        env = "MOJO_DATA_DIR",
+        default_value = "./mojo-data",
+        global = true
+    )]
     pub data_dir: PathBuf,
     /// Database URL: postgres://... for PostgreSQL; default SQLite in the data dir.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true, global = true)]
@@ -231,16 +245,31 @@ pub struct Config {
     #[arg(long, env = "MOJO_DISCOVERY_ALLOWED_NETWORKS", default_value = "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7", value_parser = parse_networks, global = true)]
     pub discovery_allowed_networks: Networks,
     /// Concurrent discovery probes.
-    #[arg(long, env = "MOJO_SCAN_CONCURRENCY", default_value_t = 256, global = true)]
+    #[arg(
+        long,
+        env = "MOJO_SCAN_CONCURRENCY",
+        default_value_t = 256,
+        global = true
+    )]
     pub scan_concurrency: usize,
     /// Probes per second (0 = unlimited).
     #[arg(long, env = "MOJO_SCAN_RATE", default_value_t = 0, global = true)]
     pub scan_rate: u32,
     /// Time budget of one discovery probe, in milliseconds.
-    #[arg(long, env = "MOJO_PROBE_TIMEOUT_MS", default_value_t = 1500, global = true)]
+    #[arg(
+        long,
+        env = "MOJO_PROBE_TIMEOUT_MS",
+        default_value_t = 1500,
+        global = true
+    )]
     pub probe_timeout_ms: u64,
     /// Largest number of (address, port) probes in one scan range.
-    #[arg(long, env = "MOJO_SCAN_MAX_PROBES", default_value_t = 65536, global = true)]
+    #[arg(
+        long,
+        env = "MOJO_SCAN_MAX_PROBES",
+        default_value_t = 65536,
+        global = true
+    )]
     pub scan_max_probes: u64,
     /// Deadline of one node registration.
     #[arg(long, env = "MOJO_REGISTER_TIMEOUT", default_value = "60s", value_parser = parse_duration, global = true)]
@@ -261,7 +290,12 @@ pub struct Config {
     #[arg(long, env = "MOJO_LOG_FORMAT", default_value = "text", value_parser = parse_log_format, global = true)]
     pub log_format: LogFormat,
     /// Seconds that running requests and jobs get to finish on shutdown.
-    #[arg(long, env = "MOJO_SHUTDOWN_GRACE_SECS", default_value_t = 20, global = true)]
+    #[arg(
+        long,
+        env = "MOJO_SHUTDOWN_GRACE_SECS",
+        default_value_t = 20,
+        global = true
+    )]
     pub shutdown_grace_secs: u64,
     /// Secrets handed over by an embedding program (tests); the binary reads them from the
     /// environment instead.

@@ -93,7 +93,12 @@ fn load_or_generate(
 /// The JWT secret and the credential key of this installation.
 pub fn load(config: &Config) -> Result<(Vec<u8>, CredentialKey), String> {
     let inj = &config.injected;
-    let jwt = load_or_generate(config, inj.secret_key.as_ref(), "MOJO_SECRET_KEY", "secret_key")?;
+    let jwt = load_or_generate(
+        config,
+        inj.secret_key.as_ref(),
+        "MOJO_SECRET_KEY",
+        "secret_key",
+    )?;
     if jwt.len() < 16 {
         return Err("MOJO_SECRET_KEY must be at least 16 characters".into());
     }
@@ -110,7 +115,9 @@ pub fn load(config: &Config) -> Result<(Vec<u8>, CredentialKey), String> {
 pub async fn verify_credential_key(db: &Db, key: &CredentialKey) -> Result<(), String> {
     let check = key.check_value();
     let row = db
-        .fetch_optional(&Sql::new("SELECT value FROM installation WHERE key = 'credential_key_check'"))
+        .fetch_optional(&Sql::new(
+            "SELECT value FROM installation WHERE key = 'credential_key_check'",
+        ))
         .await
         .map_err(|e| format!("cannot read the key check value: {e}"))?;
     match row.and_then(|r| r.opt_text("value").ok().flatten()) {

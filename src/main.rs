@@ -11,7 +11,9 @@ use tracing_subscriber::EnvFilter;
 fn init_tracing(format: LogFormat) {
     let filter = EnvFilter::try_from_env("MOJO_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().flatten_event(true).init(),
         LogFormat::Text => builder.init(),
@@ -22,15 +24,16 @@ async fn shutdown_signal(token: tokio_util::sync::CancellationToken) {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                let _ = ctrl_c.await;
-                token.cancel();
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot listen for SIGTERM");
+                    let _ = ctrl_c.await;
+                    token.cancel();
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
@@ -62,7 +65,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Createsuperuser { username, email } => {
             config.validate().map_err(anyhow::Error::msg)?;
             let db = app::open_database(&config).await?;
-            let password = match mojo_server::config::secret_from_env("MOJO_NEW_PASSWORD").map_err(anyhow::Error::msg)? {
+            let password = match mojo_server::config::secret_from_env("MOJO_NEW_PASSWORD")
+                .map_err(anyhow::Error::msg)?
+            {
                 Some(p) => p,
                 None => {
                     let mut s = String::new();
@@ -87,7 +92,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::RotateCredentialKey => {
-            anyhow::bail!("rotate-credential-key: there are no stored credentials to rotate in this build")
+            anyhow::bail!(
+                "rotate-credential-key: there are no stored credentials to rotate in this build"
+            )
         }
     }
 }
@@ -97,7 +104,11 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
     init_tracing(cli.config.log_format);

@@ -50,7 +50,10 @@ pub async fn attach_users(db: &Db, groups: &mut [Group]) -> DbResult<()> {
 
 /// One group with its members.
 pub async fn get(db: &Db, id: i64) -> DbResult<Option<Group>> {
-    let sql = Sql::new(format!("SELECT {GROUP_COLUMNS} FROM auth_group g WHERE g.id = $1")).arg(id);
+    let sql = Sql::new(format!(
+        "SELECT {GROUP_COLUMNS} FROM auth_group g WHERE g.id = $1"
+    ))
+    .arg(id);
     let Some(row) = db.fetch_optional(&sql).await? else {
         return Ok(None);
     };
@@ -67,8 +70,12 @@ pub async fn insert(tx: &mut Tx, name: &str) -> DbResult<i64> {
 
 /// Renames a group.
 pub async fn rename(tx: &mut Tx, id: i64, name: &str) -> DbResult<()> {
-    tx.execute(&Sql::new("UPDATE auth_group SET name = $1 WHERE id = $2").arg(name).arg(id))
-        .await?;
+    tx.execute(
+        &Sql::new("UPDATE auth_group SET name = $1 WHERE id = $2")
+            .arg(name)
+            .arg(id),
+    )
+    .await?;
     Ok(())
 }
 
@@ -89,7 +96,8 @@ pub async fn set_users(tx: &mut Tx, id: i64, users: &[i64]) -> DbResult<()> {
 
 /// Deletes a group (memberships go with it).
 pub async fn delete(db: &Db, id: i64) -> DbResult<u64> {
-    db.execute(&Sql::new("DELETE FROM auth_group WHERE id = $1").arg(id)).await
+    db.execute(&Sql::new("DELETE FROM auth_group WHERE id = $1").arg(id))
+        .await
 }
 
 /// Adds a user to a group.

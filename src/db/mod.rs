@@ -7,6 +7,7 @@
 //! the backend.
 
 pub mod groups;
+pub mod servers;
 pub mod users;
 
 use std::collections::HashMap;
@@ -601,7 +602,9 @@ impl Db {
 
     /// Checks that the database answers.
     pub async fn ping(&self) -> DbResult<()> {
-        self.fetch_all(&Sql::new("SELECT 1 AS one")).await.map(|_| ())
+        self.fetch_all(&Sql::new("SELECT 1 AS one"))
+            .await
+            .map(|_| ())
     }
 
     /// Closes the pool, waiting for connections to be returned.
@@ -751,7 +754,10 @@ mod tests {
 
     #[test]
     fn patterns_are_literal() {
-        assert_eq!(Dialect::Postgres.contains_pattern("a%b_c\\"), "%a\\%b\\_c\\\\%");
+        assert_eq!(
+            Dialect::Postgres.contains_pattern("a%b_c\\"),
+            "%a\\%b\\_c\\\\%"
+        );
         assert_eq!(Dialect::Sqlite.contains_pattern("a.b*"), "(?i)a\\.b\\*");
     }
 }

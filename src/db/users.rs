@@ -1,6 +1,8 @@
 //! `auth_user`, `auth_user_groups` and `token_blacklist`.
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::Argon2;
 use chrono::{DateTime, Utc};
 
@@ -89,7 +91,10 @@ pub async fn attach_groups(db: &Db, users: &mut [User]) -> DbResult<()> {
 
 /// One user with groups.
 pub async fn get(db: &Db, id: i64) -> DbResult<Option<User>> {
-    let sql = Sql::new(format!("SELECT {USER_COLUMNS} FROM auth_user u WHERE u.id = $1")).arg(id);
+    let sql = Sql::new(format!(
+        "SELECT {USER_COLUMNS} FROM auth_user u WHERE u.id = $1"
+    ))
+    .arg(id);
     let Some(row) = db.fetch_optional(&sql).await? else {
         return Ok(None);
     };
@@ -135,14 +140,19 @@ pub fn hash_password_blocking(password: &str) -> Result<String, String> {
 
 fn verify_blocking(hash: &str, password: &str) -> bool {
     PasswordHash::new(hash)
-        .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+        .map(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
         .unwrap_or(false)
 }
 
 /// The id of the active user with these credentials. Unknown users cost the same hashing
 /// work as known ones, so response time does not reveal which names exist.
 pub async fn check_password(db: &Db, username: &str, password: &str) -> DbResult<Option<i64>> {
-    let sql = Sql::new("SELECT id, password, is_active FROM auth_user WHERE username = $1").arg(username);
+    let sql =
+        Sql::new("SELECT id, password, is_active FROM auth_user WHERE username = $1").arg(username);
     let row = db.fetch_optional(&sql).await?;
     let (id, hash, active) = match &row {
         Some(r) => (r.int("id")?, r.text("password")?, r.bool("is_active")?),
@@ -165,8 +175,12 @@ pub async fn check_password(db: &Db, username: &str, password: &str) -> DbResult
 
 /// Records a successful login.
 pub async fn touch_last_login(db: &Db, id: i64) -> DbResult<()> {
-    db.execute(&Sql::new("UPDATE auth_user SET last_login = $1 WHERE id = $2").arg(now()).arg(id))
-        .await?;
+    db.execute(
+        &Sql::new("UPDATE auth_user SET last_login = $1 WHERE id = $2")
+            .arg(now())
+            .arg(id),
+    )
+    .await?;
     Ok(())
 }
 
@@ -268,5 +282,6 @@ async fn set_groups(tx: &mut Tx, user_id: i64, groups: &[i64]) -> DbResult<()> {
 
 /// Number of users.
 pub async fn count(db: &Db) -> DbResult<i64> {
-    db.fetch_int(&Sql::new("SELECT COUNT(*) FROM auth_user")).await
+    db.fetch_int(&Sql::new("SELECT COUNT(*) FROM auth_user"))
+        .await
 }

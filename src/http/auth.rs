@@ -7,8 +7,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, FromRequestParts, State};
-use axum::http::request::Parts;
 use axum::http::header;
+use axum::http::request::Parts;
 use axum::Json;
 use jsonwebtoken::{errors::ErrorKind, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -75,7 +75,13 @@ fn new_jti() -> String {
     hex::encode(rand::random::<[u8; 16]>())
 }
 
-fn mint(state: &AppState, user_id: i64, token_type: &str, iat: i64, lifetime: Duration) -> ApiResult<String> {
+fn mint(
+    state: &AppState,
+    user_id: i64,
+    token_type: &str,
+    iat: i64,
+    lifetime: Duration,
+) -> ApiResult<String> {
     let lifetime = i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX / 4);
     let claims = Claims {
         token_type: token_type.to_string(),
@@ -225,7 +231,10 @@ impl LoginThrottle {
         let now = Instant::now();
         let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         let q = map.get_mut(&(ip, username.to_string()))?;
-        while q.front().is_some_and(|t| now.duration_since(*t) >= self.rule.per) {
+        while q
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= self.rule.per)
+        {
             q.pop_front();
         }
         if q.len() >= self.rule.count as usize {
@@ -285,8 +294,20 @@ pub async fn token_obtain(
     };
     users::touch_last_login(&state.db, user_id).await?;
     let iat = chrono::Utc::now().timestamp();
-    let refresh = mint(&state, user_id, "refresh", iat, state.config.refresh_token_lifetime)?;
-    let access = mint(&state, user_id, "access", iat, state.config.access_token_lifetime)?;
+    let refresh = mint(
+        &state,
+        user_id,
+        "refresh",
+        iat,
+        state.config.refresh_token_lifetime,
+    )?;
+    let access = mint(
+        &state,
+        user_id,
+        "access",
+        iat,
+        state.config.access_token_lifetime,
+    )?;
     Ok(Json(json!({"refresh": refresh, "access": access})))
 }
 
@@ -317,10 +338,22 @@ pub async fn token_refresh(State(state): State<AppState>, body: Fields) -> ApiRe
         ));
     }
     let now = chrono::Utc::now().timestamp();
-    let access = mint(&state, claims.user_id, "access", now, state.config.access_token_lifetime)?;
+    let access = mint(
+        &state,
+        claims.user_id,
+        "access",
+        now,
+        state.config.access_token_lifetime,
+    )?;
     if state.config.rotate_refresh_tokens {
         users::blacklist(&state.db, &claims.jti, claims.exp).await?;
-        let refresh = mint(&state, claims.user_id, "refresh", now, state.config.refresh_token_lifetime)?;
+        let refresh = mint(
+            &state,
+            claims.user_id,
+            "refresh",
+            now,
+            state.config.refresh_token_lifetime,
+        )?;
         return Ok(Json(json!({"access": access, "refresh": refresh})));
     }
     Ok(Json(json!({"access": access})))
@@ -337,7 +370,10 @@ pub async fn token_verify(State(state): State<AppState>, body: Fields) -> ApiRes
 }
 
 /// `POST /api/token/blacklist/`: revokes a refresh token.
-pub async fn token_blacklist(State(state): State<AppState>, body: Fields) -> ApiResult<Json<Value>> {
+pub async fn token_blacklist(
+    State(state): State<AppState>,
+    body: Fields,
+) -> ApiResult<Json<Value>> {
     let v = validate(&body, REFRESH_FIELDS, Mode::Full)?;
     let claims = valid_refresh(&state, &v.str("refresh").unwrap_or_default()).await?;
     users::blacklist(&state.db, &claims.jti, claims.exp).await?;

@@ -64,7 +64,15 @@ pub static GROUP_LIST: ListSpec = ListSpec {
 
 const GROUP_FIELDS: &[Field] = &[
     Field::text("name", 150),
-    Field::new("users", Kind::IntList { min: None, max: None, allow_empty: true }).optional(),
+    Field::new(
+        "users",
+        Kind::IntList {
+            min: None,
+            max: None,
+            allow_empty: true,
+        },
+    )
+    .optional(),
 ];
 
 /// Routes of this resource.
@@ -75,15 +83,22 @@ pub fn routes() -> Api {
             get(list_groups).post(create_group),
             [
                 Op::get("groups_list", "List groups").list::<GroupOut>(&GROUP_LIST),
-                Op::post("groups_create", "Create a group").body::<GroupRequest>().created::<GroupOut>(),
+                Op::post("groups_create", "Create a group")
+                    .body::<GroupRequest>()
+                    .created::<GroupOut>(),
             ],
         )
         .route(
             "/api/groups/{id}/",
-            get(get_group).put(put_group).patch(patch_group).delete(delete_group),
+            get(get_group)
+                .put(put_group)
+                .patch(patch_group)
+                .delete(delete_group),
             [
                 Op::get("groups_retrieve", "A group").ok::<GroupOut>(),
-                Op::put("groups_update", "Replace a group").body::<GroupRequest>().ok::<GroupOut>(),
+                Op::put("groups_update", "Replace a group")
+                    .body::<GroupRequest>()
+                    .ok::<GroupOut>(),
                 Op::patch("groups_partial_update", "Change some fields of a group")
                     .body::<GroupRequest>()
                     .ok::<GroupOut>(),
@@ -96,17 +111,34 @@ fn name_taken() -> ApiError {
     ApiError::field("name", "group with this name already exists.")
 }
 
-const NAME_RULES: &[(&str, fn() -> ApiError)] = &[("auth_group_name_key", name_taken), ("auth_group.name", name_taken)];
+const NAME_RULES: &[(&str, fn() -> ApiError)] = &[
+    ("auth_group_name_key", name_taken),
+    ("auth_group.name", name_taken),
+];
 
-async fn list_groups(State(state): State<AppState>, Superuser(user): Superuser, q: ListQuery) -> ApiResult<Response> {
+async fn list_groups(
+    State(state): State<AppState>,
+    Superuser(user): Superuser,
+    q: ListQuery,
+) -> ApiResult<Response> {
     let listed = list::run(&state.db, &GROUP_LIST, &q, &user).await?;
-    let mut items = listed.rows.iter().map(Group::from_row).collect::<Result<Vec<_>, _>>()?;
+    let mut items = listed
+        .rows
+        .iter()
+        .map(Group::from_row)
+        .collect::<Result<Vec<_>, _>>()?;
     groups::attach_users(&state.db, &mut items).await?;
     Ok(listed.respond(items.into_iter().map(GroupOut::from).collect()))
 }
 
-async fn get_group(State(state): State<AppState>, _: Superuser, ids: Ids) -> ApiResult<Json<GroupOut>> {
-    let g = groups::get(&state.db, ids.first()).await?.ok_or(ApiError::NoMatch("Group"))?;
+async fn get_group(
+    State(state): State<AppState>,
+    _: Superuser,
+    ids: Ids,
+) -> ApiResult<Json<GroupOut>> {
+    let g = groups::get(&state.db, ids.first())
+        .await?
+        .ok_or(ApiError::NoMatch("Group"))?;
     Ok(Json(g.into()))
 }
 
@@ -116,15 +148,22 @@ async fn write(state: &AppState, id: Option<i64>, body: &Fields, mode: Mode) -> 
     if let Some(users) = v.ints("users") {
         let found = existing_ids(&state.db, "auth_user", &users).await?;
         if let Some(missing) = users.iter().find(|u| !found.contains(u)) {
-            errors.add("users", format!("Invalid pk \"{missing}\" - object does not exist."));
+            errors.add(
+                "users",
+                format!("Invalid pk \"{missing}\" - object does not exist."),
+            );
         }
     }
     errors.check()?;
     let mut tx = state.db.begin().await?;
     let id = match (id, v.str("name")) {
-        (None, name) => groups::insert(&mut tx, &name.unwrap_or_default()).await.on_constraint(NAME_RULES)?,
+        (None, name) => groups::insert(&mut tx, &name.unwrap_or_default())
+            .await
+            .on_constraint(NAME_RULES)?,
         (Some(id), Some(name)) => {
-            groups::rename(&mut tx, id, &name).await.on_constraint(NAME_RULES)?;
+            groups::rename(&mut tx, id, &name)
+                .await
+                .on_constraint(NAME_RULES)?;
             id
         }
         (Some(id), None) => id,
@@ -136,31 +175,57 @@ async fn write(state: &AppState, id: Option<i64>, body: &Fields, mode: Mode) -> 
     Ok(id)
 }
 
-async fn create_group(State(state): State<AppState>, _: Superuser, body: Fields) -> ApiResult<Response> {
+async fn create_group(
+    State(state): State<AppState>,
+    _: Superuser,
+    body: Fields,
+) -> ApiResult<Response> {
     let id = write(&state, None, &body, Mode::Full).await?;
-    let g = groups::get(&state.db, id).await?.ok_or(ApiError::NoMatch("Group"))?;
+    let g = groups::get(&state.db, id)
+        .await?
+        .ok_or(ApiError::NoMatch("Group"))?;
     Ok((StatusCode::CREATED, Json(GroupOut::from(g))).into_response())
 }
 
 async fn update(state: AppState, id: i64, body: Fields, mode: Mode) -> ApiResult<Json<GroupOut>> {
-    groups::get(&state.db, id).await?.ok_or(ApiError::NoMatch("Group"))?;
+    groups::get(&state.db, id)
+        .await?
+        .ok_or(ApiError::NoMatch("Group"))?;
     write(&state, Some(id), &body, mode).await?;
-    let g = groups::get(&state.db, id).await?.ok_or(ApiError::NoMatch("Group"))?;
+    let g = groups::get(&state.db, id)
+        .await?
+        .ok_or(ApiError::NoMatch("Group"))?;
     Ok(Json(g.into()))
 }
 
-async fn put_group(State(state): State<AppState>, _: Superuser, ids: Ids, body: Fields) -> ApiResult<Json<GroupOut>> {
+async fn put_group(
+    State(state): State<AppState>,
+    _: Superuser,
+    ids: Ids,
+    body: Fields,
+) -> ApiResult<Json<GroupOut>> {
     update(state, ids.first(), body, Mode::Full).await
 }
 
-async fn patch_group(State(state): State<AppState>, _: Superuser, ids: Ids, body: Fields) -> ApiResult<Json<GroupOut>> {
+async fn patch_group(
+    State(state): State<AppState>,
+    _: Superuser,
+    ids: Ids,
+    body: Fields,
+) -> ApiResult<Json<GroupOut>> {
     update(state, ids.first(), body, Mode::Partial).await
 }
 
-async fn delete_group(State(state): State<AppState>, _: Superuser, ids: Ids) -> ApiResult<StatusCode> {
+async fn delete_group(
+    State(state): State<AppState>,
+    _: Superuser,
+    ids: Ids,
+) -> ApiResult<StatusCode> {
     let id = ids.first();
     if id == DEFAULT_GROUP_ID {
-        return Err(ApiError::bad_request("Group 1 (Default) cannot be deleted."));
+        return Err(ApiError::bad_request(
+            "Group 1 (Default) cannot be deleted.",
+        ));
     }
     match groups::delete(&state.db, id).await {
         Ok(0) => return Err(ApiError::NoMatch("Group")),

@@ -280,7 +280,10 @@ async fn where_clause(
     let dialect: Dialect = db.dialect();
     if let Some(search) = q.get("search") {
         if search.contains('\0') {
-            return Err(ApiError::field("search", "Null characters are not allowed."));
+            return Err(ApiError::field(
+                "search",
+                "Null characters are not allowed.",
+            ));
         }
         for term in search_terms(search) {
             let p = sql.bind_later(dialect.contains_pattern(&term));
@@ -314,7 +317,9 @@ async fn where_clause(
                 } else {
                     errors.add(
                         f.param,
-                        format!("Select a valid choice. {raw} is not one of the available choices."),
+                        format!(
+                            "Select a valid choice. {raw} is not one of the available choices."
+                        ),
                     );
                 }
             }
@@ -349,8 +354,10 @@ async fn where_clause(
                     errors.add(f.param, FK_INVALID);
                     continue;
                 };
-                let mut check = Sql::new(format!("SELECT COUNT(*) FROM {table} WHERE {table}.id = $1"))
-                    .arg(id);
+                let mut check = Sql::new(format!(
+                    "SELECT COUNT(*) FROM {table} WHERE {table}.id = $1"
+                ))
+                .arg(id);
                 if let Some(vis) = visible {
                     vis(user, &mut check);
                 }
@@ -401,7 +408,10 @@ pub async fn run(db: &Db, spec: &ListSpec, q: &ListQuery, user: &CurrentUser) ->
     where_clause(db, spec, q, user, &mut filtered).await?;
     let order = order_by(spec, q);
 
-    let page_size = q.get("page_size").and_then(positive_int).map(|n| n.min(MAX_PAGE_SIZE));
+    let page_size = q
+        .get("page_size")
+        .and_then(positive_int)
+        .map(|n| n.min(MAX_PAGE_SIZE));
     let page_param = q.get("page").filter(|p| !p.is_empty());
     if page_size.is_none() && page_param.is_none() {
         let mut sql = Sql::new(format!("SELECT {}", spec.columns));

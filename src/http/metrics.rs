@@ -7,7 +7,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 /// Upper bounds (seconds) of the request-latency histogram.
-const BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+const BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
 
 #[derive(Default)]
 struct Histogram {
@@ -74,9 +76,16 @@ impl Metrics {
     /// scrape time, e.g. jobs by status).
     pub fn render(&self, extra: &str) -> String {
         let mut out = String::new();
-        out.push_str("# HELP mojo_http_requests_total HTTP requests by route, method and status.\n");
+        out.push_str(
+            "# HELP mojo_http_requests_total HTTP requests by route, method and status.\n",
+        );
         out.push_str("# TYPE mojo_http_requests_total counter\n");
-        for ((route, method, status), n) in self.requests.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        for ((route, method, status), n) in self
+            .requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
             let _ = writeln!(
                 out,
                 "mojo_http_requests_total{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}} {n}"
@@ -84,7 +93,12 @@ impl Metrics {
         }
         out.push_str("# HELP mojo_http_request_duration_seconds HTTP request latency by route.\n");
         out.push_str("# TYPE mojo_http_request_duration_seconds histogram\n");
-        for (route, h) in self.latency.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        for (route, h) in self
+            .latency
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
             for (i, b) in BUCKETS.iter().enumerate() {
                 let _ = writeln!(
                     out,
@@ -97,8 +111,16 @@ impl Metrics {
                 "mojo_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}",
                 h.total
             );
-            let _ = writeln!(out, "mojo_http_request_duration_seconds_sum{{route=\"{route}\"}} {}", h.sum);
-            let _ = writeln!(out, "mojo_http_request_duration_seconds_count{{route=\"{route}\"}} {}", h.total);
+            let _ = writeln!(
+                out,
+                "mojo_http_request_duration_seconds_sum{{route=\"{route}\"}} {}",
+                h.sum
+            );
+            let _ = writeln!(
+                out,
+                "mojo_http_request_duration_seconds_count{{route=\"{route}\"}} {}",
+                h.total
+            );
         }
         out.push_str("# HELP mojo_login_failures_total Failed logins.\n");
         out.push_str("# TYPE mojo_login_failures_total counter\n");

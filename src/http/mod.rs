@@ -27,7 +27,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
-use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::trace::TraceLayer;
 
 use crate::config::Config;
@@ -83,25 +85,32 @@ fn auth_routes() -> Api {
         .route(
             "/api/token/",
             post(auth::token_obtain),
-            [Op::post("token_create", "Obtain an access and a refresh token")
-                .body::<openapi::TokenObtainPair>()
-                .ok::<openapi::TokenObtainPair>()
-                .public()],
+            [
+                Op::post("token_create", "Obtain an access and a refresh token")
+                    .body::<openapi::TokenObtainPair>()
+                    .ok::<openapi::TokenObtainPair>()
+                    .public(),
+            ],
         )
         .route(
             "/api/token/refresh/",
             post(auth::token_refresh),
-            [Op::post("token_refresh_create", "Obtain a new access token from a refresh token")
-                .body::<openapi::TokenRefresh>()
-                .ok::<openapi::TokenRefresh>()
-                .public()],
+            [Op::post(
+                "token_refresh_create",
+                "Obtain a new access token from a refresh token",
+            )
+            .body::<openapi::TokenRefresh>()
+            .ok::<openapi::TokenRefresh>()
+            .public()],
         )
         .route(
             "/api/token/verify/",
             post(auth::token_verify),
-            [Op::post("token_verify_create", "Check that a token is valid")
-                .body::<openapi::TokenVerify>()
-                .public()],
+            [
+                Op::post("token_verify_create", "Check that a token is valid")
+                    .body::<openapi::TokenVerify>()
+                    .public(),
+            ],
         )
         .route(
             "/api/token/blacklist/",
@@ -244,8 +253,11 @@ async fn record_metrics(State(state): State<AppState>, req: Request, next: Next)
         .unwrap_or_else(|| "unmatched".into());
     let method = req.method().clone();
     let resp = next.run(req).await;
-    state
-        .metrics
-        .observe_request(&route, method.as_str(), resp.status().as_u16(), start.elapsed());
+    state.metrics.observe_request(
+        &route,
+        method.as_str(),
+        resp.status().as_u16(),
+        start.elapsed(),
+    );
     resp
 }

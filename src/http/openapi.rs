@@ -59,7 +59,11 @@ pub struct TokenBlacklist {
 }
 
 /// Paths served by the docs router (for the trailing-slash rule).
-pub const DOC_PATHS: &[&str] = &["/api/schema/", "/api/schema/swagger-ui/", "/api/schema/redoc/"];
+pub const DOC_PATHS: &[&str] = &[
+    "/api/schema/",
+    "/api/schema/swagger-ui/",
+    "/api/schema/redoc/",
+];
 
 fn path_params(path: &str) -> Vec<Value> {
     path.split('/')
@@ -159,13 +163,24 @@ pub fn document(ops: &[Op]) -> Value {
                     "multipart/form-data": {"schema": schema_ref(&name)}
                 })
             };
-            o.insert("requestBody".into(), json!({"content": media, "required": true}));
+            o.insert(
+                "requestBody".into(),
+                json!({"content": media, "required": true}),
+            );
         }
         let responses = match op.reply {
-            Reply::Ok(f) => json!({"200": {"description": "", "content": content(schema_ref(&f(&mut comps)))}}),
-            Reply::Created(f) => json!({"201": {"description": "", "content": content(schema_ref(&f(&mut comps)))}}),
-            Reply::Accepted(f) => json!({"202": {"description": "", "content": content(schema_ref(&f(&mut comps)))}}),
-            Reply::Array(f) => json!({"200": {"description": "", "content": content(json!({"type": "array", "items": schema_ref(&f(&mut comps))}))}}),
+            Reply::Ok(f) => {
+                json!({"200": {"description": "", "content": content(schema_ref(&f(&mut comps)))}})
+            }
+            Reply::Created(f) => {
+                json!({"201": {"description": "", "content": content(schema_ref(&f(&mut comps)))}})
+            }
+            Reply::Accepted(f) => {
+                json!({"202": {"description": "", "content": content(schema_ref(&f(&mut comps)))}})
+            }
+            Reply::Array(f) => {
+                json!({"200": {"description": "", "content": content(json!({"type": "array", "items": schema_ref(&f(&mut comps))}))}})
+            }
             Reply::List(f, spec) => {
                 params.extend(list_params(spec));
                 let name = f(&mut comps);
@@ -176,7 +191,9 @@ pub fn document(ops: &[Op]) -> Value {
                 json!({"200": {"description": "", "content": content(schema)}})
             }
             Reply::NoContent => json!({"204": {"description": "No response body"}}),
-            Reply::Any => json!({"200": {"description": "", "content": content(json!({"type": "object"}))}}),
+            Reply::Any => {
+                json!({"200": {"description": "", "content": content(json!({"type": "object"}))}})
+            }
         };
         if !params.is_empty() {
             o.insert("parameters".into(), Value::Array(params));
@@ -229,10 +246,27 @@ pub fn to_openapi_30(mut doc: Value) -> Value {
 }
 
 const DROPPED_31: &[&str] = &[
-    "$schema", "$id", "$defs", "$anchor", "$dynamicRef", "$dynamicAnchor", "$comment", "const",
-    "contentEncoding", "contentMediaType", "contentSchema", "dependentRequired",
-    "dependentSchemas", "if", "then", "else", "prefixItems", "unevaluatedItems",
-    "unevaluatedProperties", "propertyNames", "patternProperties",
+    "$schema",
+    "$id",
+    "$defs",
+    "$anchor",
+    "$dynamicRef",
+    "$dynamicAnchor",
+    "$comment",
+    "const",
+    "contentEncoding",
+    "contentMediaType",
+    "contentSchema",
+    "dependentRequired",
+    "dependentSchemas",
+    "if",
+    "then",
+    "else",
+    "prefixItems",
+    "unevaluatedItems",
+    "unevaluatedProperties",
+    "propertyNames",
+    "patternProperties",
 ];
 
 fn convert_node(v: &mut Value) {
@@ -251,7 +285,11 @@ fn convert_node(v: &mut Value) {
 fn convert_schema_object(m: &mut Map<String, Value>) {
     // type: ["string", "null"] -> type: string, nullable: true
     if let Some(Value::Array(types)) = m.get("type").cloned() {
-        let non_null: Vec<Value> = types.iter().filter(|t| t.as_str() != Some("null")).cloned().collect();
+        let non_null: Vec<Value> = types
+            .iter()
+            .filter(|t| t.as_str() != Some("null"))
+            .cloned()
+            .collect();
         let nullable = non_null.len() != types.len();
         match non_null.len() {
             0 => {
@@ -306,7 +344,10 @@ fn convert_schema_object(m: &mut Map<String, Value>) {
             m.insert("example".into(), first);
         }
     }
-    for (key, bound) in [("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")] {
+    for (key, bound) in [
+        ("exclusiveMinimum", "minimum"),
+        ("exclusiveMaximum", "maximum"),
+    ] {
         if let Some(n) = m.get(key).filter(|v| v.is_number()).cloned() {
             m.insert(bound.into(), n);
             m.insert(key.into(), json!(true));
@@ -344,14 +385,26 @@ async fn schema(
     };
     match json_wanted {
         Some(ct) => (
-            [(header::CONTENT_TYPE, ct), (header::CONTENT_DISPOSITION, "inline; filename=\"MOJO API.json\"")],
+            [
+                (header::CONTENT_TYPE, ct),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "inline; filename=\"MOJO API.json\"",
+                ),
+            ],
             serde_json::to_string_pretty(&*doc).unwrap_or_default(),
         )
             .into_response(),
         None => (
             [
-                (header::CONTENT_TYPE, "application/vnd.oai.openapi; charset=utf-8"),
-                (header::CONTENT_DISPOSITION, "inline; filename=\"MOJO API.yaml\""),
+                (
+                    header::CONTENT_TYPE,
+                    "application/vnd.oai.openapi; charset=utf-8",
+                ),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "inline; filename=\"MOJO API.yaml\"",
+                ),
             ],
             to_yaml(&doc),
         )

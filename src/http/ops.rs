@@ -33,7 +33,9 @@ async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, ApiE
         Ok(()) => Ok(Json(json!({"status": "ready"}))),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
-            Err(ApiError::Unavailable("The database is not reachable.".into()))
+            Err(ApiError::Unavailable(
+                "The database is not reachable.".into(),
+            ))
         }
     }
 }
@@ -44,7 +46,10 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         extra.push_str(&gauge(&state).await);
     }
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         state.metrics.render(&extra),
     )
 }

@@ -97,9 +97,21 @@ pub static USER_LIST: ListSpec = ListSpec {
         ("last_name", "u.last_name"),
     ],
     filters: &[
-        Filter { param: "username", column: "u.username", kind: FilterKind::Exact },
-        Filter { param: "is_superuser", column: "u.is_superuser", kind: FilterKind::Bool },
-        Filter { param: "is_active", column: "u.is_active", kind: FilterKind::Bool },
+        Filter {
+            param: "username",
+            column: "u.username",
+            kind: FilterKind::Exact,
+        },
+        Filter {
+            param: "is_superuser",
+            column: "u.is_superuser",
+            kind: FilterKind::Bool,
+        },
+        Filter {
+            param: "is_active",
+            column: "u.is_active",
+            kind: FilterKind::Bool,
+        },
     ],
     ordering: &[
         ("id", "u.id"),
@@ -116,12 +128,29 @@ pub static USER_LIST: ListSpec = ListSpec {
 const USER_FIELDS: &[Field] = &[
     Field::text("username", 150),
     Field::new("password", Kind::Secret).optional(),
-    Field { max_len: Some(254), ..Field::new("email", Kind::Email).optional().blank() },
-    Field { max_len: Some(150), ..Field::new("first_name", Kind::Str).optional().blank() },
-    Field { max_len: Some(150), ..Field::new("last_name", Kind::Str).optional().blank() },
+    Field {
+        max_len: Some(254),
+        ..Field::new("email", Kind::Email).optional().blank()
+    },
+    Field {
+        max_len: Some(150),
+        ..Field::new("first_name", Kind::Str).optional().blank()
+    },
+    Field {
+        max_len: Some(150),
+        ..Field::new("last_name", Kind::Str).optional().blank()
+    },
     Field::new("is_superuser", Kind::Bool).optional(),
     Field::new("is_active", Kind::Bool).optional(),
-    Field::new("groups", Kind::IntList { min: None, max: None, allow_empty: true }).optional(),
+    Field::new(
+        "groups",
+        Kind::IntList {
+            min: None,
+            max: None,
+            allow_empty: true,
+        },
+    )
+    .optional(),
 ];
 
 /// Routes of this resource.
@@ -137,15 +166,22 @@ pub fn routes() -> Api {
             get(list_users).post(create_user),
             [
                 Op::get("users_list", "List users").list::<UserOut>(&USER_LIST),
-                Op::post("users_create", "Create a user").body::<UserRequest>().created::<UserOut>(),
+                Op::post("users_create", "Create a user")
+                    .body::<UserRequest>()
+                    .created::<UserOut>(),
             ],
         )
         .route(
             "/api/users/{id}/",
-            get(get_user).put(put_user).patch(patch_user).delete(delete_user),
+            get(get_user)
+                .put(put_user)
+                .patch(patch_user)
+                .delete(delete_user),
             [
                 Op::get("users_retrieve", "A user").ok::<UserOut>(),
-                Op::put("users_update", "Replace a user").body::<UserRequest>().ok::<UserOut>(),
+                Op::put("users_update", "Replace a user")
+                    .body::<UserRequest>()
+                    .ok::<UserOut>(),
                 Op::patch("users_partial_update", "Change some fields of a user")
                     .body::<UserRequest>()
                     .ok::<UserOut>(),
@@ -155,19 +191,35 @@ pub fn routes() -> Api {
 }
 
 async fn me(State(state): State<AppState>, user: CurrentUser) -> ApiResult<Json<UserOut>> {
-    let u = users::get(&state.db, user.id).await?.ok_or(ApiError::NoMatch("User"))?;
+    let u = users::get(&state.db, user.id)
+        .await?
+        .ok_or(ApiError::NoMatch("User"))?;
     Ok(Json(u.into()))
 }
 
-async fn list_users(State(state): State<AppState>, Superuser(user): Superuser, q: ListQuery) -> ApiResult<Response> {
+async fn list_users(
+    State(state): State<AppState>,
+    Superuser(user): Superuser,
+    q: ListQuery,
+) -> ApiResult<Response> {
     let listed = list::run(&state.db, &USER_LIST, &q, &user).await?;
-    let mut items = listed.rows.iter().map(User::from_row).collect::<Result<Vec<_>, _>>()?;
+    let mut items = listed
+        .rows
+        .iter()
+        .map(User::from_row)
+        .collect::<Result<Vec<_>, _>>()?;
     users::attach_groups(&state.db, &mut items).await?;
     Ok(listed.respond(items.into_iter().map(UserOut::from).collect()))
 }
 
-async fn get_user(State(state): State<AppState>, _: Superuser, ids: Ids) -> ApiResult<Json<UserOut>> {
-    let u = users::get(&state.db, ids.first()).await?.ok_or(ApiError::NoMatch("User"))?;
+async fn get_user(
+    State(state): State<AppState>,
+    _: Superuser,
+    ids: Ids,
+) -> ApiResult<Json<UserOut>> {
+    let u = users::get(&state.db, ids.first())
+        .await?
+        .ok_or(ApiError::NoMatch("User"))?;
     Ok(Json(u.into()))
 }
 
@@ -176,7 +228,12 @@ fn username_taken() -> ApiError {
 }
 
 /// Validates a user body, including that every group exists.
-async fn user_write(state: &AppState, body: &Fields, mode: Mode, creating: bool) -> ApiResult<UserWrite> {
+async fn user_write(
+    state: &AppState,
+    body: &Fields,
+    mode: Mode,
+    creating: bool,
+) -> ApiResult<UserWrite> {
     let mut errors = Errors::default();
     let v: Valid = validate_into(body, USER_FIELDS, mode, &mut errors)?;
     if creating && !v.has("password") {
@@ -185,7 +242,10 @@ async fn user_write(state: &AppState, body: &Fields, mode: Mode, creating: bool)
     if let Some(groups) = v.ints("groups") {
         let found = existing_ids(&state.db, "auth_group", &groups).await?;
         if let Some(missing) = groups.iter().find(|g| !found.contains(g)) {
-            errors.add("groups", format!("Invalid pk \"{missing}\" - object does not exist."));
+            errors.add(
+                "groups",
+                format!("Invalid pk \"{missing}\" - object does not exist."),
+            );
         }
     }
     errors.check()?;
@@ -205,38 +265,64 @@ async fn user_write(state: &AppState, body: &Fields, mode: Mode, creating: bool)
     })
 }
 
-async fn create_user(State(state): State<AppState>, _: Superuser, body: Fields) -> ApiResult<Response> {
+async fn create_user(
+    State(state): State<AppState>,
+    _: Superuser,
+    body: Fields,
+) -> ApiResult<Response> {
     let w = user_write(&state, &body, Mode::Full, true).await?;
     let mut tx = state.db.begin().await?;
-    let id = users::insert(&mut tx, &w)
-        .await
-        .on_constraint(&[("auth_user_username_key", username_taken), ("auth_user.username", username_taken)])?;
+    let id = users::insert(&mut tx, &w).await.on_constraint(&[
+        ("auth_user_username_key", username_taken),
+        ("auth_user.username", username_taken),
+    ])?;
     tx.commit().await?;
-    let u = users::get(&state.db, id).await?.ok_or(ApiError::NoMatch("User"))?;
+    let u = users::get(&state.db, id)
+        .await?
+        .ok_or(ApiError::NoMatch("User"))?;
     Ok((StatusCode::CREATED, Json(UserOut::from(u))).into_response())
 }
 
 async fn update(state: AppState, id: i64, body: Fields, mode: Mode) -> ApiResult<Json<UserOut>> {
-    users::get(&state.db, id).await?.ok_or(ApiError::NoMatch("User"))?;
+    users::get(&state.db, id)
+        .await?
+        .ok_or(ApiError::NoMatch("User"))?;
     let w = user_write(&state, &body, mode, false).await?;
     let mut tx = state.db.begin().await?;
-    users::update(&mut tx, id, &w)
-        .await
-        .on_constraint(&[("auth_user_username_key", username_taken), ("auth_user.username", username_taken)])?;
+    users::update(&mut tx, id, &w).await.on_constraint(&[
+        ("auth_user_username_key", username_taken),
+        ("auth_user.username", username_taken),
+    ])?;
     tx.commit().await?;
-    let u = users::get(&state.db, id).await?.ok_or(ApiError::NoMatch("User"))?;
+    let u = users::get(&state.db, id)
+        .await?
+        .ok_or(ApiError::NoMatch("User"))?;
     Ok(Json(u.into()))
 }
 
-async fn put_user(State(state): State<AppState>, _: Superuser, ids: Ids, body: Fields) -> ApiResult<Json<UserOut>> {
+async fn put_user(
+    State(state): State<AppState>,
+    _: Superuser,
+    ids: Ids,
+    body: Fields,
+) -> ApiResult<Json<UserOut>> {
     update(state, ids.first(), body, Mode::Full).await
 }
 
-async fn patch_user(State(state): State<AppState>, _: Superuser, ids: Ids, body: Fields) -> ApiResult<Json<UserOut>> {
+async fn patch_user(
+    State(state): State<AppState>,
+    _: Superuser,
+    ids: Ids,
+    body: Fields,
+) -> ApiResult<Json<UserOut>> {
     update(state, ids.first(), body, Mode::Partial).await
 }
 
-async fn delete_user(State(state): State<AppState>, Superuser(me): Superuser, ids: Ids) -> ApiResult<StatusCode> {
+async fn delete_user(
+    State(state): State<AppState>,
+    Superuser(me): Superuser,
+    ids: Ids,
+) -> ApiResult<StatusCode> {
     let id = ids.first();
     if id == me.id {
         return Err(ApiError::bad_request("You cannot delete your own account."));

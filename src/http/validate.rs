@@ -272,15 +272,16 @@ fn coerce_text(f: &Field, v: &Value, trim: bool) -> Result<String, Value> {
 /// Coerces an integer the way DRF's IntegerField does (`5`, `"5"`, `5.0`).
 pub fn coerce_int(v: &Value) -> Option<i64> {
     match v {
-        Value::Number(n) => n
-            .as_i64()
-            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9e15).map(|f| f as i64)),
+        Value::Number(n) => n.as_i64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() < 9e15)
+                .map(|f| f as i64)
+        }),
         Value::String(s) => {
             let t = s.trim();
-            t.parse::<i64>().ok().or_else(|| {
-                t.strip_suffix(".0")
-                    .and_then(|x| x.parse::<i64>().ok())
-            })
+            t.parse::<i64>()
+                .ok()
+                .or_else(|| t.strip_suffix(".0").and_then(|x| x.parse::<i64>().ok()))
         }
         _ => None,
     }
@@ -404,10 +405,7 @@ fn coerce(f: &Field, v: &Value) -> Result<Value, Value> {
             let items = as_list(v)?;
             let mut out = Vec::with_capacity(items.len());
             let mut errs = Map::new();
-            let item_field = Field {
-                blank: false,
-                ..*f
-            };
+            let item_field = Field { blank: false, ..*f };
             for (i, item) in items.iter().enumerate() {
                 match coerce_text(&item_field, item, true) {
                     Ok(s) => out.push(Value::String(s)),
@@ -427,9 +425,12 @@ fn coerce(f: &Field, v: &Value) -> Result<Value, Value> {
                 "Incorrect type. Expected pk value, received {}.",
                 python_type_name(v)
             ))),
-            _ => coerce_int(v)
-                .map(|n| json!(n))
-                .ok_or_else(|| msgs(format!("Invalid pk \"{}\" - object does not exist.", plain(v)))),
+            _ => coerce_int(v).map(|n| json!(n)).ok_or_else(|| {
+                msgs(format!(
+                    "Invalid pk \"{}\" - object does not exist.",
+                    plain(v)
+                ))
+            }),
         },
     }
 }
@@ -460,7 +461,14 @@ mod tests {
 
     const FIELDS: &[Field] = &[
         Field::text("name", 5),
-        Field::new("n", Kind::Int { min: Some(1), max: Some(10) }).optional(),
+        Field::new(
+            "n",
+            Kind::Int {
+                min: Some(1),
+                max: Some(10),
+            },
+        )
+        .optional(),
         Field::new(
             "ports",
             Kind::IntList {
@@ -500,7 +508,11 @@ mod tests {
 
     #[test]
     fn coerces_like_drf() {
-        let v = run(json!({"name": " ab ", "n": "5", "ports": "443"}), Mode::Full).unwrap();
+        let v = run(
+            json!({"name": " ab ", "n": "5", "ports": "443"}),
+            Mode::Full,
+        )
+        .unwrap();
         assert_eq!(v.str("name").as_deref(), Some("ab"));
         assert_eq!(v.int("n"), Some(5));
         assert_eq!(v.ints("ports"), Some(vec![443]));
