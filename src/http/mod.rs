@@ -9,7 +9,10 @@ pub mod list;
 pub mod metrics;
 pub mod openapi;
 pub mod ops;
+pub mod pools;
 pub mod routes;
+pub mod servers;
+pub mod switches;
 pub mod users;
 pub mod validate;
 
@@ -76,6 +79,9 @@ pub fn api() -> Api {
         .merge(auth_routes())
         .merge(users::routes())
         .merge(groups::routes())
+        .merge(pools::routes())
+        .merge(servers::routes())
+        .merge(switches::routes())
 }
 
 fn auth_routes() -> Api {
