@@ -2,6 +2,7 @@
 //! middleware that keeps every answer in DRF's shape.
 
 pub mod auth;
+pub mod catalogue;
 pub mod error;
 pub mod extract;
 pub mod groups;
@@ -82,6 +83,7 @@ pub fn api() -> Api {
         .merge(pools::routes())
         .merge(servers::routes())
         .merge(switches::routes())
+        .merge(catalogue::routes())
 }
 
 fn auth_routes() -> Api {
