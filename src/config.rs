@@ -209,7 +209,7 @@ pub struct Config {
     #[arg(long, env = "DATABASE_URL", hide_env_values = true, global = true)]
     pub database_url: Option<String>,
     /// Serve HTTPS (`on`, self-signed unless a certificate is given) or plain HTTP (`off`).
-    #[arg(long, env = "MOJO_TLS", default_value = "on", value_parser = parse_on_off, global = true)]
+    #[arg(long, env = "MOJO_TLS", default_value = "on", value_parser = parse_on_off, action = clap::ArgAction::Set, global = true)]
     pub tls: bool,
     /// PEM certificate chain to serve instead of the self-signed one.
     #[arg(long, env = "MOJO_TLS_CERT", global = true)]
@@ -227,7 +227,7 @@ pub struct Config {
     #[arg(long, env = "MOJO_REFRESH_TOKEN_LIFETIME", default_value = "7d", value_parser = parse_duration, global = true)]
     pub refresh_token_lifetime: Duration,
     /// Return a new refresh token on refresh and revoke the old one.
-    #[arg(long, env = "MOJO_ROTATE_REFRESH_TOKENS", default_value = "false", value_parser = parse_on_off, global = true)]
+    #[arg(long, env = "MOJO_ROTATE_REFRESH_TOKENS", default_value = "false", value_parser = parse_on_off, action = clap::ArgAction::Set, global = true)]
     pub rotate_refresh_tokens: bool,
     /// Failed-login throttle per (client, username), e.g. `10/min` or `off`.
     #[arg(long, env = "MOJO_LOGIN_THROTTLE", default_value = "10/min", value_parser = parse_throttle, global = true)]
@@ -281,7 +281,7 @@ pub struct Config {
     #[arg(long, env = "MOJO_WORKERS", default_value_t = 4, global = true)]
     pub workers: usize,
     /// Allow BMCs that only speak plain HTTP (credentials then travel unencrypted).
-    #[arg(long, env = "MOJO_ALLOW_HTTP_BMC", default_value = "false", value_parser = parse_on_off, global = true)]
+    #[arg(long, env = "MOJO_ALLOW_HTTP_BMC", default_value = "false", value_parser = parse_on_off, action = clap::ArgAction::Set, global = true)]
     pub allow_http_bmc: bool,
     /// CA bundle for strict verification of BMC certificates.
     #[arg(long, env = "MOJO_BMC_CA_BUNDLE", global = true)]

@@ -155,16 +155,20 @@ impl From<DbError> for ApiError {
     }
 }
 
+/// A constraint name (Postgres) or the text SQLite reports (`table.column`), with the error to
+/// answer when it is violated.
+pub type ConstraintRule = (&'static str, fn() -> ApiError);
+
 /// Maps a violated database constraint to a client error, once, instead of pre-checking in
 /// every handler. `rules` pairs a constraint name (Postgres) or the columns SQLite reports
 /// (`table.column`) with the error to answer.
 pub trait OnConstraint<T> {
     /// Turns a matching constraint violation into `Err(map())`.
-    fn on_constraint(self, rules: &[(&str, fn() -> ApiError)]) -> Result<T, ApiError>;
+    fn on_constraint(self, rules: &[ConstraintRule]) -> Result<T, ApiError>;
 }
 
 impl<T> OnConstraint<T> for Result<T, DbError> {
-    fn on_constraint(self, rules: &[(&str, fn() -> ApiError)]) -> Result<T, ApiError> {
+    fn on_constraint(self, rules: &[ConstraintRule]) -> Result<T, ApiError> {
         self.map_err(|e| {
             if let Some(name) = e.constraint() {
                 for (key, make) in rules {

@@ -9,7 +9,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::auth::Superuser;
-use super::error::{ApiError, ApiResult, OnConstraint};
+use super::error::{ApiError, ApiResult, ConstraintRule, OnConstraint};
 use super::extract::{Fields, Ids};
 use super::list::{self, ListQuery, ListSpec, Shape};
 use super::routes::{Api, Op};
@@ -111,7 +111,7 @@ fn name_taken() -> ApiError {
     ApiError::field("name", "group with this name already exists.")
 }
 
-const NAME_RULES: &[(&str, fn() -> ApiError)] = &[
+const NAME_RULES: &[ConstraintRule] = &[
     ("auth_group_name_key", name_taken),
     ("auth_group.name", name_taken),
 ];

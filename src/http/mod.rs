@@ -34,7 +34,7 @@ use tower_http::compression::CompressionLayer;
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::config::Config;
 use crate::db::Db;
@@ -149,7 +149,7 @@ pub fn router(state: AppState) -> Router {
     paths.extend_from_slice(openapi::DOC_PATHS);
     let paths: Arc<Vec<&'static str>> = Arc::new(paths);
     let x_request_id = header::HeaderName::from_static("x-request-id");
-    router
+    let inner = router
         .merge(docs)
         .merge(ops::routes())
         .fallback(not_found)
@@ -168,11 +168,16 @@ pub fn router(state: AppState) -> Router {
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("-");
                 tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
-            }),
+            })
+            .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
-        .layer(SetRequestIdLayer::new(x_request_id, MakeId))
+        .layer(SetRequestIdLayer::new(x_request_id, MakeId));
+    // The slash rule rewrites URIs, so it must run before routing: it wraps the whole router.
+    let with_slash = tower::ServiceBuilder::new()
         .layer(middleware::from_fn_with_state(paths, trailing_slash))
+        .service(inner);
+    Router::new().fallback_service(with_slash)
 }
 
 async fn not_found() -> ApiError {

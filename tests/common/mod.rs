@@ -35,7 +35,8 @@ pub struct TestApp {
 
 /// Base URL of the PostgreSQL server tests create their databases on.
 pub fn pg_base() -> String {
-    std::env::var("MOJO_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+    std::env::var("MOJO_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
 async fn create_pg_database() -> String {
@@ -67,7 +68,12 @@ fn hex_id() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or(0);
-    format!("{:x}{:x}{}", std::process::id(), nanos, N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{:x}{:x}{}",
+        std::process::id(),
+        nanos,
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// Options for [`spawn_with`].
@@ -112,7 +118,8 @@ pub async fn spawn_with(backend: Backend, opts: Opts) -> TestApp {
     let mut config = Cli::parse_from(args).config;
     config.injected.admin_password = Some(ADMIN_PASSWORD.into());
     config.injected.secret_key = Some("test-jwt-secret-0123456789abcdef".into());
-    config.injected.credential_key = Some("00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff".into());
+    config.injected.credential_key =
+        Some("00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff".into());
     let app = App::build(config).await.expect("app builds");
     let addr = app.local_addr().expect("bound");
     let state = app.state.clone();
@@ -142,7 +149,12 @@ impl TestApp {
     /// The access token of a user.
     pub async fn login(&self, username: &str, password: &str) -> String {
         let (status, body) = self
-            .call(Method::POST, "/api/token/", Some(serde_json::json!({"username": username, "password": password})), None)
+            .call(
+                Method::POST,
+                "/api/token/",
+                Some(serde_json::json!({"username": username, "password": password})),
+                None,
+            )
             .await;
         assert_eq!(status, StatusCode::OK, "login of {username}: {body}");
         body["access"].as_str().expect("access").to_string()
@@ -150,8 +162,16 @@ impl TestApp {
 
     /// A request with an optional JSON body and bearer token; returns status and JSON body
     /// (`Value::Null` for an empty body, a string for a non-JSON body).
-    pub async fn call(&self, method: Method, path: &str, body: Option<Value>, token: Option<&str>) -> (StatusCode, Value) {
-        let mut req = self.client.request(method, format!("{}{}", self.base, path));
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        token: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .client
+            .request(method, format!("{}{}", self.base, path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -171,32 +191,39 @@ impl TestApp {
 
     /// GET as admin.
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
-        self.call(Method::GET, path, None, Some(&self.token.clone())).await
+        self.call(Method::GET, path, None, Some(&self.token.clone()))
+            .await
     }
 
     /// POST JSON as admin.
     pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.call(Method::POST, path, Some(body), Some(&self.token.clone())).await
+        self.call(Method::POST, path, Some(body), Some(&self.token.clone()))
+            .await
     }
 
     /// PUT JSON as admin.
     pub async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.call(Method::PUT, path, Some(body), Some(&self.token.clone())).await
+        self.call(Method::PUT, path, Some(body), Some(&self.token.clone()))
+            .await
     }
 
     /// PATCH JSON as admin.
     pub async fn patch(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.call(Method::PATCH, path, Some(body), Some(&self.token.clone())).await
+        self.call(Method::PATCH, path, Some(body), Some(&self.token.clone()))
+            .await
     }
 
     /// DELETE as admin.
     pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
-        self.call(Method::DELETE, path, None, Some(&self.token.clone())).await
+        self.call(Method::DELETE, path, None, Some(&self.token.clone()))
+            .await
     }
 
     /// A raw request builder with the admin token.
     pub fn req(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
-        self.client.request(method, format!("{}{}", self.base, path)).bearer_auth(&self.token)
+        self.client
+            .request(method, format!("{}{}", self.base, path))
+            .bearer_auth(&self.token)
     }
 
     /// Creates a non-superuser in the given groups; returns (id, token).
