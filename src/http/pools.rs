@@ -14,7 +14,7 @@ use serde_json::{json, Map};
 use utoipa::ToSchema;
 
 use super::auth::CurrentUser;
-use super::error::{ApiError, ApiResult, OnConstraint};
+use super::error::{ApiError, ApiResult, ConstraintRule, OnConstraint};
 use super::extract::{Fields, Ids};
 use super::list::{self, Filter, FilterKind, ListQuery, ListSpec, Shape};
 use super::routes::{Api, Op};
@@ -355,7 +355,7 @@ fn name_taken() -> ApiError {
     )
 }
 
-const NAME_RULES: &[(&str, fn() -> ApiError)] = &[("pools_sibling_name", name_taken)];
+const NAME_RULES: &[ConstraintRule] = &[("pools_sibling_name", name_taken)];
 
 /// True when `group` exists and the caller may give a pool to it (superusers: any group; others:
 /// their own groups).
