@@ -823,3 +823,67 @@ both!(group_access, |app: common::TestApp| async move {
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     app
 });
+
+both!(
+    malformed_inputs_never_500,
+    |app: common::TestApp| async move {
+        seed(&app).await;
+        let p = create_pool(&app, json!({"name": "P", "group": 1})).await;
+        let assign = format!("/api/pool/{p}/assign_servers/");
+        let (s, b) = app.post(&assign, json!([1, 2])).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            b,
+            json!({"non_field_errors": ["Invalid data. Expected a dictionary, but got list."]})
+        );
+        let (s, _) = app.post(&assign, json!({"servers": "abc"})).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        let (s, _) = app.post(&assign, json!({"servers": [{"id": 1}]})).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        let many: Vec<i64> = (1..=10_001).collect();
+        let (s, b) = app.post(&assign, json!({"servers": many})).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            b,
+            json!({"servers": ["Ensure this field has no more than 10000 elements."]})
+        );
+        let (s, b) = app.post(&assign, json!({"servers": [i64::MAX]})).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            b,
+            json!({"servers": [format!("Invalid pk \"{}\" - object does not exist.", i64::MAX)]})
+        );
+        let (s, _) = app
+            .post("/api/pool/", json!({"name": "a\u{0}b", "group": 1}))
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        let (s, _) = app
+            .patch(
+                &format!("/api/pool/{p}/"),
+                json!({"parent": "x", "group": true}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        for q in ["resource_pool=abc", "search=%00", "power_state=on"] {
+            let (s, b) = app.get(&format!("/api/server/?{q}")).await;
+            assert_eq!(s, StatusCode::BAD_REQUEST, "{q}: {b}");
+        }
+        let (s, b) = app
+            .get("/api/server/?ordering=bogus,-name&page=1&page_size=0")
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        let (s, _) = app.get("/api/server/?page=9&page_size=2").await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        // Form bodies work like JSON (DRF's parsers): repeated keys make the list.
+        let resp = app
+            .req(Method::POST, &assign)
+            .form(&[("servers", "1"), ("servers", "2")])
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(resp.status(), StatusCode::OK);
+        let (_, b) = app.get(&format!("/api/pool/{p}/")).await;
+        assert_eq!(b["servers_count"], 2);
+        app
+    }
+);

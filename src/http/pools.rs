@@ -4,6 +4,8 @@
 //! those; servers and switches are visible through their pool. The scope functions here are the
 //! only place that rule is written.
 
+use std::collections::{HashMap, HashSet};
+
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -47,6 +49,21 @@ pub async fn can_see_pool(db: &Db, user: &CurrentUser, id: i64) -> ApiResult<boo
     let mut sql = Sql::new("SELECT COUNT(*) FROM pools WHERE pools.id = $1").arg(id);
     pool_visible(user, &mut sql);
     Ok(db.fetch_int(&sql).await? > 0)
+}
+
+/// Most ids one assignment or removal may name (keeps every statement within the engines'
+/// bind-parameter limits).
+pub const MAX_IDS: usize = 10_000;
+
+/// 400 when a list of ids is longer than [`MAX_IDS`].
+pub fn check_id_count(field: &str, ids: &[i64]) -> ApiResult<()> {
+    if ids.len() > MAX_IDS {
+        return Err(ApiError::field(
+            field,
+            format!("Ensure this field has no more than {MAX_IDS} elements."),
+        ));
+    }
+    Ok(())
 }
 
 /// DRF's message for a primary key that names nothing (or nothing the caller may see).
@@ -597,6 +614,7 @@ const SWITCHES: Members = Members {
 };
 
 fn conflicts(kind: Members, rows: &[pools::Member], targets: &[i64], pool: i64) -> Vec<String> {
+    let targets: HashSet<i64> = targets.iter().copied().collect();
     rows.iter()
         .filter(|m| targets.contains(&m.id))
         .filter_map(|m| match m.pool {
@@ -630,33 +648,33 @@ async fn assign(
         },
     )];
     let v = validate(&body, &fields, Mode::Full)?;
-    let mut requested: Vec<i64> = Vec::new();
-    for i in v.ints(kind.field).unwrap_or_default() {
-        if !requested.contains(&i) {
-            requested.push(i);
-        }
-    }
+    let sent = v.ints(kind.field).unwrap_or_default();
+    check_id_count(kind.field, &sent)?;
+    let mut seen = HashSet::new();
+    let requested: Vec<i64> = sent.into_iter().filter(|i| seen.insert(*i)).collect();
     let groups = (!user.is_superuser).then_some(user.groups.as_slice());
     let mut tx = state.db.begin().await?;
     let rows = pools::members(&mut tx, kind.table, &requested, kind.by_node, groups).await?;
-    let mut targets: Vec<i64> = Vec::new();
-    for r in &requested {
-        let mut found: Vec<i64> = rows.iter().filter(|m| m.id == *r).map(|m| m.id).collect();
-        if found.is_empty() {
-            found = rows
-                .iter()
-                .filter(|m| m.node == Some(*r))
-                .map(|m| m.id)
-                .collect();
+    let by_id: HashSet<i64> = rows.iter().map(|m| m.id).collect();
+    let mut by_node: HashMap<i64, Vec<i64>> = HashMap::new();
+    for m in &rows {
+        if let Some(n) = m.node {
+            by_node.entry(n).or_default().push(m.id);
         }
+    }
+    let mut targets: Vec<i64> = Vec::new();
+    let mut taken = HashSet::new();
+    for r in &requested {
+        // A server id wins; otherwise the id names a node standing for its servers.
+        let found = if by_id.contains(r) {
+            vec![*r]
+        } else {
+            by_node.get(r).cloned().unwrap_or_default()
+        };
         if found.is_empty() {
             return Err(ApiError::field(kind.field, invalid_pk(*r)));
         }
-        for f in found {
-            if !targets.contains(&f) {
-                targets.push(f);
-            }
-        }
+        targets.extend(found.into_iter().filter(|f| taken.insert(*f)));
     }
     let report = |msgs: Vec<String>| {
         let mut m = Map::new();

@@ -12,7 +12,7 @@ use super::auth::CurrentUser;
 use super::error::{ApiError, ApiResult};
 use super::extract::{Fields, Ids};
 use super::list::{self, Filter, FilterKind, ListQuery, ListSpec, Shape};
-use super::pools::{can_see_pool, invalid_pk, pool_visible, scope_on};
+use super::pools::{can_see_pool, check_id_count, invalid_pk, pool_visible, scope_on};
 use super::routes::{Api, Op};
 use super::validate::{validate, validate_into, Errors, Field, Kind, Mode};
 use super::AppState;
@@ -402,12 +402,10 @@ async fn remove_from_pool(
         },
     )];
     let v = validate(&body, &fields, Mode::Full)?;
-    let mut wanted: Vec<i64> = Vec::new();
-    for i in v.ints("servers").unwrap_or_default() {
-        if !wanted.contains(&i) {
-            wanted.push(i);
-        }
-    }
+    let sent = v.ints("servers").unwrap_or_default();
+    check_id_count("servers", &sent)?;
+    let mut seen = std::collections::HashSet::new();
+    let wanted: Vec<i64> = sent.into_iter().filter(|i| seen.insert(*i)).collect();
     let mut tx = state.db.begin().await?;
     let mut sql = Sql::new("SELECT s.id FROM servers s WHERE s.id IN ");
     in_list(&mut sql, &wanted);
@@ -418,6 +416,7 @@ async fn remove_from_pool(
         .iter()
         .map(|r| r.int("id"))
         .collect::<Result<_, _>>()?;
+    let found: std::collections::HashSet<i64> = found.into_iter().collect();
     if let Some(missing) = wanted.iter().find(|i| !found.contains(i)) {
         return Err(ApiError::field("servers", invalid_pk(*missing)));
     }
