@@ -7,6 +7,9 @@
 //! the backend.
 
 pub mod groups;
+pub mod pools;
+pub mod servers;
+pub mod switches;
 pub mod users;
 
 use std::collections::HashMap;

@@ -2,6 +2,7 @@
 //! middleware that keeps every answer in DRF's shape.
 
 pub mod auth;
+pub mod catalogue;
 pub mod error;
 pub mod extract;
 pub mod groups;
@@ -9,7 +10,10 @@ pub mod list;
 pub mod metrics;
 pub mod openapi;
 pub mod ops;
+pub mod pools;
 pub mod routes;
+pub mod servers;
+pub mod switches;
 pub mod users;
 pub mod validate;
 
@@ -76,6 +80,10 @@ pub fn api() -> Api {
         .merge(auth_routes())
         .merge(users::routes())
         .merge(groups::routes())
+        .merge(pools::routes())
+        .merge(servers::routes())
+        .merge(switches::routes())
+        .merge(catalogue::routes())
 }
 
 fn auth_routes() -> Api {
