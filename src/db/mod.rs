@@ -6,7 +6,11 @@
 //! row locking, timestamp encoding) are answered by [`Dialect`], so no other module branches on
 //! the backend.
 
+pub mod auth_profiles;
 pub mod groups;
+pub mod jobs;
+pub mod nodes;
+pub mod scan_ranges;
 pub mod users;
 
 use std::collections::HashMap;

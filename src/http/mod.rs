@@ -2,14 +2,18 @@
 //! middleware that keeps every answer in DRF's shape.
 
 pub mod auth;
+pub mod auth_profiles;
 pub mod error;
 pub mod extract;
 pub mod groups;
+pub mod jobs;
 pub mod list;
 pub mod metrics;
+pub mod nodes;
 pub mod openapi;
 pub mod ops;
 pub mod routes;
+pub mod scan_ranges;
 pub mod users;
 pub mod validate;
 
@@ -76,6 +80,10 @@ pub fn api() -> Api {
         .merge(auth_routes())
         .merge(users::routes())
         .merge(groups::routes())
+        .merge(jobs::routes())
+        .merge(scan_ranges::routes())
+        .merge(nodes::routes())
+        .merge(auth_profiles::routes())
 }
 
 fn auth_routes() -> Api {
