@@ -7,6 +7,7 @@ pub mod discovery;
 pub mod http;
 pub mod jobs;
 pub mod keys;
+pub mod redfish;
 pub mod tls;
 
 use http::AppState;

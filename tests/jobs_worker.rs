@@ -11,9 +11,10 @@ use mojo_server::app::App;
 use mojo_server::config::Cli;
 use mojo_server::db::{jobs, nodes, scan_ranges, Sql};
 use mojo_server::discovery::scan::ScanJob;
-use mojo_server::discovery::{Found, ProbeOutcome, Prober};
+use mojo_server::discovery::Prober;
 use mojo_server::http::AppState;
 use mojo_server::jobs::{run_single_iteration, JobHandler};
+use mojo_server::redfish::{BmcInfo, ProbeOutcome, Scheme};
 use serde_json::json;
 
 #[derive(Default)]
@@ -41,14 +42,16 @@ impl Prober for FakeProber {
             .unwrap()
             .get(&ip)
             .cloned()
-            .unwrap_or(ProbeOutcome::NotListening);
+            .unwrap_or(ProbeOutcome::Closed {
+                reason: "refused".into(),
+            });
         Box::pin(async move { o })
     }
 }
 
 fn found(ip: &str) -> ProbeOutcome {
-    ProbeOutcome::Found(Found {
-        scheme: "https".into(),
+    ProbeOutcome::Redfish(BmcInfo {
+        scheme: Scheme::Https,
         url: format!("https://{ip}:443"),
         vendor: Some("Dell".into()),
         product: Some("iDRAC".into()),
@@ -117,7 +120,9 @@ async fn scans_rescans_and_status_rules() {
     fake.set("127.0.0.3", found("127.0.0.3"));
     fake.set(
         "127.0.0.2",
-        ProbeOutcome::Tls("TLS: peer is incompatible".into()),
+        ProbeOutcome::TlsError {
+            message: "TLS: peer is incompatible".into(),
+        },
     );
 
     let mut tx = state.db.begin().await.unwrap();

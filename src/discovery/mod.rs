@@ -1,7 +1,6 @@
 //! Discovery: scan planning (ranges x ports inside the allowed networks), the scan job, the
 //! probe seam, and node registration.
 
-pub mod bmc;
 pub mod probe;
 pub mod register;
 pub mod scan;
@@ -12,38 +11,7 @@ use std::net::IpAddr;
 use futures::future::BoxFuture;
 
 use crate::config::Networks;
-
-/// A Redfish service found by a probe.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Found {
-    /// `https` or `http`.
-    pub scheme: String,
-    /// `scheme://ip:port` (IPv6 in brackets).
-    pub url: String,
-    /// `Vendor` of the service root (or its Oem key).
-    pub vendor: Option<String>,
-    /// `Product`.
-    pub product: Option<String>,
-    /// `UUID`.
-    pub uuid: Option<String>,
-    /// `RedfishVersion`.
-    pub redfish_version: Option<String>,
-    /// SHA-256 (hex) of the leaf certificate (None over HTTP).
-    pub cert_sha256: Option<String>,
-}
-
-/// What one probe of (address, port) learnt.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ProbeOutcome {
-    /// A Redfish service root answered.
-    Found(Found),
-    /// Nothing accepted the connection (refused, silent, timed out connecting).
-    NotListening,
-    /// Something answered, but not Redfish (web page, garbage, hang after connect).
-    NotRedfish,
-    /// A TLS server the client refuses (old versions, weak keys): `TLS: ...`.
-    Tls(String),
-}
+use crate::redfish::ProbeOutcome;
 
 /// The BMC side of a scan, behind a trait so tests can swap in a fake.
 pub trait Prober: Send + Sync {

@@ -7,8 +7,8 @@ use std::time::Duration;
 use crate::db::nodes::{self, Begin, Node};
 use crate::db::{auth_profiles, DbError};
 use crate::http::AppState;
+use crate::redfish::{self, BmcClient, BmcClientConfig, CaBundle, Inventory, RedfishError};
 
-use super::bmc::{self, Attempt, Session};
 use super::sealing;
 
 /// Why a registration did not happen.
@@ -31,23 +31,7 @@ pub enum RegisterError {
     Interrupted,
 }
 
-/// What registration read from the BMC.
-#[derive(Debug, Clone, Default)]
-pub struct Inventory {
-    /// Paths of the ComputerSystems.
-    pub systems: Vec<String>,
-}
-
-/// Reads what registration records.
-async fn read_inventory(session: &Session) -> Result<Inventory, String> {
-    let systems = bmc::members(session, "/redfish/v1/Systems").await?;
-    for s in &systems {
-        session.get(s).await?;
-    }
-    Ok(Inventory { systems })
-}
-
-/// Writes the inventory of a registered node inside `tx`; returns the node's server.
+/// Writes the inventory of a registered node inside `tx`; returns the node's first server.
 async fn record_inventory(
     _tx: &mut crate::db::Tx,
     _node: &Node,
@@ -94,9 +78,7 @@ async fn run(
     profile: i64,
     timeout: Duration,
 ) -> Result<Node, RegisterError> {
-    let url = node.url.clone();
-    let outcome = attempt(state, &node, profile, timeout).await;
-    match outcome {
+    match attempt(state, &node, profile, timeout).await {
         Ok(Some(n)) => Ok(n),
         Ok(None) => Err(RegisterError::Missing),
         Err(RegisterError::Bmc(u, cause)) => {
@@ -109,7 +91,6 @@ async fn run(
         }
         Err(e) => {
             let _ = nodes::fail_registration(&state.db, node.id, &e.to_string()).await;
-            let _ = url;
             Err(e)
         }
     }
@@ -122,49 +103,55 @@ async fn attempt(
     timeout: Duration,
 ) -> Result<Option<Node>, RegisterError> {
     let bmc_err = |cause: String| RegisterError::Bmc(node.url.clone(), cause);
-    let mut tries: Vec<Attempt> = Vec::new();
+    let mut ids: Vec<i64> = Vec::new();
+    let mut tries: Vec<(String, String)> = Vec::new();
     for c in auth_profiles::credentials(&state.db, profile).await? {
         let password = sealing::open(&state.credential_key, c.id, &c.secret)
             .map_err(|e| bmc_err(format!("credential {}: {e}", c.id)))?;
-        tries.push((c.id, c.username, password));
+        ids.push(c.id);
+        tries.push((c.username, password));
     }
     if tries.is_empty() {
         return Err(bmc_err(format!(
             "auth profile {profile} has no credentials"
         )));
     }
-    let client = bmc::client_for(
-        &node.url,
-        node.cert_sha256.as_deref(),
-        state.config.allow_http_bmc,
-    )
-    .map_err(bmc_err)?;
-    let started = tokio::time::Instant::now();
-    let session = match tokio::time::timeout(timeout, bmc::login(&client, &node.url, &tries)).await
-    {
-        Ok(Ok(s)) => s,
-        Ok(Err(cause)) => return Err(bmc_err(cause)),
-        Err(_) => return Err(bmc_err(format!("no answer within {}s", timeout.as_secs()))),
-    };
+    let mut config = BmcClientConfig::new(node.url.clone());
+    config.cert_sha256 = node.cert_sha256.clone();
+    config.allow_http = state.config.allow_http_bmc;
+    config.deadline = Some(tokio::time::Instant::now() + timeout);
+    config.tracker = Some(state.tasks.clone());
+    if let Some(path) = &state.config.bmc_ca_bundle {
+        config.ca_bundle = Some(CaBundle::from_file(path).map_err(|e| bmc_err(e.to_string()))?);
+    }
+    let client = BmcClient::new(config).map_err(|e| bmc_err(e.to_string()))?;
+    // Logs in with the first accepted credential, reads everything, always logs out.
+    let read = client
+        .with_session(&tries, |session| async move {
+            redfish::read_inventory(&session).await
+        })
+        .await;
     drop(tries);
-    let remaining = timeout.saturating_sub(started.elapsed());
-    // The inventory read is bounded by the deadline; the logout below always runs.
-    let inventory = tokio::time::timeout(remaining, read_inventory(&session)).await;
-    let credential = session.credential;
-    session.logout().await;
-    let inventory = match inventory {
-        Ok(Ok(inv)) => inv,
-        Ok(Err(cause)) => return Err(bmc_err(cause)),
-        Err(_) => {
-            return Err(bmc_err(format!(
-                "registration did not finish within {}s",
-                timeout.as_secs()
-            )))
-        }
+    let (index, inventory) = match read {
+        Ok((index, Ok(inv))) => (index, inv),
+        Ok((_, Err(e))) | Err(e) => return Err(bmc_err(cause(&e, profile))),
     };
+    let credential = ids.get(index).copied().unwrap_or_default();
     let mut tx = state.db.begin().await?;
     let server = record_inventory(&mut tx, node, &inventory).await?;
     nodes::complete_registration(&mut tx, node.id, server, profile, credential).await?;
     tx.commit().await?;
     Ok(nodes::get(&state.db, node.id).await?)
+}
+
+fn cause(e: &RedfishError, profile: i64) -> String {
+    match e {
+        RedfishError::NoCredentialAccepted => {
+            format!("none of the credentials of auth profile {profile} was accepted")
+        }
+        RedfishError::DeadlineExceeded => {
+            "registration did not finish within MOJO_REGISTER_TIMEOUT".into()
+        }
+        other => other.to_string(),
+    }
 }

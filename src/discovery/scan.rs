@@ -14,13 +14,14 @@ use futures::StreamExt;
 use serde_json::{json, Value};
 use tokio::sync::Semaphore;
 
-use super::probe::HttpProber;
-use super::{addresses, endpoint_url, ProbeOutcome, Prober};
+use super::probe::RedfishProber;
+use super::{addresses, endpoint_url, Prober};
 use crate::db::jobs::Job;
 use crate::db::nodes::{self, Seen};
 use crate::db::scan_ranges::{self, ScanRange};
 use crate::db::{DbResult, Tx};
 use crate::jobs::{JobContext, JobHandler, Outcome};
+use crate::redfish::ProbeOutcome;
 
 /// Kind of the scan job.
 pub const KIND: &str = "scan";
@@ -67,8 +68,9 @@ impl JobHandler for ScanJob {
             let prober: Arc<dyn Prober> = match &self.prober {
                 Some(p) => p.clone(),
                 None => {
-                    match HttpProber::new(Duration::from_millis(ctx.state.config.probe_timeout_ms))
-                    {
+                    match RedfishProber::new(Duration::from_millis(
+                        ctx.state.config.probe_timeout_ms,
+                    )) {
                         Ok(p) => Arc::new(p),
                         Err(e) => return Outcome::Failed(format!("cannot build the prober: {e}")),
                     }
@@ -156,7 +158,7 @@ async fn scan_job(ctx: &JobContext, prober: Arc<dyn Prober>) -> DbResult<Outcome
                     let _permit = permits.acquire_owned().await.ok();
                     let outcome = tokio::time::timeout(budget, prober.probe(ip, port))
                         .await
-                        .unwrap_or(ProbeOutcome::NotRedfish);
+                        .unwrap_or(ProbeOutcome::Timeout);
                     (ip, port, outcome)
                 }
             })
@@ -174,9 +176,12 @@ async fn scan_job(ctx: &JobContext, prober: Arc<dyn Prober>) -> DbResult<Outcome
             };
             tally.scanned += 1;
             job_tally.scanned += 1;
-            ctx.state.metrics.add("mojo_discovery_probes_total", "", 1);
+            let label = format!("outcome=\"{}\"", outcome.kind());
+            ctx.state
+                .metrics
+                .add("mojo_discovery_probes_total", &label, 1);
             match outcome {
-                ProbeOutcome::Found(f) => {
+                ProbeOutcome::Redfish(f) => {
                     tally.found += 1;
                     job_tally.found += 1;
                     seen.insert((ip.to_string(), i64::from(port)));
@@ -192,7 +197,7 @@ async fn scan_job(ctx: &JobContext, prober: Arc<dyn Prober>) -> DbResult<Outcome
                     };
                     nodes::upsert_seen(db, range.id, &s).await?;
                 }
-                ProbeOutcome::Tls(msg) => {
+                ProbeOutcome::TlsError { message: msg } => {
                     seen.insert((ip.to_string(), i64::from(port)));
                     nodes::upsert_tls_error(
                         db,
@@ -204,7 +209,9 @@ async fn scan_job(ctx: &JobContext, prober: Arc<dyn Prober>) -> DbResult<Outcome
                     )
                     .await?;
                 }
-                ProbeOutcome::NotListening | ProbeOutcome::NotRedfish => {}
+                ProbeOutcome::Closed { .. }
+                | ProbeOutcome::Timeout
+                | ProbeOutcome::NotRedfish { .. } => {}
             }
             if last_write.elapsed() >= PROGRESS_EVERY {
                 last_write = Instant::now();
