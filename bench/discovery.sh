@@ -26,6 +26,10 @@ elapsed() { python3 -c "print(f'{$2 - $1:.3f}')"; }
 echo "starting labs (50 BMCs in 127.0.96.0/24, 200 in 127.0.80.0/20)..."
 BMCLAB_STATE="${STATE_A}" bash "${LAB}" start 50 --persona dell --base 127.0.96.1 --port "${PORT_BMC}" >/dev/null
 BMCLAB_STATE="${STATE_B}" bash "${LAB}" start 200 --single-process --base 127.0.80.1 --port "${PORT_BMC}" >/dev/null
+# `start` may return a moment before the sockets accept.
+wait_up() { for _ in $(seq 1 200); do curl -s -k -o /dev/null "https://$1:${PORT_BMC}/lab/state" && return; sleep 0.05; done; }
+for i in $(seq 1 50); do wait_up "127.0.96.${i}"; done
+for i in $(seq 0 199); do wait_up "127.0.$((80 + (i + 1) / 256)).$(((i + 1) % 256))"; done
 
 PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 MOJO_LISTEN="127.0.0.1:${PORT}" MOJO_DATA_DIR="${DATA_DIR}" MOJO_ADMIN_PASSWORD=bench-admin-password \

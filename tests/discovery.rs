@@ -508,3 +508,75 @@ both!(credentials_are_sealed, |app: common::TestApp| async move {
     assert_eq!(s, StatusCode::NO_CONTENT);
     app
 });
+
+both!(
+    second_register_while_registering_is_refused,
+    |app: common::TestApp| async move {
+        let b = block(&app, 72);
+        let lab = Lab::start(
+            "start",
+            1,
+            &[
+                "--base",
+                &format!("127.0.{b}.1"),
+                "--port",
+                "9443",
+                "--persona",
+                "dell",
+                "--delay-ms",
+                "300",
+            ],
+        );
+        let ip = format!("127.0.{b}.1");
+        let range = create_range(&app, &ip, &ip, 9443).await;
+        let done = scan(&app, range).await;
+        assert_eq!(done["progress"]["found"], 1, "{done}");
+        let node = nodes_of(&app, range).await[0]["id"].as_i64().unwrap();
+        let prof = profile(&app, "Slow", &[("root", "calvin")]).await;
+
+        let first = {
+            let req = app
+                .req(
+                    reqwest::Method::POST,
+                    &format!("/api/node/{node}/register/"),
+                )
+                .json(&json!({"auth_profile": prof}));
+            tokio::spawn(async move { req.send().await.unwrap().status() })
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (_, n) = app.get(&format!("/api/node/{node}/")).await;
+            if n["status"] == "registering" {
+                break;
+            }
+            assert!(Instant::now() < deadline, "never registering: {n}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let (s, e) = app
+            .post(
+                &format!("/api/node/{node}/register/"),
+                json!({"auth_profile": prof}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+        assert_eq!(
+            e,
+            json!({"detail": format!("Node {node} is being registered.")})
+        );
+        let (s, _) = app.delete(&format!("/api/node/{node}/")).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "no delete while registering");
+        assert_eq!(first.await.unwrap(), StatusCode::OK);
+        let (_, n) = app.get(&format!("/api/node/{node}/")).await;
+        assert_eq!(n["status"], "registered", "{n}");
+        assert_eq!(lab.open_sessions().await, 0);
+        let (s, m) = app.call(reqwest::Method::GET, "/metrics", None, None).await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(
+            m.as_str()
+                .unwrap()
+                .contains("mojo_jobs{kind=\"scan\",status=\"succeeded\"} 1"),
+            "{m}"
+        );
+        app
+    }
+);

@@ -26,6 +26,13 @@ cleanup() {
 trap cleanup EXIT
 
 bash "${LAB}" start 10 --persona dell --base "${WALK_NET}.1" --port "${WALK_LAB_PORT}" >/dev/null
+# `start` may return a moment before the sockets accept.
+for i in $(seq 1 10); do
+    for _ in $(seq 1 200); do
+        curl -s -k -o /dev/null "https://${WALK_NET}.${i}:${WALK_LAB_PORT}/lab/state" && break
+        sleep 0.05
+    done
+done
 
 PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 if [ -n "${DATABASE_URL:-}" ]; then

@@ -68,7 +68,33 @@ impl Lab {
                 }
             })
             .collect();
+        lab.wait_listening();
         lab
+    }
+
+    /// `start` can return a moment before the sockets accept: wait until every slot that
+    /// should listen does (at most 20 s).
+    fn wait_listening(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        for s in self
+            .slots
+            .iter()
+            .filter(|s| s.scheme != "-" && s.kind != "none")
+        {
+            let addr: std::net::SocketAddr = format!("{}:{}", s.ip, s.port)
+                .parse()
+                .expect("slot address");
+            while std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(200))
+                .is_err()
+            {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "lab slot {} never listened",
+                    s.ip
+                );
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
     }
 
     /// `/lab/state` of one slot (None for slots without a BMC).
