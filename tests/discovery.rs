@@ -580,3 +580,87 @@ both!(
         app
     }
 );
+
+both!(
+    deleting_a_scanning_range_cancels_its_scan,
+    |app: common::TestApp| async move {
+        let b = block(&app, 76);
+        let lab = Lab::start(
+            "start",
+            3,
+            &[
+                "--base",
+                &format!("127.0.{b}.1"),
+                "--port",
+                "9443",
+                "--persona",
+                "dell",
+                "--delay-ms",
+                "1000",
+            ],
+        );
+        // A first scan completes: its nodes must survive the deletion of the range.
+        let range =
+            create_range(&app, &format!("127.0.{b}.1"), &format!("127.0.{b}.3"), 9443).await;
+        let done = scan(&app, range).await;
+        assert_eq!(done["progress"]["found"], 3, "{done}");
+        let (s, r) = app
+            .post(
+                "/api/node_discovery/run_scan/",
+                json!({"scan_ranges": [range]}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::ACCEPTED);
+        let job = r["job"].as_i64().unwrap();
+        // A range already scanning keeps its scan.
+        let (s, again) = app
+            .post(
+                "/api/node_discovery/run_scan/",
+                json!({"scan_ranges": [range]}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::ACCEPTED);
+        assert_eq!(again["job"], job, "{again}");
+
+        let (s, _) = app
+            .delete(&format!("/api/node_discovery/scan_range/{range}/"))
+            .await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+        let (_, j) = app.get(&format!("/api/job/{job}/")).await;
+        assert_eq!(j["status"], "cancelled", "{j}");
+        let (s, e) = app
+            .post(&format!("/api/job/{job}/cancel/"), json!({}))
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+        let (_, nodes) = app.get("/api/node/").await;
+        assert_eq!(nodes["count"], 3);
+        for n in nodes["results"].as_array().unwrap() {
+            assert_eq!(n["scan_range"], Value::Null, "{n}");
+        }
+        // Discovery never logs in: nothing is open on the BMCs.
+        assert_eq!(lab.open_sessions().await, 0);
+        let (s, _) = app.post("/api/job/999999/cancel/", json!({})).await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+
+        // Cancelling a running scan through /api/job/ sets its range back to ready.
+        let range2 =
+            create_range(&app, &format!("127.0.{b}.1"), &format!("127.0.{b}.3"), 9443).await;
+        let (_, r) = app
+            .post(
+                "/api/node_discovery/run_scan/",
+                json!({"scan_ranges": [range2]}),
+            )
+            .await;
+        let job2 = r["job"].as_i64().unwrap();
+        let (s, j) = app
+            .post(&format!("/api/job/{job2}/cancel/"), json!({}))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{j}");
+        assert_eq!(j["status"], "cancelled");
+        let (_, r2) = app
+            .get(&format!("/api/node_discovery/scan_range/{range2}/"))
+            .await;
+        assert_eq!(r2["status"], "ready", "{r2}");
+        app
+    }
+);

@@ -56,11 +56,19 @@ pub async fn register_node(
     };
     let task = {
         let state = state.clone();
-        let node = node.clone();
         state
             .tasks
             .clone()
-            .spawn(async move { run(&state, node, profile, timeout).await })
+            .spawn(async move {
+                // On shutdown the attempt is dropped; an open session's drop guard still logs out.
+                tokio::select! {
+                    r = run(&state, node, profile, timeout) => r,
+                    _ = state.shutdown.cancelled() => {
+                        let _ = nodes::fail_registration(&state.db, node_id, "registration was interrupted by a shutdown").await;
+                        Err(RegisterError::Interrupted)
+                    }
+                }
+            })
     };
     match task.await {
         Ok(r) => r,

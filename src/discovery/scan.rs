@@ -166,6 +166,7 @@ async fn scan_job(ctx: &JobContext, prober: Arc<dyn Prober>) -> DbResult<Outcome
         futures::pin_mut!(probes);
         let mut seen: HashSet<(String, i64)> = HashSet::new();
         let mut last_write = Instant::now();
+        let mut range_gone = false;
         loop {
             let next = tokio::select! {
                 _ = ctx.cancel.cancelled() => return Ok(Outcome::Stopped),
@@ -180,7 +181,7 @@ async fn scan_job(ctx: &JobContext, prober: Arc<dyn Prober>) -> DbResult<Outcome
             ctx.state
                 .metrics
                 .add("mojo_discovery_probes_total", &label, 1);
-            match outcome {
+            let written = match outcome {
                 ProbeOutcome::Redfish(f) => {
                     tally.found += 1;
                     job_tally.found += 1;
@@ -195,7 +196,7 @@ async fn scan_job(ctx: &JobContext, prober: Arc<dyn Prober>) -> DbResult<Outcome
                         redfish_version: f.redfish_version,
                         cert_sha256: f.cert_sha256,
                     };
-                    nodes::upsert_seen(db, range.id, &s).await?;
+                    nodes::upsert_seen(db, range.id, &s).await
                 }
                 ProbeOutcome::TlsError { message: msg } => {
                     seen.insert((ip.to_string(), i64::from(port)));
@@ -207,11 +208,25 @@ async fn scan_job(ctx: &JobContext, prober: Arc<dyn Prober>) -> DbResult<Outcome
                         port,
                         &msg,
                     )
-                    .await?;
+                    .await
                 }
                 ProbeOutcome::Closed { .. }
                 | ProbeOutcome::Timeout
-                | ProbeOutcome::NotRedfish { .. } => {}
+                | ProbeOutcome::NotRedfish { .. } => Ok(()),
+            };
+            match written {
+                Ok(()) => {}
+                // The range was deleted meanwhile: its scan ends here, the job goes on.
+                Err(e) if e.is_foreign_key_violation() => {
+                    tracing::info!(
+                        job = ctx.job.id,
+                        scan_range = range.id,
+                        "scan range deleted during its scan"
+                    );
+                    range_gone = true;
+                    break;
+                }
+                Err(e) => return Err(e),
             }
             if last_write.elapsed() >= PROGRESS_EVERY {
                 last_write = Instant::now();
@@ -220,6 +235,9 @@ async fn scan_job(ctx: &JobContext, prober: Arc<dyn Prober>) -> DbResult<Outcome
                     return Ok(Outcome::Stopped);
                 }
             }
+        }
+        if range_gone {
+            continue;
         }
         // Endpoints this range found before that did not answer now.
         for (id, ip, port) in nodes::endpoints_of_range(db, range.id).await? {
