@@ -400,6 +400,9 @@ async fn run_scan(
 ) -> ApiResult<Response> {
     let v = validate(&body, RUN_FIELDS, Mode::Full)?;
     let mut ids = v.ints("scan_ranges").unwrap_or_default();
+    if ids.len() > 1000 {
+        return Err(ApiError::field("scan_ranges", "Ensure this field has no more than 1000 elements."));
+    }
     ids.sort_unstable();
     ids.dedup();
     let found = existing_ids(&state.db, "scan_ranges", &ids).await?;
