@@ -74,3 +74,16 @@ CREATE TABLE nodes (
 );
 CREATE INDEX nodes_scan_range ON nodes (scan_range_id);
 CREATE INDEX nodes_status ON nodes (status);
+
+-- Deleting a server (DELETE /api/server/{id}/) sets its node back to `discovered`.
+CREATE FUNCTION servers_release_node() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE nodes SET server_id = NULL,
+        status = CASE WHEN status = 'registered' THEN 'discovered' ELSE status END,
+        previous_status = CASE WHEN previous_status = 'registered' THEN 'discovered' ELSE previous_status END
+    WHERE server_id = OLD.id;
+    RETURN OLD;
+END
+$$;
+CREATE TRIGGER servers_release_node AFTER DELETE ON servers
+    FOR EACH ROW EXECUTE FUNCTION servers_release_node();

@@ -10,7 +10,10 @@ pub mod auth_profiles;
 pub mod groups;
 pub mod jobs;
 pub mod nodes;
+pub mod pools;
 pub mod scan_ranges;
+pub mod servers;
+pub mod switches;
 pub mod users;
 
 use std::collections::HashMap;

@@ -1,6 +1,7 @@
 //! Discovery: scan planning (ranges x ports inside the allowed networks), the scan job, the
 //! probe seam, and node registration.
 
+pub mod inventory_map;
 pub mod probe;
 pub mod register;
 pub mod scan;

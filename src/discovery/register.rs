@@ -31,13 +31,19 @@ pub enum RegisterError {
     Interrupted,
 }
 
-/// Writes the inventory of a registered node inside `tx`; returns the node's first server.
+/// Writes the inventory of a registered node inside `tx` (one server per ComputerSystem);
+/// returns the node's server, the first one.
 async fn record_inventory(
-    _tx: &mut crate::db::Tx,
-    _node: &Node,
-    _inv: &Inventory,
+    tx: &mut crate::db::Tx,
+    node: &Node,
+    inv: &Inventory,
 ) -> Result<Option<i64>, DbError> {
-    Ok(None)
+    let mut first = None;
+    for server in super::inventory_map::servers_of(inv) {
+        let id = crate::db::servers::upsert_from_inventory(tx, node.id, &node.url, &server).await?;
+        first.get_or_insert(id);
+    }
+    Ok(first)
 }
 
 /// Registers a node with an auth profile, within `MOJO_REGISTER_TIMEOUT`.

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod auth_profiles;
+pub mod catalogue;
 pub mod error;
 pub mod extract;
 pub mod groups;
@@ -12,8 +13,11 @@ pub mod metrics;
 pub mod nodes;
 pub mod openapi;
 pub mod ops;
+pub mod pools;
 pub mod routes;
 pub mod scan_ranges;
+pub mod servers;
+pub mod switches;
 pub mod users;
 pub mod validate;
 
@@ -84,6 +88,10 @@ pub fn api() -> Api {
         .merge(scan_ranges::routes())
         .merge(nodes::routes())
         .merge(auth_profiles::routes())
+        .merge(pools::routes())
+        .merge(servers::routes())
+        .merge(switches::routes())
+        .merge(catalogue::routes())
 }
 
 fn auth_routes() -> Api {

@@ -195,9 +195,15 @@ async fn delete_node(
         .await?
         .ok_or(ApiError::NoMatch("Node"))?;
     if let Some(server) = n.server {
-        return Err(ApiError::bad_request(format!(
-            "Node {id} has server {server}; delete the server first."
-        )));
+        let name = crate::db::servers::get(&state.db, server)
+            .await?
+            .map(|s| s.name);
+        return Err(ApiError::bad_request(match name {
+            Some(name) => {
+                format!("Node {id} has server {server} ({name}); delete the server first.")
+            }
+            None => format!("Node {id} has server {server}; delete the server first."),
+        }));
     }
     if n.status == "registering" {
         return Err(ApiError::bad_request(format!(

@@ -401,7 +401,10 @@ async fn run_scan(
     let v = validate(&body, RUN_FIELDS, Mode::Full)?;
     let mut ids = v.ints("scan_ranges").unwrap_or_default();
     if ids.len() > 1000 {
-        return Err(ApiError::field("scan_ranges", "Ensure this field has no more than 1000 elements."));
+        return Err(ApiError::field(
+            "scan_ranges",
+            "Ensure this field has no more than 1000 elements.",
+        ));
     }
     ids.sort_unstable();
     ids.dedup();

@@ -1,0 +1,346 @@
+//! `pools`: a tree of resource pools, each owned by a group that controls who sees it.
+
+use super::{in_list, now, Db, DbResult, Row, Sql, Tx};
+
+/// A pool as the API shows it.
+#[derive(Debug, Clone)]
+pub struct Pool {
+    /// Id.
+    pub id: i64,
+    /// Name (unique among siblings).
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Owning group.
+    pub group: i64,
+    /// Parent pool.
+    pub parent: Option<i64>,
+    /// Direct child pools (id, name).
+    pub sub_pools: Vec<(i64, String)>,
+    /// Servers directly in this pool.
+    pub servers_count: i64,
+    /// Switches directly in this pool.
+    pub switches_count: i64,
+}
+
+/// Columns selected for [`Pool::from_row`] (table alias `p`).
+pub const POOL_COLUMNS: &str = "p.id, p.name, p.description, p.group_id, p.parent_id, \
+     (SELECT COUNT(*) FROM servers cs WHERE cs.resource_pool_id = p.id) AS servers_count, \
+     (SELECT COUNT(*) FROM switches cw WHERE cw.resource_pool_id = p.id) AS switches_count";
+
+impl Pool {
+    /// Decodes a row selected with [`POOL_COLUMNS`] (children come from [`attach_sub_pools`]).
+    pub fn from_row(r: &Row) -> DbResult<Pool> {
+        Ok(Pool {
+            id: r.int("id")?,
+            name: r.text("name")?,
+            description: r.text("description")?,
+            group: r.int("group_id")?,
+            parent: r.opt_int("parent_id")?,
+            sub_pools: Vec::new(),
+            servers_count: r.int("servers_count")?,
+            switches_count: r.int("switches_count")?,
+        })
+    }
+}
+
+/// Appends `(subquery)` selecting the ids of the pools owned by one of `groups`, and of all
+/// their descendants. One recursive CTE, valid on both backends.
+pub fn push_visible_ids(sql: &mut Sql, groups: &[i64]) {
+    sql.push("(WITH RECURSIVE vis(id) AS (SELECT vp.id FROM pools vp WHERE vp.group_id IN ");
+    in_list(sql, groups);
+    sql.push(
+        " UNION SELECT vc.id FROM pools vc JOIN vis ON vc.parent_id = vis.id) SELECT id FROM vis)",
+    );
+}
+
+/// Fills `sub_pools` of each pool, in one query.
+pub async fn attach_sub_pools(db: &Db, pools: &mut [Pool]) -> DbResult<()> {
+    if pools.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<i64> = pools.iter().map(|p| p.id).collect();
+    let mut sql = Sql::new("SELECT id, name, parent_id FROM pools WHERE parent_id IN ");
+    in_list(&mut sql, &ids);
+    sql.push(" ORDER BY id");
+    for row in db.fetch_all(&sql).await? {
+        let parent = row.int("parent_id")?;
+        if let Some(p) = pools.iter_mut().find(|p| p.id == parent) {
+            p.sub_pools.push((row.int("id")?, row.text("name")?));
+        }
+    }
+    Ok(())
+}
+
+/// One pool with its children, unrestricted (callers apply visibility).
+pub async fn get(db: &Db, id: i64) -> DbResult<Option<Pool>> {
+    let sql = Sql::new(format!(
+        "SELECT {POOL_COLUMNS} FROM pools p WHERE p.id = $1"
+    ))
+    .arg(id);
+    let Some(row) = db.fetch_optional(&sql).await? else {
+        return Ok(None);
+    };
+    let mut pools = vec![Pool::from_row(&row)?];
+    attach_sub_pools(db, &mut pools).await?;
+    Ok(pools.pop())
+}
+
+/// Creates a pool; returns its id.
+pub async fn insert(
+    tx: &mut Tx,
+    name: &str,
+    description: &str,
+    group: i64,
+    parent: Option<i64>,
+) -> DbResult<i64> {
+    let t = now();
+    tx.fetch_int(
+        &Sql::new(
+            "INSERT INTO pools (name, description, group_id, parent_id, created_at, updated_at) \
+             VALUES ($1, $2, $3, CAST($4 AS BIGINT), $5, $6) RETURNING id",
+        )
+        .arg(name)
+        .arg(description)
+        .arg(group)
+        .arg(super::servers::typed_text(parent.into()))
+        .arg(t)
+        .arg(t),
+    )
+    .await
+}
+
+/// The fields of a pool update; None leaves a field as it is.
+#[derive(Debug, Default)]
+pub struct PoolWrite {
+    /// New name.
+    pub name: Option<String>,
+    /// New description.
+    pub description: Option<String>,
+    /// New group.
+    pub group: Option<i64>,
+    /// New parent (Some(None): top level).
+    pub parent: Option<Option<i64>>,
+}
+
+/// Changes a pool.
+pub async fn update(tx: &mut Tx, id: i64, w: &PoolWrite) -> DbResult<()> {
+    let mut sql = Sql::new("UPDATE pools SET updated_at = ");
+    sql.bind(now());
+    if let Some(name) = &w.name {
+        sql.push(", name = ");
+        sql.bind(name);
+    }
+    if let Some(d) = &w.description {
+        sql.push(", description = ");
+        sql.bind(d);
+    }
+    if let Some(g) = w.group {
+        sql.push(", group_id = ");
+        sql.bind(g);
+    }
+    if let Some(p) = w.parent {
+        sql.push(", parent_id = ");
+        super::servers::push_typed(&mut sql, "resource_pool_id", p.into());
+    }
+    sql.push(" WHERE id = ");
+    sql.bind(id);
+    tx.execute(&sql).await?;
+    Ok(())
+}
+
+/// True when making `parent` the parent of `pool` would close a cycle (`parent` is `pool` or one
+/// of its descendants). Run inside the transaction that moves the pool.
+pub async fn creates_cycle(tx: &mut Tx, pool: i64, parent: i64) -> DbResult<bool> {
+    let sql = Sql::new(
+        "WITH RECURSIVE anc(id, parent_id) AS (SELECT id, parent_id FROM pools WHERE id = $1 \
+         UNION SELECT a.id, a.parent_id FROM pools a JOIN anc ON a.id = anc.parent_id) \
+         SELECT COUNT(*) FROM anc WHERE id = $2",
+    )
+    .arg(parent)
+    .arg(pool);
+    Ok(tx.fetch_int(&sql).await? > 0)
+}
+
+/// Number of direct sub-pools.
+pub async fn sub_pool_count(tx: &mut Tx, id: i64) -> DbResult<i64> {
+    tx.fetch_int(&Sql::new("SELECT COUNT(*) FROM pools WHERE parent_id = $1").arg(id))
+        .await
+}
+
+/// Ids of the servers directly in a pool.
+pub async fn server_ids(tx: &mut Tx, id: i64) -> DbResult<Vec<i64>> {
+    tx.fetch_all(&Sql::new("SELECT id FROM servers WHERE resource_pool_id = $1").arg(id))
+        .await?
+        .iter()
+        .map(|r| r.int("id"))
+        .collect()
+}
+
+/// Deletes a pool after unassigning its servers and switches.
+pub async fn delete(tx: &mut Tx, id: i64) -> DbResult<u64> {
+    let t = now();
+    for table in ["servers", "switches"] {
+        tx.execute(
+            &Sql::new(format!(
+                "UPDATE {table} SET resource_pool_id = NULL, updated_at = $1 WHERE resource_pool_id = $2"
+            ))
+            .arg(t)
+            .arg(id),
+        )
+        .await?;
+    }
+    tx.execute(&Sql::new("DELETE FROM pools WHERE id = $1").arg(id))
+        .await
+}
+
+/// A server as listed inside a pool.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct PoolServer {
+    /// Id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// Model.
+    pub model: Option<String>,
+    /// Serial number.
+    pub serial_number: Option<String>,
+    /// Manufacturer.
+    pub manufacturer: Option<String>,
+    /// Power state.
+    pub power_state: Option<String>,
+    /// BMC URL.
+    pub bmc_url: String,
+}
+
+/// A switch as listed inside a pool.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct PoolSwitch {
+    /// Id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// Model.
+    pub model: String,
+    /// Manufacturer.
+    pub manufacturer: String,
+    /// Management address.
+    pub management_ip: Option<String>,
+}
+
+/// The servers directly in a pool.
+pub async fn servers_of(db: &Db, id: i64) -> DbResult<Vec<PoolServer>> {
+    let sql = Sql::new(
+        "SELECT id, name, model, serial_number, manufacturer, power_state, bmc_url FROM servers \
+         WHERE resource_pool_id = $1 ORDER BY id",
+    )
+    .arg(id);
+    db.fetch_all(&sql)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(PoolServer {
+                id: r.int("id")?,
+                name: r.text("name")?,
+                model: r.opt_text("model")?,
+                serial_number: r.opt_text("serial_number")?,
+                manufacturer: r.opt_text("manufacturer")?,
+                power_state: r.opt_text("power_state")?,
+                bmc_url: r.text("bmc_url")?,
+            })
+        })
+        .collect()
+}
+
+/// The switches directly in a pool.
+pub async fn switches_of(db: &Db, id: i64) -> DbResult<Vec<PoolSwitch>> {
+    let sql = Sql::new(
+        "SELECT id, name, model, manufacturer, management_ip FROM switches \
+         WHERE resource_pool_id = $1 ORDER BY id",
+    )
+    .arg(id);
+    db.fetch_all(&sql)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(PoolSwitch {
+                id: r.int("id")?,
+                name: r.text("name")?,
+                model: r.text("model")?,
+                manufacturer: r.text("manufacturer")?,
+                management_ip: r.opt_text("management_ip")?,
+            })
+        })
+        .collect()
+}
+
+/// A member (server or switch) named in an assignment, with the pool holding it.
+#[derive(Debug, Clone)]
+pub struct Member {
+    /// Id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// Node id (servers only).
+    pub node: Option<i64>,
+    /// Current pool.
+    pub pool: Option<i64>,
+    /// Current pool's name.
+    pub pool_name: Option<String>,
+}
+
+/// Rows of `table` (`servers` or `switches`) whose id is in `ids` (or, with `by_node`, whose
+/// node id is), with their current pool. With `groups` (a non-superuser's groups), only rows
+/// that are unassigned or in a pool those groups see.
+pub async fn members(
+    tx: &mut Tx,
+    table: &str,
+    ids: &[i64],
+    by_node: bool,
+    groups: Option<&[i64]>,
+) -> DbResult<Vec<Member>> {
+    let node_col = if by_node { "m.node_id" } else { "NULL" };
+    let mut sql = Sql::new(format!(
+        "SELECT m.id, m.name, {node_col} AS node_id, m.resource_pool_id, mp.name AS pool_name \
+         FROM {table} m LEFT JOIN pools mp ON mp.id = m.resource_pool_id WHERE (m.id IN "
+    ));
+    in_list(&mut sql, ids);
+    if by_node {
+        sql.push(" OR m.node_id IN ");
+        in_list(&mut sql, ids);
+    }
+    sql.push(")");
+    if let Some(groups) = groups {
+        sql.push(" AND (m.resource_pool_id IS NULL OR m.resource_pool_id IN ");
+        push_visible_ids(&mut sql, groups);
+        sql.push(")");
+    }
+    sql.push(" ORDER BY m.id");
+    tx.fetch_all(&sql)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(Member {
+                id: r.int("id")?,
+                name: r.text("name")?,
+                node: r.opt_int("node_id")?,
+                pool: r.opt_int("resource_pool_id")?,
+                pool_name: r.opt_text("pool_name")?,
+            })
+        })
+        .collect()
+}
+
+/// Puts members of `table` into `pool`, only those unassigned or already there; returns how
+/// many rows matched (fewer than `ids.len()` means a concurrent assignment won).
+pub async fn assign(tx: &mut Tx, table: &str, ids: &[i64], pool: i64) -> DbResult<u64> {
+    let mut sql = Sql::new(format!(
+        "UPDATE {table} SET resource_pool_id = $1, updated_at = $2 \
+         WHERE (resource_pool_id IS NULL OR resource_pool_id = $3) AND id IN "
+    ))
+    .arg(pool)
+    .arg(now())
+    .arg(pool);
+    in_list(&mut sql, ids);
+    tx.execute(&sql).await
+}

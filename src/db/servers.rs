@@ -1,0 +1,842 @@
+//! `servers` and their hardware inventory (`server_processors`, `server_ethernet_interfaces`,
+//! `server_storages`, `server_firmwares`).
+//!
+//! Servers are created by registration only: [`upsert_from_inventory`] is the one way in.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{in_list, now, Db, DbResult, Row, Sql, Tx, Val};
+
+/// Longest server name stored (the API validates the same bound).
+pub const NAME_MAX: usize = 255;
+
+/// A processor as read from the BMC.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProcessorInput {
+    /// Socket label (`CPU.Socket.1`).
+    pub socket: Option<String>,
+    /// Vendor.
+    pub manufacturer: Option<String>,
+    /// Model string.
+    pub model: Option<String>,
+    /// Instruction set (`x86-64`).
+    pub architecture: Option<String>,
+    /// Cores.
+    pub total_cores: Option<i64>,
+    /// Threads.
+    pub total_threads: Option<i64>,
+    /// Highest speed in MHz.
+    pub max_speed_mhz: Option<i64>,
+}
+
+/// An Ethernet interface as read from the BMC.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EthernetInput {
+    /// Interface name or Redfish id.
+    pub name: Option<String>,
+    /// MAC address.
+    pub mac_address: Option<String>,
+    /// Link speed in Mbit/s.
+    pub speed_mbps: Option<i64>,
+    /// Redfish `LinkStatus` (`LinkUp`, `LinkDown`, `NoLink`).
+    pub link_status: Option<String>,
+    /// IPv4 addresses.
+    pub ipv4_addresses: Vec<String>,
+}
+
+/// A storage subsystem as read from the BMC; its nested lists are kept as JSON objects.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StorageInput {
+    /// Subsystem name.
+    pub name: Option<String>,
+    /// Controllers (JSON objects).
+    pub controllers: Vec<Value>,
+    /// Drives (JSON objects).
+    pub drives: Vec<Value>,
+    /// Volumes (JSON objects).
+    pub volumes: Vec<Value>,
+}
+
+/// One firmware inventory item as read from the BMC.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FirmwareInput {
+    /// Component name.
+    pub name: Option<String>,
+    /// Installed version.
+    pub version: Option<String>,
+    /// Redfish id of the item (or its `SoftwareId`).
+    pub component_id: Option<String>,
+    /// Whether the BMC can update it.
+    pub updateable: bool,
+    /// `BIOS`, `BMC`, `NIC`, `Storage`, `CPLD`, `PSU` or `Other`; inferred with
+    /// [`infer_firmware_type`] when None.
+    pub firmware_type: Option<String>,
+}
+
+/// Everything registration learns about one ComputerSystem.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServerInventory {
+    /// ComputerSystem `UUID` (the identity of a server).
+    pub uuid: Option<String>,
+    /// Serial number (the identity when no UUID is known).
+    pub serial_number: Option<String>,
+    /// Manufacturer.
+    pub manufacturer: Option<String>,
+    /// Model.
+    pub model: Option<String>,
+    /// SKU.
+    pub sku: Option<String>,
+    /// BIOS version.
+    pub bios_version: Option<String>,
+    /// Redfish `PowerState` verbatim.
+    pub power_state: Option<String>,
+    /// Host name reported by the BMC.
+    pub hostname: Option<String>,
+    /// Total memory in GiB.
+    pub memory_gib: Option<f64>,
+    /// Number of processors.
+    pub processor_count: Option<i64>,
+    /// Redfish `Status.Health`.
+    pub health: Option<String>,
+    /// Processors.
+    pub processors: Vec<ProcessorInput>,
+    /// Ethernet interfaces.
+    pub ethernet_interfaces: Vec<EthernetInput>,
+    /// Storage subsystems.
+    pub storages: Vec<StorageInput>,
+    /// Firmware inventory.
+    pub firmwares: Vec<FirmwareInput>,
+}
+
+/// A server row.
+#[derive(Debug, Clone)]
+pub struct Server {
+    /// Id.
+    pub id: i64,
+    /// Display name.
+    pub name: String,
+    /// Model.
+    pub model: Option<String>,
+    /// Serial number.
+    pub serial_number: Option<String>,
+    /// Manufacturer.
+    pub manufacturer: Option<String>,
+    /// SKU.
+    pub sku: Option<String>,
+    /// BIOS version.
+    pub bios_version: Option<String>,
+    /// Redfish power state.
+    pub power_state: Option<String>,
+    /// Pool id.
+    pub resource_pool: Option<i64>,
+    /// Pool name.
+    pub resource_pool_name: Option<String>,
+    /// Node (BMC endpoint) id.
+    pub node: Option<i64>,
+    /// BMC URL.
+    pub bmc_url: String,
+    /// ComputerSystem UUID.
+    pub uuid: Option<String>,
+    /// Host name.
+    pub hostname: Option<String>,
+    /// Memory in GiB.
+    pub memory_gib: Option<f64>,
+    /// Processor count.
+    pub processor_count: Option<i64>,
+    /// Health.
+    pub health: Option<String>,
+    /// Last inventory read.
+    pub last_inventory_at: Option<DateTime<Utc>>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The `FROM` clause matching [`SERVER_COLUMNS`].
+pub const SERVER_FROM: &str = "servers s LEFT JOIN pools rp ON rp.id = s.resource_pool_id";
+
+/// Columns selected for [`Server::from_row`] (with [`SERVER_FROM`]).
+pub const SERVER_COLUMNS: &str = "s.id, s.name, s.model, s.serial_number, s.manufacturer, s.sku, \
+     s.bios_version, s.power_state, s.resource_pool_id, rp.name AS resource_pool_name, s.node_id, \
+     s.bmc_url, s.uuid, s.hostname, s.memory_gib, s.processor_count, s.health, \
+     s.last_inventory_at, s.created_at, s.updated_at";
+
+impl Server {
+    /// Decodes a row selected with [`SERVER_COLUMNS`].
+    pub fn from_row(r: &Row) -> DbResult<Server> {
+        Ok(Server {
+            id: r.int("id")?,
+            name: r.text("name")?,
+            model: r.opt_text("model")?,
+            serial_number: r.opt_text("serial_number")?,
+            manufacturer: r.opt_text("manufacturer")?,
+            sku: r.opt_text("sku")?,
+            bios_version: r.opt_text("bios_version")?,
+            power_state: r.opt_text("power_state")?,
+            resource_pool: r.opt_int("resource_pool_id")?,
+            resource_pool_name: r.opt_text("resource_pool_name")?,
+            node: r.opt_int("node_id")?,
+            bmc_url: r.text("bmc_url")?,
+            uuid: r.opt_text("uuid")?,
+            hostname: r.opt_text("hostname")?,
+            memory_gib: r.opt_float("memory_gib")?,
+            processor_count: r.opt_int("processor_count")?,
+            health: r.opt_text("health")?,
+            last_inventory_at: r.opt_time("last_inventory_at")?,
+            created_at: r.time("created_at")?,
+            updated_at: r.time("updated_at")?,
+        })
+    }
+}
+
+/// One server by id, unrestricted (callers apply visibility).
+pub async fn get(db: &Db, id: i64) -> DbResult<Option<Server>> {
+    let sql = Sql::new(format!(
+        "SELECT {SERVER_COLUMNS} FROM {SERVER_FROM} WHERE s.id = $1"
+    ))
+    .arg(id);
+    db.fetch_optional(&sql)
+        .await?
+        .as_ref()
+        .map(Server::from_row)
+        .transpose()
+}
+
+/// The firmware category of an inventory item, from its name and Redfish id.
+pub fn infer_firmware_type(name: Option<&str>, component_id: Option<&str>) -> &'static str {
+    let text =
+        format!("{} {}", name.unwrap_or(""), component_id.unwrap_or("")).to_ascii_lowercase();
+    let has = |words: &[&str]| words.iter().any(|w| text.contains(w));
+    if has(&["bios", "uefi", "system rom", "systemrom"]) {
+        "BIOS"
+    } else if has(&[
+        "bmc",
+        "idrac",
+        "ilo",
+        "xcc",
+        "management controller",
+        "manager",
+    ]) {
+        "BMC"
+    } else if has(&["cpld", "fpga"]) {
+        "CPLD"
+    } else if has(&["psu", "power supply", "powersupply"]) {
+        "PSU"
+    } else if has(&[
+        "nic", "ethernet", "network", "adapter", "mellanox", "broadcom", "connectx",
+    ]) {
+        "NIC"
+    } else if has(&[
+        "raid",
+        "storage",
+        "perc",
+        "disk",
+        "drive",
+        "ssd",
+        "nvme",
+        "hba",
+        "sas",
+        "sata",
+        "controller",
+    ]) {
+        "Storage"
+    } else {
+        "Other"
+    }
+}
+
+fn clean(s: &Option<String>) -> Option<&str> {
+    s.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// The name rule: the host name unless empty or `localhost*`, else the serial number, else
+/// `server-<id>`.
+pub fn default_name(inv: &ServerInventory, id: i64) -> String {
+    let host = clean(&inv.hostname).filter(|h| !h.to_ascii_lowercase().starts_with("localhost"));
+    let name = host
+        .or_else(|| clean(&inv.serial_number))
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("server-{id}"));
+    name.chars().take(NAME_MAX).collect()
+}
+
+/// Finds the server an inventory describes: by UUID, else by serial number, else (neither known)
+/// the identity-less server of the same node.
+async fn find_existing(
+    tx: &mut Tx,
+    node_id: i64,
+    inv: &ServerInventory,
+) -> DbResult<Option<(i64, bool)>> {
+    let sql = match (clean(&inv.uuid), clean(&inv.serial_number)) {
+        (Some(uuid), serial) => {
+            let found = tx
+                .fetch_optional(
+                    &Sql::new("SELECT id, name_is_custom FROM servers WHERE uuid = $1").arg(uuid),
+                )
+                .await?;
+            if found.is_some() {
+                return found
+                    .map(|r| Ok((r.int("id")?, r.bool("name_is_custom")?)))
+                    .transpose();
+            }
+            let Some(serial) = serial else {
+                return Ok(None);
+            };
+            Sql::new(
+                "SELECT id, name_is_custom FROM servers WHERE serial_number = $1 AND uuid IS NULL \
+                 ORDER BY id LIMIT 1",
+            )
+            .arg(serial)
+        }
+        (None, Some(serial)) => Sql::new(
+            "SELECT id, name_is_custom FROM servers WHERE serial_number = $1 ORDER BY id LIMIT 1",
+        )
+        .arg(serial),
+        (None, None) => Sql::new(
+            "SELECT id, name_is_custom FROM servers WHERE node_id = $1 AND uuid IS NULL \
+             AND serial_number IS NULL ORDER BY id LIMIT 1",
+        )
+        .arg(node_id),
+    };
+    tx.fetch_optional(&sql)
+        .await?
+        .map(|r| Ok((r.int("id")?, r.bool("name_is_custom")?)))
+        .transpose()
+}
+
+/// Creates or updates the server that `inv` describes (found by UUID, else serial number, so a
+/// BMC whose address changed updates its server), replaces its hardware rows and sets
+/// `last_inventory_at`. Keeps the server's pool and a name a user has set. Returns the server id.
+pub async fn upsert_from_inventory(
+    tx: &mut Tx,
+    node_id: i64,
+    bmc_url: &str,
+    inv: &ServerInventory,
+) -> DbResult<i64> {
+    let t = now();
+    let existing = find_existing(tx, node_id, inv).await?;
+    let fields = [
+        ("model", Val::from(clean(&inv.model))),
+        ("serial_number", Val::from(clean(&inv.serial_number))),
+        ("manufacturer", Val::from(clean(&inv.manufacturer))),
+        ("sku", Val::from(clean(&inv.sku))),
+        ("bios_version", Val::from(clean(&inv.bios_version))),
+        ("power_state", Val::from(clean(&inv.power_state))),
+        ("node_id", Val::Int(node_id)),
+        ("bmc_url", Val::from(bmc_url)),
+        ("uuid", Val::from(clean(&inv.uuid))),
+        ("hostname", Val::from(clean(&inv.hostname))),
+        ("memory_gib", Val::from(inv.memory_gib)),
+        ("processor_count", Val::from(inv.processor_count)),
+        ("health", Val::from(clean(&inv.health))),
+        ("last_inventory_at", Val::Time(t)),
+        ("updated_at", Val::Time(t)),
+    ];
+    let (id, keep_name) = match existing {
+        Some((id, custom)) => {
+            let mut sql = Sql::new("UPDATE servers SET ");
+            for (i, (col, v)) in fields.iter().enumerate() {
+                if i > 0 {
+                    sql.push(", ");
+                }
+                sql.push(&format!("{col} = "));
+                push_typed(&mut sql, col, v.clone());
+            }
+            sql.push(" WHERE id = ");
+            sql.bind(id);
+            tx.execute(&sql).await?;
+            (id, custom)
+        }
+        None => {
+            let mut sql = Sql::new("INSERT INTO servers (name, created_at");
+            for (col, _) in &fields {
+                sql.push(&format!(", {col}"));
+            }
+            sql.push(") VALUES ('', ");
+            sql.bind(Val::Time(t));
+            for (col, v) in &fields {
+                sql.push(", ");
+                push_typed(&mut sql, col, v.clone());
+            }
+            sql.push(") RETURNING id");
+            (tx.fetch_int(&sql).await?, false)
+        }
+    };
+    if !keep_name {
+        tx.execute(
+            &Sql::new("UPDATE servers SET name = $1 WHERE id = $2")
+                .arg(default_name(inv, id))
+                .arg(id),
+        )
+        .await?;
+    }
+    replace_hardware(tx, id, inv).await?;
+    tracing::debug!(server_id = id, node_id, "inventory stored");
+    Ok(id)
+}
+
+/// SQL type of the numeric columns that may be bound to NULL. PostgreSQL types an unset
+/// parameter as text, so those placeholders carry a cast (a no-op on SQLite).
+fn cast_of(col: &str) -> Option<&'static str> {
+    match col {
+        "memory_gib" => Some("DOUBLE PRECISION"),
+        "processor_count" | "total_cores" | "total_threads" | "max_speed_mhz" | "speed_mbps"
+        | "resource_pool_id" | "node_id" => Some("BIGINT"),
+        _ => None,
+    }
+}
+
+/// A numeric value as text, so that a placeholder is text-typed whether it is NULL or not:
+/// Postgres prepared statements are cached by SQL text with the parameter types of their first
+/// use, so one placeholder must never be bound as text once and as an integer another time.
+pub(crate) fn typed_text(v: Val) -> Val {
+    match v {
+        Val::Int(n) => Val::Text(n.to_string()),
+        Val::Float(f) => Val::Text(f.to_string()),
+        other => other,
+    }
+}
+
+/// Binds `v` for column `col`, with the cast [`cast_of`] asks for.
+pub(crate) fn push_typed(sql: &mut Sql, col: &str, v: Val) {
+    match cast_of(col) {
+        Some(ty) => {
+            let p = sql.bind_later(typed_text(v));
+            sql.push(&format!("CAST({p} AS {ty})"));
+        }
+        None => {
+            sql.bind(v);
+        }
+    }
+}
+
+/// Inserts `rows` into `table` in multi-row statements.
+async fn insert_rows(tx: &mut Tx, table: &str, cols: &[&str], rows: Vec<Vec<Val>>) -> DbResult<()> {
+    // Stay far below both engines' bind-parameter limits.
+    let per_stmt = (900 / cols.len().max(1)).max(1);
+    for chunk in rows.chunks(per_stmt) {
+        let mut sql = Sql::new(format!("INSERT INTO {table} ({}) VALUES ", cols.join(", ")));
+        for (i, row) in chunk.iter().enumerate() {
+            sql.push(if i == 0 { "(" } else { ", (" });
+            for (j, v) in row.iter().enumerate() {
+                if j > 0 {
+                    sql.push(", ");
+                }
+                push_typed(&mut sql, cols.get(j).copied().unwrap_or(""), v.clone());
+            }
+            sql.push(")");
+        }
+        tx.execute(&sql).await?;
+    }
+    Ok(())
+}
+
+fn json_text<T: Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
+}
+
+/// Replaces the hardware rows of a server.
+async fn replace_hardware(tx: &mut Tx, id: i64, inv: &ServerInventory) -> DbResult<()> {
+    for table in [
+        "server_processors",
+        "server_ethernet_interfaces",
+        "server_storages",
+        "server_firmwares",
+    ] {
+        tx.execute(&Sql::new(format!("DELETE FROM {table} WHERE server_id = $1")).arg(id))
+            .await?;
+    }
+    let procs = inv
+        .processors
+        .iter()
+        .map(|p| {
+            vec![
+                Val::Int(id),
+                clean(&p.socket).into(),
+                clean(&p.manufacturer).into(),
+                clean(&p.model).into(),
+                clean(&p.architecture).into(),
+                p.total_cores.into(),
+                p.total_threads.into(),
+                p.max_speed_mhz.into(),
+            ]
+        })
+        .collect();
+    insert_rows(
+        tx,
+        "server_processors",
+        &[
+            "server_id",
+            "socket",
+            "manufacturer",
+            "model",
+            "architecture",
+            "total_cores",
+            "total_threads",
+            "max_speed_mhz",
+        ],
+        procs,
+    )
+    .await?;
+    let nics = inv
+        .ethernet_interfaces
+        .iter()
+        .map(|e| {
+            vec![
+                Val::Int(id),
+                clean(&e.name).into(),
+                clean(&e.mac_address).into(),
+                e.speed_mbps.into(),
+                clean(&e.link_status).into(),
+                Val::Text(json_text(&e.ipv4_addresses)),
+            ]
+        })
+        .collect();
+    insert_rows(
+        tx,
+        "server_ethernet_interfaces",
+        &[
+            "server_id",
+            "name",
+            "mac_address",
+            "speed_mbps",
+            "link_status",
+            "ipv4_addresses",
+        ],
+        nics,
+    )
+    .await?;
+    let storages = inv
+        .storages
+        .iter()
+        .map(|s| {
+            vec![
+                Val::Int(id),
+                clean(&s.name).into(),
+                Val::Text(json_text(&s.controllers)),
+                Val::Text(json_text(&s.drives)),
+                Val::Text(json_text(&s.volumes)),
+            ]
+        })
+        .collect();
+    insert_rows(
+        tx,
+        "server_storages",
+        &["server_id", "name", "controllers", "drives", "volumes"],
+        storages,
+    )
+    .await?;
+    let firmwares = inv
+        .firmwares
+        .iter()
+        .map(|f| {
+            let kind = clean(&f.firmware_type)
+                .map(str::to_string)
+                .unwrap_or_else(|| {
+                    infer_firmware_type(f.name.as_deref(), f.component_id.as_deref()).to_string()
+                });
+            vec![
+                Val::Int(id),
+                clean(&f.name).into(),
+                clean(&f.version).into(),
+                clean(&f.component_id).into(),
+                Val::Bool(f.updateable),
+                Val::Text(kind),
+            ]
+        })
+        .collect();
+    insert_rows(
+        tx,
+        "server_firmwares",
+        &[
+            "server_id",
+            "name",
+            "version",
+            "component_id",
+            "updateable",
+            "firmware_type",
+        ],
+        firmwares,
+    )
+    .await
+}
+
+/// The one place that answers "is this server in an active deployment?". Returns the first
+/// locked server among `ids`. Deployments do not exist yet, so nothing is locked.
+pub async fn first_locked(_db: &Db, _ids: &[i64]) -> DbResult<Option<i64>> {
+    Ok(None)
+}
+
+/// The 400 text for a server locked by a deployment.
+pub fn locked_message(id: i64) -> String {
+    format!("Server {id} is in an active deployment.")
+}
+
+/// Sets the pool of servers (None: unassigned).
+pub async fn set_pool(tx: &mut Tx, ids: &[i64], pool: Option<i64>) -> DbResult<u64> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let mut sql = Sql::new(
+        "UPDATE servers SET resource_pool_id = CAST($1 AS BIGINT), updated_at = $2 WHERE id IN ",
+    )
+    .arg(typed_text(pool.into()))
+    .arg(now());
+    in_list(&mut sql, ids);
+    tx.execute(&sql).await
+}
+
+/// Changes the user-writable fields of a server; a new name is kept by later inventory reads.
+pub async fn update(
+    tx: &mut Tx,
+    id: i64,
+    name: Option<&str>,
+    pool: Option<Option<i64>>,
+) -> DbResult<()> {
+    let mut sql = Sql::new("UPDATE servers SET updated_at = ");
+    sql.bind(now());
+    if let Some(name) = name {
+        sql.push(", name_is_custom = ");
+        sql.bind(true);
+        sql.push(", name = ");
+        sql.bind(name);
+    }
+    if let Some(pool) = pool {
+        sql.push(", resource_pool_id = ");
+        push_typed(&mut sql, "resource_pool_id", pool.into());
+    }
+    sql.push(" WHERE id = ");
+    sql.bind(id);
+    tx.execute(&sql).await?;
+    Ok(())
+}
+
+/// Deletes a server and its hardware rows.
+pub async fn delete(tx: &mut Tx, id: i64) -> DbResult<u64> {
+    tx.execute(&Sql::new("DELETE FROM servers WHERE id = $1").arg(id))
+        .await
+}
+
+/// A processor row.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Processor {
+    /// Id.
+    pub id: i64,
+    /// Socket label.
+    pub socket: Option<String>,
+    /// Vendor.
+    pub manufacturer: Option<String>,
+    /// Model.
+    pub model: Option<String>,
+    /// Instruction set.
+    pub architecture: Option<String>,
+    /// Cores.
+    pub total_cores: Option<i64>,
+    /// Threads.
+    pub total_threads: Option<i64>,
+    /// Highest speed in MHz.
+    pub max_speed_mhz: Option<i64>,
+}
+
+/// An Ethernet interface row.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct EthernetInterface {
+    /// Id.
+    pub id: i64,
+    /// Name.
+    pub name: Option<String>,
+    /// MAC address.
+    pub mac_address: Option<String>,
+    /// Link speed in Mbit/s.
+    pub speed_mbps: Option<i64>,
+    /// Link status.
+    pub link_status: Option<String>,
+    /// IPv4 addresses.
+    pub ipv4_addresses: Vec<String>,
+}
+
+/// A storage subsystem row.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Storage {
+    /// Id.
+    pub id: i64,
+    /// Name.
+    pub name: Option<String>,
+    /// Controllers.
+    pub controllers: Vec<Value>,
+    /// Drives.
+    pub drives: Vec<Value>,
+    /// Volumes.
+    pub volumes: Vec<Value>,
+}
+
+/// A firmware inventory row.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ServerFirmware {
+    /// Id.
+    pub id: i64,
+    /// Component name.
+    pub name: Option<String>,
+    /// Installed version.
+    pub version: Option<String>,
+    /// Redfish component id.
+    pub component_id: Option<String>,
+    /// Whether the BMC can update it.
+    pub updateable: bool,
+    /// `BIOS`, `BMC`, `NIC`, `Storage`, `CPLD`, `PSU` or `Other`.
+    pub firmware_type: String,
+}
+
+fn json_list<T: for<'de> Deserialize<'de>>(r: &Row, col: &str) -> DbResult<Vec<T>> {
+    Ok(r.opt_text(col)?
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or_default())
+}
+
+async fn rows_of(db: &Db, cols: &str, table: &str, server: i64) -> DbResult<Vec<Row>> {
+    db.fetch_all(
+        &Sql::new(format!(
+            "SELECT {cols} FROM {table} WHERE server_id = $1 ORDER BY id"
+        ))
+        .arg(server),
+    )
+    .await
+}
+
+/// Processors of a server.
+pub async fn processors(db: &Db, server: i64) -> DbResult<Vec<Processor>> {
+    let rows = rows_of(
+        db,
+        "id, socket, manufacturer, model, architecture, total_cores, total_threads, max_speed_mhz",
+        "server_processors",
+        server,
+    )
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Processor {
+                id: r.int("id")?,
+                socket: r.opt_text("socket")?,
+                manufacturer: r.opt_text("manufacturer")?,
+                model: r.opt_text("model")?,
+                architecture: r.opt_text("architecture")?,
+                total_cores: r.opt_int("total_cores")?,
+                total_threads: r.opt_int("total_threads")?,
+                max_speed_mhz: r.opt_int("max_speed_mhz")?,
+            })
+        })
+        .collect()
+}
+
+/// Ethernet interfaces of a server.
+pub async fn ethernet_interfaces(db: &Db, server: i64) -> DbResult<Vec<EthernetInterface>> {
+    let rows = rows_of(
+        db,
+        "id, name, mac_address, speed_mbps, link_status, ipv4_addresses",
+        "server_ethernet_interfaces",
+        server,
+    )
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(EthernetInterface {
+                id: r.int("id")?,
+                name: r.opt_text("name")?,
+                mac_address: r.opt_text("mac_address")?,
+                speed_mbps: r.opt_int("speed_mbps")?,
+                link_status: r.opt_text("link_status")?,
+                ipv4_addresses: json_list(r, "ipv4_addresses")?,
+            })
+        })
+        .collect()
+}
+
+/// Storage subsystems of a server.
+pub async fn storages(db: &Db, server: i64) -> DbResult<Vec<Storage>> {
+    let rows = rows_of(
+        db,
+        "id, name, controllers, drives, volumes",
+        "server_storages",
+        server,
+    )
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Storage {
+                id: r.int("id")?,
+                name: r.opt_text("name")?,
+                controllers: json_list(r, "controllers")?,
+                drives: json_list(r, "drives")?,
+                volumes: json_list(r, "volumes")?,
+            })
+        })
+        .collect()
+}
+
+/// Firmware inventory of a server.
+pub async fn firmwares(db: &Db, server: i64) -> DbResult<Vec<ServerFirmware>> {
+    let rows = rows_of(
+        db,
+        "id, name, version, component_id, updateable, firmware_type",
+        "server_firmwares",
+        server,
+    )
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(ServerFirmware {
+                id: r.int("id")?,
+                name: r.opt_text("name")?,
+                version: r.opt_text("version")?,
+                component_id: r.opt_text("component_id")?,
+                updateable: r.bool("updateable")?,
+                firmware_type: r.text("firmware_type")?,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_the_rule() {
+        let mut inv = ServerInventory {
+            hostname: Some("web-01".into()),
+            serial_number: Some("SN1".into()),
+            ..Default::default()
+        };
+        assert_eq!(default_name(&inv, 7), "web-01");
+        inv.hostname = Some("localhost.localdomain".into());
+        assert_eq!(default_name(&inv, 7), "SN1");
+        inv.serial_number = Some("  ".into());
+        assert_eq!(default_name(&inv, 7), "server-7");
+    }
+
+    #[test]
+    fn firmware_types_are_inferred() {
+        assert_eq!(infer_firmware_type(Some("BIOS"), None), "BIOS");
+        assert_eq!(
+            infer_firmware_type(
+                Some("Integrated Dell Remote Access Controller"),
+                Some("iDRAC")
+            ),
+            "BMC"
+        );
+        assert_eq!(infer_firmware_type(Some("PERC H740P"), None), "Storage");
+        assert_eq!(
+            infer_firmware_type(Some("Broadcom Gigabit Ethernet"), None),
+            "NIC"
+        );
+        assert_eq!(
+            infer_firmware_type(Some("Power Supply.Slot.1"), None),
+            "PSU"
+        );
+        assert_eq!(infer_firmware_type(Some("System CPLD"), None), "CPLD");
+        assert_eq!(infer_firmware_type(Some("Lifecycle thing"), None), "Other");
+    }
+}

@@ -1,0 +1,665 @@
+//! `/api/firmware/` and `/api/os/`: uploaded firmware packages and OS images.
+//!
+//! Uploads are multipart with a `file` part that is streamed to `<data dir>/firmware/` or
+//! `<data dir>/os/` and checksummed on the way (never held in memory), bounded by
+//! `MOJO_MAX_UPLOAD` rather than `MOJO_MAX_BODY`. Reads are open to every user; writes are for
+//! superusers.
+
+use std::path::{Path, PathBuf};
+
+use axum::extract::{Request, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Json;
+use futures::TryStreamExt;
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+use utoipa::ToSchema;
+
+use super::auth::{CurrentUser, Superuser};
+use super::error::{ApiError, ApiResult};
+use super::extract::{parse_body, read_body, Fields, Ids};
+use super::list::{self, Filter, FilterKind, ListQuery, ListSpec, Shape};
+use super::routes::{Api, Op};
+use super::validate::{validate, validate_into, Errors, Field, Kind, Mode};
+use super::AppState;
+use crate::db::{now, render_time, DbResult, Row, Sql, Val};
+
+/// An uploaded firmware package.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FirmwareOut {
+    /// Id.
+    #[schema(read_only)]
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// `BIOS`, `BMC` or a vendor type (`lsi_3108`).
+    pub firmware_type: String,
+    /// Version.
+    pub version: String,
+    /// Manufacturer.
+    pub manufacturer: String,
+    /// Models it applies to.
+    pub models: Vec<String>,
+    /// Size in bytes.
+    #[schema(read_only)]
+    pub size: i64,
+    /// SHA-256 of the file (hex).
+    #[schema(read_only)]
+    pub sha256: String,
+    /// Upload time.
+    #[schema(read_only)]
+    pub created_at: String,
+}
+
+/// Multipart body of a firmware upload.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FirmwareUpload {
+    /// The package.
+    #[schema(value_type = String, format = Binary)]
+    pub file: String,
+    /// Name.
+    pub name: String,
+    /// Type.
+    pub firmware_type: Option<String>,
+    /// Version.
+    pub version: Option<String>,
+    /// Manufacturer.
+    pub manufacturer: Option<String>,
+    /// Models (repeat the part for several).
+    pub models: Option<Vec<String>>,
+}
+
+/// Body of a firmware metadata change.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FirmwareRequest {
+    /// Name.
+    pub name: Option<String>,
+    /// Type.
+    pub firmware_type: Option<String>,
+    /// Version.
+    pub version: Option<String>,
+    /// Manufacturer.
+    pub manufacturer: Option<String>,
+    /// Models.
+    pub models: Option<Vec<String>>,
+}
+
+/// An uploaded OS image.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OperatingSystemOut {
+    /// Id.
+    #[schema(read_only)]
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// Family (`linux`, `windows`, `esxi`).
+    pub os_family: String,
+    /// Version.
+    pub version: String,
+    /// Architecture (`x86_64`, `aarch64`).
+    pub arch: String,
+    /// Size in bytes.
+    #[schema(read_only)]
+    pub size: i64,
+    /// SHA-256 of the file (hex).
+    #[schema(read_only)]
+    pub sha256: String,
+    /// Upload time.
+    #[schema(read_only)]
+    pub created_at: String,
+}
+
+/// Multipart body of an OS image upload.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OperatingSystemUpload {
+    /// The image.
+    #[schema(value_type = String, format = Binary)]
+    pub file: String,
+    /// Name.
+    pub name: String,
+    /// Family.
+    pub os_family: Option<String>,
+    /// Version.
+    pub version: Option<String>,
+    /// Architecture.
+    pub arch: Option<String>,
+}
+
+/// Body of an OS image metadata change.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OperatingSystemRequest {
+    /// Name.
+    pub name: Option<String>,
+    /// Family.
+    pub os_family: Option<String>,
+    /// Version.
+    pub version: Option<String>,
+    /// Architecture.
+    pub arch: Option<String>,
+}
+
+/// One catalogue: its table, its upload directory and its writable fields.
+struct Catalogue {
+    /// Model name in 404 bodies.
+    model: &'static str,
+    /// Table.
+    table: &'static str,
+    /// Sub-directory of the data dir holding the files.
+    dir: &'static str,
+    /// Writable fields (each maps to the column of the same name).
+    fields: &'static [Field],
+    /// The list declaration (its `from` aliases the table as `c`).
+    list: &'static ListSpec,
+    /// Renders a row selected with the list's columns.
+    render: fn(&Row) -> DbResult<Value>,
+}
+
+const TEXT_255: Field = Field {
+    max_len: Some(255),
+    ..Field::new("", Kind::Str).optional().blank()
+};
+
+const FIRMWARE_FIELDS: &[Field] = &[
+    Field::text("name", 255),
+    Field {
+        name: "firmware_type",
+        ..TEXT_255
+    },
+    Field {
+        name: "version",
+        ..TEXT_255
+    },
+    Field {
+        name: "manufacturer",
+        ..TEXT_255
+    },
+    Field {
+        max_len: Some(255),
+        ..Field::new("models", Kind::StrList).optional()
+    },
+];
+
+const OS_FIELDS: &[Field] = &[
+    Field::text("name", 255),
+    Field {
+        name: "os_family",
+        ..TEXT_255
+    },
+    Field {
+        name: "version",
+        ..TEXT_255
+    },
+    Field {
+        name: "arch",
+        ..TEXT_255
+    },
+];
+
+/// The list declaration of firmware packages (unpaginated: a bare array).
+pub static FIRMWARE_LIST: ListSpec = ListSpec {
+    model: "Firmware",
+    from: "firmware_images c",
+    columns: "c.id, c.name, c.firmware_type, c.version, c.manufacturer, c.models, c.size, c.sha256, c.created_at",
+    search: &[
+        ("name", "c.name"),
+        ("firmware_type", "c.firmware_type"),
+        ("version", "c.version"),
+        ("manufacturer", "c.manufacturer"),
+    ],
+    filters: &[
+        Filter { param: "firmware_type", column: "c.firmware_type", kind: FilterKind::Exact },
+        Filter { param: "manufacturer", column: "c.manufacturer", kind: FilterKind::Exact },
+    ],
+    ordering: &[
+        ("name", "c.name"),
+        ("version", "c.version"),
+        ("firmware_type", "c.firmware_type"),
+        ("created_at", "c.created_at"),
+        ("id", "c.id"),
+    ],
+    id_column: "c.id",
+    shape: Shape::BareArray,
+    scope: None,
+};
+
+/// The list declaration of OS images.
+pub static OS_LIST: ListSpec = ListSpec {
+    model: "OperatingSystem",
+    from: "os_images c",
+    columns: "c.id, c.name, c.os_family, c.version, c.arch, c.size, c.sha256, c.created_at",
+    search: &[
+        ("name", "c.name"),
+        ("os_family", "c.os_family"),
+        ("version", "c.version"),
+    ],
+    filters: &[
+        Filter {
+            param: "arch",
+            column: "c.arch",
+            kind: FilterKind::Exact,
+        },
+        Filter {
+            param: "os_family",
+            column: "c.os_family",
+            kind: FilterKind::Exact,
+        },
+    ],
+    ordering: &[
+        ("name", "c.name"),
+        ("version", "c.version"),
+        ("created_at", "c.created_at"),
+        ("id", "c.id"),
+    ],
+    id_column: "c.id",
+    shape: Shape::Envelope,
+    scope: None,
+};
+
+fn render_firmware(r: &Row) -> DbResult<Value> {
+    let models: Vec<String> = r
+        .opt_text("models")?
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or_default();
+    let out = FirmwareOut {
+        id: r.int("id")?,
+        name: r.text("name")?,
+        firmware_type: r.text("firmware_type")?,
+        version: r.text("version")?,
+        manufacturer: r.text("manufacturer")?,
+        models,
+        size: r.int("size")?,
+        sha256: r.text("sha256")?,
+        created_at: render_time(&r.time("created_at")?),
+    };
+    Ok(serde_json::to_value(out).unwrap_or(Value::Null))
+}
+
+fn render_os(r: &Row) -> DbResult<Value> {
+    let out = OperatingSystemOut {
+        id: r.int("id")?,
+        name: r.text("name")?,
+        os_family: r.text("os_family")?,
+        version: r.text("version")?,
+        arch: r.text("arch")?,
+        size: r.int("size")?,
+        sha256: r.text("sha256")?,
+        created_at: render_time(&r.time("created_at")?),
+    };
+    Ok(serde_json::to_value(out).unwrap_or(Value::Null))
+}
+
+static FIRMWARE: Catalogue = Catalogue {
+    model: "Firmware",
+    table: "firmware_images",
+    dir: "firmware",
+    fields: FIRMWARE_FIELDS,
+    list: &FIRMWARE_LIST,
+    render: render_firmware,
+};
+
+static OS: Catalogue = Catalogue {
+    model: "OperatingSystem",
+    table: "os_images",
+    dir: "os",
+    fields: OS_FIELDS,
+    list: &OS_LIST,
+    render: render_os,
+};
+
+/// Routes of both catalogues.
+pub fn routes() -> Api {
+    Api::new()
+        .route(
+            "/api/firmware/",
+            get(|s: State<AppState>, u: CurrentUser, q: ListQuery| list_items(s, u, q, &FIRMWARE))
+                .post(|s: State<AppState>, u: Superuser, r: Request| upload(s, u, r, &FIRMWARE)),
+            [
+                Op::get("firmware_list", "List firmware packages")
+                    .list::<FirmwareOut>(&FIRMWARE_LIST),
+                Op::post("firmware_create", "Upload a firmware package")
+                    .multipart::<FirmwareUpload>()
+                    .created::<FirmwareOut>(),
+            ],
+        )
+        .route(
+            "/api/firmware/{id}/",
+            get(|s: State<AppState>, u: CurrentUser, i: Ids| get_item(s, u, i, &FIRMWARE))
+                .patch(|s: State<AppState>, u: Superuser, i: Ids, b: Fields| {
+                    patch_item(s, u, i, b, &FIRMWARE)
+                })
+                .delete(|s: State<AppState>, u: Superuser, i: Ids| delete_item(s, u, i, &FIRMWARE)),
+            [
+                Op::get("firmware_retrieve", "A firmware package").ok::<FirmwareOut>(),
+                Op::patch(
+                    "firmware_partial_update",
+                    "Change the metadata of a firmware package",
+                )
+                .body::<FirmwareRequest>()
+                .ok::<FirmwareOut>(),
+                Op::delete("firmware_destroy", "Delete a firmware package and its file"),
+            ],
+        )
+        .route(
+            "/api/os/",
+            get(|s: State<AppState>, u: CurrentUser, q: ListQuery| list_items(s, u, q, &OS))
+                .post(|s: State<AppState>, u: Superuser, r: Request| upload(s, u, r, &OS)),
+            [
+                Op::get("os_list", "List OS images").list::<OperatingSystemOut>(&OS_LIST),
+                Op::post("os_create", "Upload an OS image")
+                    .multipart::<OperatingSystemUpload>()
+                    .created::<OperatingSystemOut>(),
+            ],
+        )
+        .route(
+            "/api/os/{id}/",
+            get(|s: State<AppState>, u: CurrentUser, i: Ids| get_item(s, u, i, &OS))
+                .patch(|s: State<AppState>, u: Superuser, i: Ids, b: Fields| {
+                    patch_item(s, u, i, b, &OS)
+                })
+                .delete(|s: State<AppState>, u: Superuser, i: Ids| delete_item(s, u, i, &OS)),
+            [
+                Op::get("os_retrieve", "An OS image").ok::<OperatingSystemOut>(),
+                Op::patch("os_partial_update", "Change the metadata of an OS image")
+                    .body::<OperatingSystemRequest>()
+                    .ok::<OperatingSystemOut>(),
+                Op::delete("os_destroy", "Delete an OS image and its file"),
+            ],
+        )
+}
+
+async fn list_items(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    q: ListQuery,
+    cat: &'static Catalogue,
+) -> ApiResult<Response> {
+    let listed = list::run(&state.db, cat.list, &q, &user).await?;
+    let items = listed
+        .rows
+        .iter()
+        .map(cat.render)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(listed.respond(items))
+}
+
+async fn fetch(state: &AppState, cat: &Catalogue, id: i64) -> ApiResult<Value> {
+    let sql = Sql::new(format!(
+        "SELECT {} FROM {} WHERE c.id = $1",
+        cat.list.columns, cat.list.from
+    ))
+    .arg(id);
+    let row = state
+        .db
+        .fetch_optional(&sql)
+        .await?
+        .ok_or(ApiError::NoMatch(cat.model))?;
+    Ok((cat.render)(&row)?)
+}
+
+async fn get_item(
+    State(state): State<AppState>,
+    _: CurrentUser,
+    ids: Ids,
+    cat: &'static Catalogue,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(fetch(&state, cat, ids.first()).await?))
+}
+
+/// Column values of the validated writable fields that were sent.
+fn columns_of(
+    cat: &Catalogue,
+    body: &Fields,
+    mode: Mode,
+) -> ApiResult<Vec<(&'static str, Option<Val>)>> {
+    let v = validate(body, cat.fields, mode)?;
+    Ok(cat
+        .fields
+        .iter()
+        .map(|f| {
+            let val = match f.kind {
+                Kind::StrList => v.strs(f.name).map(|l| Val::Text(json!(l).to_string())),
+                _ => v.str(f.name).map(Val::Text),
+            };
+            (f.name, val)
+        })
+        .collect())
+}
+
+async fn patch_item(
+    State(state): State<AppState>,
+    _: Superuser,
+    ids: Ids,
+    body: Fields,
+    cat: &'static Catalogue,
+) -> ApiResult<Json<Value>> {
+    let id = ids.first();
+    fetch(&state, cat, id).await?;
+    let cols = columns_of(cat, &body, Mode::Partial)?;
+    let mut tx = state.db.begin().await?;
+    crate::db::update_columns(&mut tx, cat.table, id, cols.into_iter()).await?;
+    tx.commit().await?;
+    Ok(Json(fetch(&state, cat, id).await?))
+}
+
+async fn delete_item(
+    State(state): State<AppState>,
+    Superuser(user): Superuser,
+    ids: Ids,
+    cat: &'static Catalogue,
+) -> ApiResult<StatusCode> {
+    let id = ids.first();
+    let mut tx = state.db.begin().await?;
+    let row = tx
+        .fetch_optional(
+            &Sql::new(format!(
+                "SELECT stored_name FROM {} WHERE id = $1",
+                cat.table
+            ))
+            .arg(id),
+        )
+        .await?
+        .ok_or(ApiError::NoMatch(cat.model))?;
+    let stored = row.text("stored_name")?;
+    tx.execute(&Sql::new(format!("DELETE FROM {} WHERE id = $1", cat.table)).arg(id))
+        .await?;
+    tx.commit().await?;
+    let path = state.config.data_dir.join(cat.dir).join(&stored);
+    if let Err(e) = tokio::fs::remove_file(&path).await {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            tracing::warn!(path = %path.display(), error = %e, "could not remove an uploaded file");
+        }
+    }
+    tracing::info!(table = cat.table, id, user = %user.username, "catalogue item deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Removes a partly or wholly written upload unless it was kept.
+struct PendingFile {
+    path: PathBuf,
+    keep: bool,
+}
+
+impl Drop for PendingFile {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// The stored file of an upload.
+struct Received {
+    pending: PendingFile,
+    stored_name: String,
+    size: u64,
+    sha256: String,
+}
+
+fn multipart_error(e: multer::Error) -> ApiError {
+    ApiError::bad_request(format!("Multipart form parse error - {e}"))
+}
+
+fn io_error(e: std::io::Error) -> ApiError {
+    ApiError::Internal(format!("upload storage: {e}"))
+}
+
+/// Streams the `file` part to `dir` while hashing it, and collects the text parts.
+async fn receive(
+    state: &AppState,
+    req: Request,
+    dir: &Path,
+) -> ApiResult<(Map<String, Value>, Option<Received>)> {
+    let ct = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let is_multipart = ct.as_deref().is_some_and(|c| {
+        c.trim_start()
+            .to_ascii_lowercase()
+            .starts_with("multipart/form-data")
+    });
+    let text_limit = usize::try_from(state.config.max_body).unwrap_or(usize::MAX);
+    if !is_multipart {
+        // No file can come this way; parse it as DRF would, so field errors are reported too.
+        let bytes = read_body(req.into_body(), text_limit).await?;
+        return match parse_body(ct.as_deref(), &bytes).await? {
+            Value::Object(m) => Ok((m, None)),
+            other => Err(Fields(other)
+                .object()
+                .err()
+                .unwrap_or(ApiError::bad_request("Invalid body."))),
+        };
+    }
+    let boundary = multer::parse_boundary(ct.as_deref().unwrap_or("")).map_err(multipart_error)?;
+    let stream = req
+        .into_body()
+        .into_data_stream()
+        .map_err(std::io::Error::other);
+    let mut mp = multer::Multipart::new(stream, boundary);
+    let mut fields = Map::new();
+    let mut received: Option<Received> = None;
+    let mut text_bytes = 0usize;
+    while let Some(mut field) = mp.next_field().await.map_err(multipart_error)? {
+        let name = field.name().unwrap_or("").to_string();
+        if name == "file" && field.file_name().is_some() && received.is_none() {
+            tokio::fs::create_dir_all(dir).await.map_err(io_error)?;
+            let stored_name = hex::encode(rand::random::<[u8; 16]>());
+            let pending = PendingFile {
+                path: dir.join(format!(".upload-{stored_name}")),
+                keep: false,
+            };
+            let mut file = tokio::fs::File::create(&pending.path)
+                .await
+                .map_err(io_error)?;
+            let mut hasher = Sha256::new();
+            let mut size: u64 = 0;
+            while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+                size += chunk.len() as u64;
+                if size > state.config.max_upload {
+                    return Err(ApiError::TooLarge(format!(
+                        "Upload exceeds the limit of {} bytes (MOJO_MAX_UPLOAD).",
+                        state.config.max_upload
+                    )));
+                }
+                hasher.update(&chunk);
+                file.write_all(&chunk).await.map_err(io_error)?;
+            }
+            file.flush().await.map_err(io_error)?;
+            file.sync_all().await.map_err(io_error)?;
+            received = Some(Received {
+                pending,
+                stored_name,
+                size,
+                sha256: hex::encode(hasher.finalize()),
+            });
+            continue;
+        }
+        if field.file_name().is_some() {
+            continue;
+        }
+        let mut text = Vec::new();
+        while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+            text_bytes += chunk.len();
+            if text_bytes > text_limit {
+                return Err(ApiError::TooLarge(format!(
+                    "Request body exceeds the limit of {text_limit} bytes (MOJO_MAX_BODY)."
+                )));
+            }
+            text.extend_from_slice(&chunk);
+        }
+        let text = String::from_utf8_lossy(&text).into_owned();
+        match fields.get_mut(&name) {
+            Some(Value::Array(items)) => items.push(Value::String(text)),
+            Some(existing) => {
+                let first = existing.take();
+                *existing = Value::Array(vec![first, Value::String(text)]);
+            }
+            None => {
+                fields.insert(name, Value::String(text));
+            }
+        }
+    }
+    Ok((fields, received))
+}
+
+async fn upload(
+    State(state): State<AppState>,
+    Superuser(user): Superuser,
+    req: Request,
+    cat: &'static Catalogue,
+) -> ApiResult<Response> {
+    let dir = state.config.data_dir.join(cat.dir);
+    let (fields, received) = receive(&state, req, &dir).await?;
+    let body = Fields(Value::Object(fields));
+    let mut errors = Errors::default();
+    validate_into(&body, cat.fields, Mode::Full, &mut errors)?;
+    if received.is_none() {
+        errors.add("file", "No file was submitted.");
+    }
+    errors.check()?;
+    let Some(mut received) = received else {
+        return Err(ApiError::field("file", "No file was submitted."));
+    };
+    let cols = columns_of(cat, &body, Mode::Full)?;
+    let final_path = dir.join(&received.stored_name);
+    tokio::fs::rename(&received.pending.path, &final_path)
+        .await
+        .map_err(io_error)?;
+    received.pending.path = final_path;
+
+    let mut sql = Sql::new(format!(
+        "INSERT INTO {} (size, sha256, stored_name, created_at",
+        cat.table
+    ));
+    let set: Vec<(&str, Val)> = cols
+        .into_iter()
+        .filter_map(|(c, v)| v.map(|v| (c, v)))
+        .collect();
+    for (c, _) in &set {
+        sql.push(&format!(", {c}"));
+    }
+    sql.push(") VALUES (");
+    sql.bind(i64::try_from(received.size).unwrap_or(i64::MAX));
+    sql.push(", ");
+    sql.bind(received.sha256.clone());
+    sql.push(", ");
+    sql.bind(received.stored_name.clone());
+    sql.push(", ");
+    sql.bind(now());
+    for (_, v) in set {
+        sql.push(", ");
+        sql.bind(v);
+    }
+    sql.push(") RETURNING id");
+    let mut tx = state.db.begin().await?;
+    let id = tx.fetch_int(&sql).await?;
+    tx.commit().await?;
+    received.pending.keep = true;
+    tracing::info!(table = cat.table, id, size = received.size, user = %user.username, "upload stored");
+    Ok((StatusCode::CREATED, Json(fetch(&state, cat, id).await?)).into_response())
+}

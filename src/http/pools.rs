@@ -1,0 +1,715 @@
+//! `/api/pool/`: resource pools, their sub-pools and the servers and switches assigned to them.
+//!
+//! Visibility: a non-superuser sees the pools owned by one of their groups and every pool below
+//! those; servers and switches are visible through their pool. The scope functions here are the
+//! only place that rule is written.
+
+use std::collections::{HashMap, HashSet};
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Json;
+use serde::Serialize;
+use serde_json::{json, Map};
+use utoipa::ToSchema;
+
+use super::auth::CurrentUser;
+use super::error::{ApiError, ApiResult, ConstraintRule, OnConstraint};
+use super::extract::{Fields, Ids};
+use super::list::{self, Filter, FilterKind, ListQuery, ListSpec, Shape};
+use super::routes::{Api, Op};
+use super::validate::{validate, validate_into, Errors, Field, Kind, Mode};
+use super::AppState;
+use crate::db::pools::{self, Pool, PoolServer, PoolSwitch, PoolWrite, POOL_COLUMNS};
+use crate::db::{servers, Db, Sql};
+
+/// Appends ` AND <col> IN (visible pools)` for a non-superuser; nothing for a superuser.
+pub fn scope_on(user: &CurrentUser, sql: &mut Sql, col: &str) {
+    if user.is_superuser {
+        return;
+    }
+    sql.push(&format!(" AND {col} IN "));
+    pools::push_visible_ids(sql, &user.groups);
+}
+
+/// List scope of pools (alias `p`).
+pub fn pool_scope(user: &CurrentUser, sql: &mut Sql) {
+    scope_on(user, sql, "p.id");
+}
+
+/// Which pools a foreign-key filter or field may name (`pools.id`).
+pub fn pool_visible(user: &CurrentUser, sql: &mut Sql) {
+    scope_on(user, sql, "pools.id");
+}
+
+/// True when the caller may see pool `id`.
+pub async fn can_see_pool(db: &Db, user: &CurrentUser, id: i64) -> ApiResult<bool> {
+    let mut sql = Sql::new("SELECT COUNT(*) FROM pools WHERE pools.id = $1").arg(id);
+    pool_visible(user, &mut sql);
+    Ok(db.fetch_int(&sql).await? > 0)
+}
+
+/// Most ids one assignment or removal may name (keeps every statement within the engines'
+/// bind-parameter limits).
+pub const MAX_IDS: usize = 10_000;
+
+/// 400 when a list of ids is longer than [`MAX_IDS`].
+pub fn check_id_count(field: &str, ids: &[i64]) -> ApiResult<()> {
+    if ids.len() > MAX_IDS {
+        return Err(ApiError::field(
+            field,
+            format!("Ensure this field has no more than {MAX_IDS} elements."),
+        ));
+    }
+    Ok(())
+}
+
+/// DRF's message for a primary key that names nothing (or nothing the caller may see).
+pub fn invalid_pk(id: i64) -> String {
+    format!("Invalid pk \"{id}\" - object does not exist.")
+}
+
+/// One child pool.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SubPool {
+    /// Id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+}
+
+/// A pool.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PoolOut {
+    /// Id.
+    #[schema(read_only)]
+    pub id: i64,
+    /// Name (255 characters at most, unique among siblings).
+    pub name: String,
+    /// Description (1000 characters at most).
+    pub description: String,
+    /// The group that controls access to the pool.
+    pub group: i64,
+    /// Parent pool id (sub-pools only).
+    #[schema(read_only)]
+    pub parent: Option<i64>,
+    /// Direct child pools.
+    #[schema(read_only)]
+    pub sub_pools: Vec<SubPool>,
+    /// Servers directly in the pool.
+    #[schema(read_only)]
+    pub servers_count: i64,
+    /// Switches directly in the pool.
+    #[schema(read_only)]
+    pub switches_count: i64,
+}
+
+impl From<Pool> for PoolOut {
+    fn from(p: Pool) -> Self {
+        PoolOut {
+            id: p.id,
+            name: p.name,
+            description: p.description,
+            group: p.group,
+            parent: p.parent,
+            sub_pools: p
+                .sub_pools
+                .into_iter()
+                .map(|(id, name)| SubPool { id, name })
+                .collect(),
+            servers_count: p.servers_count,
+            switches_count: p.switches_count,
+        }
+    }
+}
+
+/// A pool with its servers and switches.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PoolDetail {
+    /// Id.
+    #[schema(read_only)]
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// The group that controls access to the pool.
+    pub group: i64,
+    /// Parent pool id.
+    #[schema(read_only)]
+    pub parent: Option<i64>,
+    /// Direct child pools.
+    #[schema(read_only)]
+    pub sub_pools: Vec<SubPool>,
+    /// Servers directly in the pool.
+    #[schema(read_only)]
+    pub servers_count: i64,
+    /// Switches directly in the pool.
+    #[schema(read_only)]
+    pub switches_count: i64,
+    /// The servers of the pool.
+    #[schema(read_only)]
+    pub servers: Vec<PoolServer>,
+    /// The switches of the pool.
+    #[schema(read_only)]
+    pub switches: Vec<PoolSwitch>,
+}
+
+/// Body of a pool create or update.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PoolRequest {
+    /// Name.
+    pub name: String,
+    /// Description (default `""`).
+    pub description: Option<String>,
+    /// Group (required for a top-level pool; a sub-pool defaults to its parent's).
+    pub group: Option<i64>,
+    /// Parent pool (create and PATCH only; PATCH moves the pool).
+    pub parent: Option<i64>,
+}
+
+/// Body of `create_sub_pool`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SubPoolRequest {
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: Option<String>,
+    /// Group (default: the parent's).
+    pub group: Option<i64>,
+}
+
+/// Body of `assign_servers`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AssignServersRequest {
+    /// Server ids, or node (BMC) ids standing for their servers.
+    pub servers: Vec<i64>,
+}
+
+/// Body of `assign_switches`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AssignSwitchesRequest {
+    /// Switch ids.
+    pub switches: Vec<i64>,
+}
+
+/// The list declaration of pools.
+pub static POOL_LIST: ListSpec = ListSpec {
+    model: "Pool",
+    from: "pools p",
+    columns: POOL_COLUMNS,
+    search: &[("name", "p.name"), ("description", "p.description")],
+    filters: &[
+        Filter {
+            param: "group",
+            column: "p.group_id",
+            kind: FilterKind::ForeignKey {
+                table: "auth_group",
+                nullable: false,
+                visible: None,
+            },
+        },
+        Filter {
+            param: "parent",
+            column: "p.parent_id",
+            kind: FilterKind::ForeignKey {
+                table: "pools",
+                nullable: true,
+                visible: Some(pool_visible),
+            },
+        },
+    ],
+    ordering: &[("name", "p.name"), ("id", "p.id")],
+    id_column: "p.id",
+    shape: Shape::Envelope,
+    scope: Some(pool_scope),
+};
+
+const DESCRIPTION: Field = Field {
+    max_len: Some(1000),
+    ..Field::new("description", Kind::Str).optional().blank()
+};
+
+const CREATE_FIELDS: &[Field] = &[
+    Field::text("name", 255),
+    DESCRIPTION,
+    Field::new("group", Kind::Pk).optional(),
+    Field::new("parent", Kind::Pk).optional().nullable(),
+];
+
+/// PUT and `create_sub_pool`: `parent` is read-only there.
+const PUT_FIELDS: &[Field] = &[
+    Field::text("name", 255),
+    DESCRIPTION,
+    Field::new("group", Kind::Pk).optional(),
+];
+
+/// Routes of this resource.
+pub fn routes() -> Api {
+    Api::new()
+        .route(
+            "/api/pool/",
+            get(list_pools).post(create_pool),
+            [
+                Op::get("pool_list", "List pools").list::<PoolOut>(&POOL_LIST),
+                Op::post("pool_create", "Create a pool")
+                    .body::<PoolRequest>()
+                    .created::<PoolOut>(),
+            ],
+        )
+        .route(
+            "/api/pool/{id}/",
+            get(get_pool)
+                .put(put_pool)
+                .patch(patch_pool)
+                .delete(delete_pool),
+            [
+                Op::get("pool_retrieve", "A pool with its servers and switches").ok::<PoolDetail>(),
+                Op::put("pool_update", "Replace a pool")
+                    .body::<PoolRequest>()
+                    .ok::<PoolOut>(),
+                Op::patch(
+                    "pool_partial_update",
+                    "Change some fields of a pool (PATCH of parent moves it)",
+                )
+                .body::<PoolRequest>()
+                .ok::<PoolOut>(),
+                Op::delete(
+                    "pool_destroy",
+                    "Delete a pool without sub-pools; its members become unassigned",
+                ),
+            ],
+        )
+        .route(
+            "/api/pool/{id}/create_sub_pool/",
+            post(create_sub_pool),
+            [Op::post("pool_create_sub_pool_create", "Create a sub-pool")
+                .body::<SubPoolRequest>()
+                .created::<PoolOut>()],
+        )
+        .route(
+            "/api/pool/{id}/assign_servers/",
+            post(assign_servers),
+            [Op::post(
+                "pool_assign_servers_create",
+                "Assign servers (or the servers of nodes) to a pool",
+            )
+            .body::<AssignServersRequest>()
+            .ok::<PoolDetail>()],
+        )
+        .route(
+            "/api/pool/{id}/assign_switches/",
+            post(assign_switches),
+            [
+                Op::post("pool_assign_switches_create", "Assign switches to a pool")
+                    .body::<AssignSwitchesRequest>()
+                    .ok::<PoolDetail>(),
+            ],
+        )
+}
+
+/// The pool if the caller may see it, else 404.
+async fn visible_pool(state: &AppState, user: &CurrentUser, id: i64) -> ApiResult<Pool> {
+    if !can_see_pool(&state.db, user, id).await? {
+        return Err(ApiError::NoMatch("Pool"));
+    }
+    pools::get(&state.db, id)
+        .await?
+        .ok_or(ApiError::NoMatch("Pool"))
+}
+
+async fn detail(state: &AppState, id: i64) -> ApiResult<PoolDetail> {
+    let p = pools::get(&state.db, id)
+        .await?
+        .ok_or(ApiError::NoMatch("Pool"))?;
+    let servers = pools::servers_of(&state.db, id).await?;
+    let switches = pools::switches_of(&state.db, id).await?;
+    let o = PoolOut::from(p);
+    Ok(PoolDetail {
+        id: o.id,
+        name: o.name,
+        description: o.description,
+        group: o.group,
+        parent: o.parent,
+        sub_pools: o.sub_pools,
+        servers_count: o.servers_count,
+        switches_count: o.switches_count,
+        servers,
+        switches,
+    })
+}
+
+async fn list_pools(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    q: ListQuery,
+) -> ApiResult<Response> {
+    let listed = list::run(&state.db, &POOL_LIST, &q, &user).await?;
+    let mut items = listed
+        .rows
+        .iter()
+        .map(Pool::from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    pools::attach_sub_pools(&state.db, &mut items).await?;
+    Ok(listed.respond(items.into_iter().map(PoolOut::from).collect()))
+}
+
+async fn get_pool(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ids: Ids,
+) -> ApiResult<Json<PoolDetail>> {
+    visible_pool(&state, &user, ids.first()).await?;
+    Ok(Json(detail(&state, ids.first()).await?))
+}
+
+fn name_taken() -> ApiError {
+    ApiError::field(
+        "name",
+        "pool with this name already exists under this parent.",
+    )
+}
+
+const NAME_RULES: &[ConstraintRule] = &[("pools_sibling_name", name_taken)];
+
+/// True when `group` exists and the caller may give a pool to it (superusers: any group; others:
+/// their own groups).
+async fn group_allowed(state: &AppState, user: &CurrentUser, group: i64) -> ApiResult<bool> {
+    if !user.is_superuser && !user.groups.contains(&group) {
+        return Ok(false);
+    }
+    Ok(state
+        .db
+        .fetch_int(&Sql::new("SELECT COUNT(*) FROM auth_group WHERE id = $1").arg(group))
+        .await?
+        > 0)
+}
+
+/// What a pool write is about.
+enum Target<'a> {
+    /// A new pool, optionally under a forced parent (`create_sub_pool`).
+    New { parent: Option<i64> },
+    /// An existing pool.
+    Existing(&'a Pool),
+}
+
+/// Validates and applies a pool write in one transaction; returns the pool id.
+async fn write(
+    state: &AppState,
+    user: &CurrentUser,
+    target: Target<'_>,
+    body: &Fields,
+    fields: &[Field],
+    mode: Mode,
+) -> ApiResult<i64> {
+    let mut errors = Errors::default();
+    let v = validate_into(body, fields, mode, &mut errors)?;
+    let parent: Option<Option<i64>> = match &target {
+        Target::New { parent: Some(p) } => Some(Some(*p)),
+        _ if v.has("parent") => Some(v.int("parent")),
+        _ => None,
+    };
+    let forced_parent = matches!(target, Target::New { parent: Some(_) });
+    if let (Some(Some(pid)), false) = (parent, forced_parent) {
+        if !can_see_pool(&state.db, user, pid).await? {
+            errors.add("parent", invalid_pk(pid));
+        }
+    }
+    let group = v.int("group");
+    if let Some(g) = group {
+        if !group_allowed(state, user, g).await? {
+            errors.add("group", invalid_pk(g));
+        }
+    }
+    let top_level = match (&target, parent) {
+        (_, Some(p)) => p.is_none(),
+        (Target::New { .. }, None) => true,
+        (Target::Existing(p), None) => p.parent.is_none(),
+    };
+    let group_needed = match &target {
+        Target::New { .. } => top_level,
+        Target::Existing(_) => top_level && mode == Mode::Full,
+    };
+    if group.is_none() && group_needed && !v.has("group") {
+        errors.add("group", "This field is required.");
+    }
+    errors.check()?;
+
+    let mut tx = state.db.begin().await?;
+    let id = match target {
+        Target::New { .. } => {
+            let parent = parent.flatten();
+            let group = match (group, parent) {
+                (Some(g), _) => g,
+                (None, Some(pid)) => {
+                    tx.fetch_int(&Sql::new("SELECT group_id FROM pools WHERE id = $1").arg(pid))
+                        .await?
+                }
+                (None, None) => return Err(ApiError::field("group", "This field is required.")),
+            };
+            let name = v.str("name").unwrap_or_default();
+            let description = v.str("description").unwrap_or_default();
+            pools::insert(&mut tx, &name, &description, group, parent)
+                .await
+                .on_constraint(NAME_RULES)?
+        }
+        Target::Existing(pool) => {
+            if let Some(Some(pid)) = parent {
+                if pools::creates_cycle(&mut tx, pool.id, pid).await? {
+                    return Err(ApiError::field(
+                        "parent",
+                        "A pool cannot be moved under itself or one of its sub-pools.",
+                    ));
+                }
+            }
+            let w = PoolWrite {
+                name: v.str("name"),
+                description: v.str("description"),
+                group,
+                parent,
+            };
+            pools::update(&mut tx, pool.id, &w)
+                .await
+                .on_constraint(NAME_RULES)?;
+            pool.id
+        }
+    };
+    tx.commit().await?;
+    tracing::info!(pool_id = id, user = %user.username, "pool written");
+    Ok(id)
+}
+
+async fn pool_out(state: &AppState, id: i64) -> ApiResult<PoolOut> {
+    Ok(pools::get(&state.db, id)
+        .await?
+        .ok_or(ApiError::NoMatch("Pool"))?
+        .into())
+}
+
+async fn create_pool(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    body: Fields,
+) -> ApiResult<Response> {
+    let id = write(
+        &state,
+        &user,
+        Target::New { parent: None },
+        &body,
+        CREATE_FIELDS,
+        Mode::Full,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(pool_out(&state, id).await?)).into_response())
+}
+
+async fn create_sub_pool(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ids: Ids,
+    body: Fields,
+) -> ApiResult<Response> {
+    let parent = visible_pool(&state, &user, ids.first()).await?;
+    let target = Target::New {
+        parent: Some(parent.id),
+    };
+    let id = write(&state, &user, target, &body, PUT_FIELDS, Mode::Full).await?;
+    Ok((StatusCode::CREATED, Json(pool_out(&state, id).await?)).into_response())
+}
+
+async fn put_pool(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ids: Ids,
+    body: Fields,
+) -> ApiResult<Json<PoolOut>> {
+    let pool = visible_pool(&state, &user, ids.first()).await?;
+    let id = write(
+        &state,
+        &user,
+        Target::Existing(&pool),
+        &body,
+        PUT_FIELDS,
+        Mode::Full,
+    )
+    .await?;
+    Ok(Json(pool_out(&state, id).await?))
+}
+
+async fn patch_pool(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ids: Ids,
+    body: Fields,
+) -> ApiResult<Json<PoolOut>> {
+    let pool = visible_pool(&state, &user, ids.first()).await?;
+    let id = write(
+        &state,
+        &user,
+        Target::Existing(&pool),
+        &body,
+        CREATE_FIELDS,
+        Mode::Partial,
+    )
+    .await?;
+    Ok(Json(pool_out(&state, id).await?))
+}
+
+fn has_sub_pools(id: i64) -> ApiError {
+    ApiError::bad_request(format!(
+        "Pool {id} has sub-pools; delete or move them first."
+    ))
+}
+
+async fn delete_pool(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ids: Ids,
+) -> ApiResult<StatusCode> {
+    let pool = visible_pool(&state, &user, ids.first()).await?;
+    let mut tx = state.db.begin().await?;
+    if pools::sub_pool_count(&mut tx, pool.id).await? > 0 {
+        return Err(has_sub_pools(pool.id));
+    }
+    let members = pools::server_ids(&mut tx, pool.id).await?;
+    if let Some(locked) = servers::first_locked(&state.db, &members).await? {
+        return Err(ApiError::bad_request(servers::locked_message(locked)));
+    }
+    match pools::delete(&mut tx, pool.id).await {
+        Ok(_) => {}
+        Err(e) if e.is_foreign_key_violation() => return Err(has_sub_pools(pool.id)),
+        Err(e) => return Err(e.into()),
+    }
+    tx.commit().await?;
+    tracing::info!(pool_id = pool.id, user = %user.username, "pool deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// What an assignment moves.
+#[derive(Clone, Copy)]
+struct Members {
+    /// Body field.
+    field: &'static str,
+    /// Table.
+    table: &'static str,
+    /// Label in conflict messages.
+    label: &'static str,
+    /// Ids may also be node ids.
+    by_node: bool,
+}
+
+const SERVERS: Members = Members {
+    field: "servers",
+    table: "servers",
+    label: "Server",
+    by_node: true,
+};
+const SWITCHES: Members = Members {
+    field: "switches",
+    table: "switches",
+    label: "Switch",
+    by_node: false,
+};
+
+fn conflicts(kind: Members, rows: &[pools::Member], targets: &[i64], pool: i64) -> Vec<String> {
+    let targets: HashSet<i64> = targets.iter().copied().collect();
+    rows.iter()
+        .filter(|m| targets.contains(&m.id))
+        .filter_map(|m| match m.pool {
+            Some(p) if p != pool => Some(format!(
+                "{} {} ({}) is already in pool {} ({}).",
+                kind.label,
+                m.id,
+                m.name,
+                p,
+                m.pool_name.as_deref().unwrap_or("")
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+async fn assign(
+    state: AppState,
+    user: CurrentUser,
+    id: i64,
+    body: Fields,
+    kind: Members,
+) -> ApiResult<Json<PoolDetail>> {
+    let pool = visible_pool(&state, &user, id).await?;
+    let fields = [Field::new(
+        kind.field,
+        Kind::IntList {
+            min: None,
+            max: None,
+            allow_empty: false,
+        },
+    )];
+    let v = validate(&body, &fields, Mode::Full)?;
+    let sent = v.ints(kind.field).unwrap_or_default();
+    check_id_count(kind.field, &sent)?;
+    let mut seen = HashSet::new();
+    let requested: Vec<i64> = sent.into_iter().filter(|i| seen.insert(*i)).collect();
+    let groups = (!user.is_superuser).then_some(user.groups.as_slice());
+    let mut tx = state.db.begin().await?;
+    let rows = pools::members(&mut tx, kind.table, &requested, kind.by_node, groups).await?;
+    let by_id: HashSet<i64> = rows.iter().map(|m| m.id).collect();
+    let mut by_node: HashMap<i64, Vec<i64>> = HashMap::new();
+    for m in &rows {
+        if let Some(n) = m.node {
+            by_node.entry(n).or_default().push(m.id);
+        }
+    }
+    let mut targets: Vec<i64> = Vec::new();
+    let mut taken = HashSet::new();
+    for r in &requested {
+        // A server id wins; otherwise the id names a node standing for its servers.
+        let found = if by_id.contains(r) {
+            vec![*r]
+        } else {
+            by_node.get(r).cloned().unwrap_or_default()
+        };
+        if found.is_empty() {
+            return Err(ApiError::field(kind.field, invalid_pk(*r)));
+        }
+        targets.extend(found.into_iter().filter(|f| taken.insert(*f)));
+    }
+    let report = |msgs: Vec<String>| {
+        let mut m = Map::new();
+        m.insert(kind.field.to_string(), json!(msgs));
+        ApiError::Validation(m)
+    };
+    let clash = conflicts(kind, &rows, &targets, pool.id);
+    if !clash.is_empty() {
+        return Err(report(clash));
+    }
+    let n = pools::assign(&mut tx, kind.table, &targets, pool.id).await?;
+    if usize::try_from(n).unwrap_or(0) != targets.len() {
+        // A concurrent assignment took some of them between the read and the update.
+        let rows = pools::members(&mut tx, kind.table, &targets, false, None).await?;
+        return Err(report(conflicts(kind, &rows, &targets, pool.id)));
+    }
+    tx.commit().await?;
+    tracing::info!(pool_id = pool.id, count = targets.len(), what = kind.table, user = %user.username, "assigned to pool");
+    Ok(Json(detail(&state, pool.id).await?))
+}
+
+async fn assign_servers(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ids: Ids,
+    body: Fields,
+) -> ApiResult<Json<PoolDetail>> {
+    assign(state, user, ids.first(), body, SERVERS).await
+}
+
+async fn assign_switches(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ids: Ids,
+    body: Fields,
+) -> ApiResult<Json<PoolDetail>> {
+    assign(state, user, ids.first(), body, SWITCHES).await
+}
