@@ -191,6 +191,23 @@ both!(
         assert_eq!(s, StatusCode::OK, "{n}");
         assert_eq!(n["status"], "registered");
         assert_eq!(n["auth_profile"], good);
+        let server = n["server"].as_i64().expect("registration created a server");
+        let (s, srv) = app.get(&format!("/api/server/{server}/")).await;
+        assert_eq!(s, StatusCode::OK, "{srv}");
+        assert_eq!(srv["node"], node0);
+        assert!(srv["serial_number"].is_string(), "{srv}");
+        let (s, _) = app.get(&format!("/api/server/{server}/processors/")).await;
+        assert_eq!(s, StatusCode::OK);
+        // A node with a server cannot be deleted; the answer names the server.
+        let (s, e) = app.delete(&format!("/api/node/{node0}/")).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+        assert!(
+            e["detail"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("server {server}")),
+            "{e}"
+        );
         let st = lab.state_of(slot0).await.unwrap();
         assert_eq!(st["failed_logins"], 1, "one attempt per credential: {st}");
 
@@ -280,6 +297,13 @@ both!(
         assert_eq!(s, StatusCode::NO_CONTENT);
         let (_, n0) = app.get(&format!("/api/node/{node0}/")).await;
         assert_eq!(n0["scan_range"], Value::Null);
+
+        // Deleting the server sets its node back to discovered.
+        let (s, _) = app.delete(&format!("/api/server/{server}/")).await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+        let (_, n0) = app.get(&format!("/api/node/{node0}/")).await;
+        assert_eq!(n0["status"], "discovered", "{n0}");
+        assert_eq!(n0["server"], Value::Null);
 
         // Stopping the lab makes the nodes unreachable on the next scan of a new range.
         drop(lab);
