@@ -73,6 +73,8 @@ t1=$(now)
 OK=$(grep -c '^200$' "${DATA_DIR}/codes" || true)
 echo "registration: ${OK}/$(wc -l < "${DATA_DIR}/codes") nodes registered in $(elapsed "${t0}" "${t1}") s (50 parallel calls)"
 
+SERVERS=$(api "${H}/api/server/?page_size=1" | jq -r .count)
+echo "servers with full inventory: ${SERVERS}"
 OPEN=0
 for i in $(seq 1 50); do
     n=$(curl -s -k "https://127.0.96.${i}:${PORT_BMC}/lab/state" | jq -r '.sessions_open // 0')
