@@ -103,7 +103,16 @@ both!(
             10,
             &["--base", &format!("127.0.{b}.1"), "--port", "9443"],
         );
-        // Two empty addresses after the lab as well.
+        // After the lab: a garbage speaker (random bytes, then close) and one empty address.
+        let garbage = tokio::net::TcpListener::bind(format!("127.0.{b}.11:9443"))
+            .await
+            .unwrap();
+        let garbage_task = tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            while let Ok((mut sock, _)) = garbage.accept().await {
+                let _ = sock.write_all(b"SSH-2.0-garbage\r\n\x00\x01\x02").await;
+            }
+        });
         let range = create_range(
             &app,
             &format!("127.0.{b}.1"),
@@ -119,6 +128,7 @@ both!(
             "{done}"
         );
         assert!(done["last_scan_at"].is_string());
+        garbage_task.abort();
 
         let nodes = nodes_of(&app, range).await;
         let expect: Vec<String> = lab
