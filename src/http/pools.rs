@@ -418,7 +418,11 @@ async fn write(
         }
     }
     let group = v.int("group");
-    if let Some(g) = group {
+    let current_group = match &target {
+        Target::Existing(p) => Some(p.group),
+        Target::New { .. } => None,
+    };
+    if let Some(g) = group.filter(|g| Some(*g) != current_group) {
         if !group_allowed(state, user, g).await? {
             errors.add("group", invalid_pk(g));
         }
