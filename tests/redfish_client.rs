@@ -678,3 +678,147 @@ async fn inventory_from_each_mockup() -> Result<()> {
 
     assert_no_open_sessions(&lab).await
 }
+
+/// A hand-written BMC with odd answers: a session `Location` on another host, a collection member
+/// on another host, a redirect, a property of the wrong type, no UpdateService.
+#[tokio::test]
+async fn foreign_urls_and_odd_fields_are_refused_or_degraded() -> Result<()> {
+    use std::sync::{Arc, Mutex};
+
+    const FOREIGN: &str = "http://127.0.68.99:1";
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let listener = tokio::net::TcpListener::bind("127.0.68.1:0").await?;
+    let addr = listener.local_addr()?;
+    let log = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut raw = Vec::new();
+            let mut buf = [0u8; 4096];
+            // Read the head, then as much body as Content-Length says.
+            let head_end = loop {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => break None,
+                    Ok(n) => raw.extend_from_slice(&buf[..n]),
+                }
+                if let Some(i) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+                    break Some(i + 4);
+                }
+            };
+            let Some(head_end) = head_end else { continue };
+            let head = String::from_utf8_lossy(&raw[..head_end]).to_string();
+            let length: usize = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse().unwrap_or(0))
+                })
+                .unwrap_or(0);
+            while raw.len() < head_end + length {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => raw.extend_from_slice(&buf[..n]),
+                }
+            }
+            let request_line = head.lines().next().unwrap_or("").to_string();
+            let token = head.to_ascii_lowercase().contains("x-auth-token: tok");
+            log.lock()
+                .unwrap()
+                .push(format!("{request_line} token={token}"));
+            let mut parts = request_line.split(' ');
+            let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+            let (status, extra, body) = match (method, path) {
+                ("GET", "/redfish/v1/") => ("200 OK", String::new(), serde_json::json!({
+                    "RedfishVersion": "1.6.0",
+                    "Systems": {"@odata.id": "/redfish/v1/Systems"},
+                    "UpdateService": {"@odata.id": "/redfish/v1/UpdateService"},
+                    "Links": {"Sessions": {"@odata.id": "/redfish/v1/SessionService/Sessions"}}
+                })),
+                ("POST", "/redfish/v1/SessionService/Sessions") => (
+                    "201 Created",
+                    format!("X-Auth-Token: tok\r\nLocation: {FOREIGN}/redfish/v1/SessionService/Sessions/1\r\n"),
+                    serde_json::json!({"@odata.id": "/redfish/v1/SessionService/Sessions/1", "Id": "1"}),
+                ),
+                ("GET", "/redfish/v1/Systems") => ("200 OK", String::new(), serde_json::json!({"Members": [
+                    {"@odata.id": "/redfish/v1/Systems/1"},
+                    {"@odata.id": format!("{FOREIGN}/redfish/v1/Systems/2")},
+                    {"@odata.id": "/redfish/v1/Systems/3"}
+                ]})),
+                ("GET", "/redfish/v1/Systems/1") => ("200 OK", String::new(), serde_json::json!({
+                    "@odata.id": "/redfish/v1/Systems/1", "Id": "1", "Manufacturer": 123, "Model": "M",
+                    "PowerState": "On", "MemorySummary": {"TotalSystemMemoryGiB": "lots"},
+                    "ProcessorSummary": {"Count": 2}, "Status": "OK",
+                    "Processors": {"@odata.id": "/redfish/v1/Systems/1/Processors"}
+                })),
+                ("GET", "/redfish/v1/Systems/3") => (
+                    "302 Found",
+                    format!("Location: {FOREIGN}/redfish/v1/Systems/3\r\n"),
+                    serde_json::json!({}),
+                ),
+                ("DELETE", "/redfish/v1/SessionService/Sessions/1") => ("204 No Content", String::new(), Value::Null),
+                _ => ("404 Not Found", String::new(), serde_json::json!({"error": {}})),
+            };
+            let body = if body.is_null() {
+                String::new()
+            } else {
+                body.to_string()
+            };
+            let response = format!(
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n{extra}\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(response.as_bytes()).await;
+            let _ = stream.shutdown().await;
+        }
+    });
+
+    let mut config = BmcClientConfig::new(format!("http://{addr}"));
+    config.allow_http = true;
+    let client = BmcClient::new(config)?;
+    let session = client.login(&creds(&[("root", "pw")])).await?;
+    assert_eq!(
+        session.session_url(),
+        Some(format!("http://{addr}/redfish/v1/SessionService/Sessions/1").as_str()),
+        "the foreign Location is refused, the local @odata.id used"
+    );
+    assert!(matches!(
+        session
+            .get_json(&format!("{FOREIGN}/redfish/v1/Systems"))
+            .await,
+        Err(RedfishError::ForeignUrl(_))
+    ));
+    assert!(matches!(
+        session.get_json("/redfish/v1/Systems/3").await,
+        Err(RedfishError::Redirect { status: 302, .. })
+    ));
+    let inventory = redfish::read_inventory(&session).await?;
+    session.logout().await?;
+
+    assert_eq!(
+        inventory.systems.len(),
+        1,
+        "foreign and redirected members are skipped"
+    );
+    let system = &inventory.systems[0];
+    assert_eq!(system.manufacturer, None);
+    assert_eq!(system.model.as_deref(), Some("M"));
+    assert_eq!(system.memory_gib, None);
+    assert_eq!(system.processor_count, Some(2));
+    assert_eq!(system.health, None);
+    assert!(system.processors.is_empty());
+    assert!(inventory.firmwares.is_empty());
+
+    let seen = seen.lock().unwrap().clone();
+    assert!(seen.iter().all(|r| !r.contains("127.0.68.99")), "{seen:?}");
+    assert!(
+        seen.contains(
+            &"DELETE /redfish/v1/SessionService/Sessions/1 HTTP/1.1 token=true".to_string()
+        ),
+        "{seen:?}"
+    );
+    assert!(
+        seen.contains(&"GET /redfish/v1/Systems/1 HTTP/1.1 token=true".to_string()),
+        "{seen:?}"
+    );
+    Ok(())
+}
