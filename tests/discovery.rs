@@ -220,6 +220,20 @@ both!(
         );
         let st = lab.state_of(slot0).await.unwrap();
         assert_eq!(st["failed_logins"], 1, "one attempt per credential: {st}");
+        // Later operations log in with the remembered credential first.
+        let stored = mojo_server::db::nodes::get(&app.state.db, node0)
+            .await
+            .unwrap()
+            .unwrap();
+        let (client, creds) = mojo_server::discovery::register::node_access(&app.state, &stored)
+            .await
+            .unwrap();
+        assert_eq!(creds[0].1, slot0.password);
+        let session = client.login(&creds).await.unwrap();
+        assert_eq!(session.credential_index(), 0);
+        session.logout().await.unwrap();
+        let st = lab.state_of(slot0).await.unwrap();
+        assert_eq!(st["failed_logins"], 1, "no new failure: {st}");
 
         // A BMC that accepts none of the profile's credentials (alt-credential slot).
         let slot2 = lab.slots.iter().find(|s| s.idx == 2).unwrap();

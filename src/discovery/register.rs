@@ -169,3 +169,35 @@ fn cause(e: &RedfishError, profile: i64) -> String {
         other => other.to_string(),
     }
 }
+
+/// A client for a registered node's BMC and the credentials to log in with, the one the BMC
+/// accepted at registration first (later operations: power, refresh, firmware, deployment).
+/// Errors are `BMC <url>: <cause>` texts.
+pub async fn node_access(
+    state: &AppState,
+    node: &Node,
+) -> Result<(BmcClient, Vec<(String, String)>), String> {
+    let bmc_err = |cause: String| format!("BMC {}: {cause}", node.url);
+    let profile = node
+        .auth_profile
+        .ok_or_else(|| bmc_err("the node is not registered".into()))?;
+    let mut stored = auth_profiles::credentials(&state.db, profile)
+        .await
+        .map_err(|e| bmc_err(e.to_string()))?;
+    stored.sort_by_key(|c| (Some(c.id) != node.credential, c.id));
+    let mut creds = Vec::with_capacity(stored.len());
+    for c in stored {
+        let password = sealing::open(&state.credential_key, c.id, &c.secret)
+            .map_err(|e| bmc_err(format!("credential {}: {e}", c.id)))?;
+        creds.push((c.username, password));
+    }
+    let mut config = BmcClientConfig::new(node.url.clone());
+    config.cert_sha256 = node.cert_sha256.clone();
+    config.allow_http = state.config.allow_http_bmc;
+    config.tracker = Some(state.tasks.clone());
+    if let Some(path) = &state.config.bmc_ca_bundle {
+        config.ca_bundle = Some(CaBundle::from_file(path).map_err(|e| bmc_err(e.to_string()))?);
+    }
+    let client = BmcClient::new(config).map_err(|e| bmc_err(e.to_string()))?;
+    Ok((client, creds))
+}
