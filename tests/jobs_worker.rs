@@ -62,8 +62,12 @@ fn found(ip: &str) -> ProbeOutcome {
 }
 
 async fn state() -> (AppState, tempfile::TempDir) {
+    state_with(&[]).await
+}
+
+async fn state_with(extra: &[&str]) -> (AppState, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let args = [
+    let mut args = vec![
         "mojo-server",
         "--listen",
         "127.0.0.1:0",
@@ -76,6 +80,7 @@ async fn state() -> (AppState, tempfile::TempDir) {
         "--data-dir",
         dir.path().to_str().unwrap(),
     ];
+    args.extend_from_slice(extra);
     let mut config = Cli::parse_from(args).config;
     config.injected.admin_password = Some("pw-of-the-admin".into());
     config.injected.secret_key = Some("test-jwt-secret-0123456789abcdef".into());
@@ -273,4 +278,31 @@ async fn leases_expire_and_cancellation_sticks() {
             .status,
         "ready"
     );
+}
+
+#[tokio::test]
+async fn scan_rate_paces_probes() {
+    let (state, _dir) = state_with(&["--scan-rate", "20"]).await;
+    let fake = Arc::new(FakeProber::default());
+    let handlers: Vec<Arc<dyn JobHandler>> = vec![Arc::new(ScanJob::with_prober(fake.clone()))];
+    let mut tx = state.db.begin().await.unwrap();
+    let w = scan_ranges::ScanRangeWrite {
+        name: Some("r".into()),
+        ip_from: Some("127.0.0.1".into()),
+        ip_to: Some("127.0.0.11".into()),
+        ports: Some(vec![443]),
+    };
+    let range = scan_ranges::insert(&mut tx, &w).await.unwrap();
+    tx.commit().await.unwrap();
+    queue_scan(&state, range).await;
+    let started = std::time::Instant::now();
+    run_single_iteration(&state, "w3", &handlers).await.unwrap();
+    // 11 probes at 20/s: the first is immediate, the other 10 take at least 0.5 s.
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(450),
+        "{:?}",
+        started.elapsed()
+    );
+    let r = scan_ranges::get(&state.db, range).await.unwrap().unwrap();
+    assert_eq!(r.progress["scanned"], 11);
 }
