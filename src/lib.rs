@@ -3,7 +3,9 @@
 pub mod app;
 pub mod config;
 pub mod db;
+pub mod discovery;
 pub mod http;
+pub mod jobs;
 pub mod keys;
 pub mod redfish;
 pub mod tls;
@@ -15,7 +17,7 @@ pub type StartFn = fn(&AppState);
 
 /// Background work started with the server; each entry spawns into the app's TaskTracker and
 /// stops when the shutdown token is cancelled.
-pub const BACKGROUND: &[StartFn] = &[];
+pub const BACKGROUND: &[StartFn] = &[jobs::start];
 
 /// Scrape-time gauges added to `/metrics`.
-pub const METRIC_GAUGES: &[http::ops::GaugeFn] = &[];
+pub const METRIC_GAUGES: &[http::ops::GaugeFn] = &[jobs::job_gauges];

@@ -91,12 +91,53 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::RotateCredentialKey => {
-            anyhow::bail!(
-                "rotate-credential-key: there are no stored credentials to rotate in this build"
-            )
-        }
+        Command::RotateCredentialKey => rotate_credential_key(&config).await,
     }
+}
+
+/// Re-encrypts every stored BMC credential under MOJO_NEW_CREDENTIAL_KEY[_FILE] in one
+/// transaction. A key generated into the data dir is replaced there too; a key given by
+/// environment must be changed by the operator before the next start.
+async fn rotate_credential_key(config: &mojo_server::config::Config) -> anyhow::Result<()> {
+    use mojo_server::{config::secret_from_env, keys};
+    config.validate().map_err(anyhow::Error::msg)?;
+    let db = app::open_database(config).await?;
+    let (_, old) = keys::load(config).map_err(anyhow::Error::msg)?;
+    keys::verify_credential_key(&db, &old)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let new = secret_from_env("MOJO_NEW_CREDENTIAL_KEY")
+        .map_err(anyhow::Error::msg)?
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "set MOJO_NEW_CREDENTIAL_KEY (or MOJO_NEW_CREDENTIAL_KEY_FILE) to the new key"
+            )
+        })?;
+    let new = keys::CredentialKey::parse(&new).map_err(|e| {
+        anyhow::anyhow!(e.replace("MOJO_CREDENTIAL_KEY", "MOJO_NEW_CREDENTIAL_KEY"))
+    })?;
+    let n = mojo_server::discovery::sealing::rotate(&db, &old, &new)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    db.close().await;
+    let from_env = config.injected.credential_key.is_some()
+        || secret_from_env("MOJO_CREDENTIAL_KEY")
+            .map_err(anyhow::Error::msg)?
+            .is_some();
+    if from_env {
+        println!("re-encrypted {n} credentials; set MOJO_CREDENTIAL_KEY to the new key before the next start");
+    } else {
+        let path = config.data_dir.join("credential_key");
+        let tmp = config.data_dir.join("credential_key.new");
+        let _ = std::fs::remove_file(&tmp);
+        keys::write_private(&tmp, &hex::encode(new.0))?;
+        std::fs::rename(&tmp, &path)?;
+        println!(
+            "re-encrypted {n} credentials; the new key is in {}",
+            path.display()
+        );
+    }
+    Ok(())
 }
 
 fn main() -> ExitCode {

@@ -6,8 +6,12 @@
 //! row locking, timestamp encoding) are answered by [`Dialect`], so no other module branches on
 //! the backend.
 
+pub mod auth_profiles;
 pub mod groups;
+pub mod jobs;
+pub mod nodes;
 pub mod pools;
+pub mod scan_ranges;
 pub mod servers;
 pub mod switches;
 pub mod users;

@@ -2,16 +2,20 @@
 //! middleware that keeps every answer in DRF's shape.
 
 pub mod auth;
+pub mod auth_profiles;
 pub mod catalogue;
 pub mod error;
 pub mod extract;
 pub mod groups;
+pub mod jobs;
 pub mod list;
 pub mod metrics;
+pub mod nodes;
 pub mod openapi;
 pub mod ops;
 pub mod pools;
 pub mod routes;
+pub mod scan_ranges;
 pub mod servers;
 pub mod switches;
 pub mod users;
@@ -80,6 +84,10 @@ pub fn api() -> Api {
         .merge(auth_routes())
         .merge(users::routes())
         .merge(groups::routes())
+        .merge(jobs::routes())
+        .merge(scan_ranges::routes())
+        .merge(nodes::routes())
+        .merge(auth_profiles::routes())
         .merge(pools::routes())
         .merge(servers::routes())
         .merge(switches::routes())

@@ -1,0 +1,256 @@
+//! `jobs`: the one queue of asynchronous work (scans today; firmware, deployments later).
+//!
+//! A worker claims a job in a short transaction and commits before any network work. The claim
+//! takes a lease; a job whose lease ran out (its process died) is claimed again. Every write a
+//! worker makes is conditioned on still holding the lease, so a job that was cancelled or taken
+//! over stops being written by its old worker.
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::Value;
+
+use super::{now, Db, DbResult, Row, Sql, Tx};
+
+/// Job statuses.
+pub const STATUSES: &[&str] = &["queued", "running", "succeeded", "failed", "cancelled"];
+
+/// A job as the API shows it.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// Id.
+    pub id: i64,
+    /// What the job does (`scan`).
+    pub kind: String,
+    /// `queued` | `running` | `succeeded` | `failed` | `cancelled`.
+    pub status: String,
+    /// Kind-specific progress object.
+    pub progress: Value,
+    /// Ids of the objects the job works on (scan ranges for a scan).
+    pub targets: Value,
+    /// Why the job failed.
+    pub error: Option<String>,
+    /// User who started it.
+    pub created_by: Option<i64>,
+    /// When it was queued.
+    pub created_at: DateTime<Utc>,
+    /// When a worker first took it.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it ended.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// How many times a worker claimed it.
+    pub attempts: i64,
+}
+
+/// Columns selected for [`Job::from_row`].
+pub const JOB_COLUMNS: &str =
+    "j.id, j.kind, j.status, j.progress, j.targets, j.error, j.created_by, \
+     j.created_at, j.started_at, j.finished_at, j.attempts";
+
+fn json_col(r: &Row, name: &str) -> DbResult<Value> {
+    Ok(r.opt_text(name)?
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or(Value::Null))
+}
+
+impl Job {
+    /// Decodes a row selected with [`JOB_COLUMNS`].
+    pub fn from_row(r: &Row) -> DbResult<Job> {
+        Ok(Job {
+            id: r.int("id")?,
+            kind: r.text("kind")?,
+            status: r.text("status")?,
+            progress: json_col(r, "progress")?,
+            targets: json_col(r, "targets")?,
+            error: r.opt_text("error")?,
+            created_by: r.opt_int("created_by")?,
+            created_at: r.time("created_at")?,
+            started_at: r.opt_time("started_at")?,
+            finished_at: r.opt_time("finished_at")?,
+            attempts: r.int("attempts")?,
+        })
+    }
+
+    /// The target ids.
+    pub fn target_ids(&self) -> Vec<i64> {
+        self.targets
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_i64).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// Queues a job inside the caller's transaction; returns its id.
+pub async fn enqueue(
+    tx: &mut Tx,
+    kind: &str,
+    targets: &Value,
+    progress: &Value,
+    created_by: Option<i64>,
+) -> DbResult<i64> {
+    // A NULL bound to a BIGINT column would be typed text on Postgres: write it literally.
+    let by = if created_by.is_some() { "$4" } else { "NULL" };
+    tx.fetch_int(
+        &Sql::new(format!(
+            "INSERT INTO jobs (kind, status, progress, targets, created_by, created_at) \
+             VALUES ($1, 'queued', $2, $3, {by}, $5) RETURNING id"
+        ))
+        .arg(kind)
+        .arg(progress.to_string())
+        .arg(targets.to_string())
+        .arg(created_by.unwrap_or_default())
+        .arg(now()),
+    )
+    .await
+}
+
+/// One job.
+pub async fn get(db: &Db, id: i64) -> DbResult<Option<Job>> {
+    let sql = Sql::new(format!("SELECT {JOB_COLUMNS} FROM jobs j WHERE j.id = $1")).arg(id);
+    db.fetch_optional(&sql)
+        .await?
+        .as_ref()
+        .map(Job::from_row)
+        .transpose()
+}
+
+/// Claims the oldest queued job, or a running one whose lease expired, for `owner`.
+///
+/// One short transaction: the row is locked with `FOR UPDATE SKIP LOCKED` on Postgres (so
+/// replicas never wait on each other) and SQLite's single writer serialises the statement.
+pub async fn claim(db: &Db, owner: &str, lease: Duration) -> DbResult<Option<Job>> {
+    let t = now();
+    let mut tx = db.begin().await?;
+    let lock = tx.dialect().skip_locked();
+    let sql = Sql::new(format!(
+        "UPDATE jobs SET status = 'running', lease_owner = $1, lease_expires_at = $2, \
+         started_at = COALESCE(started_at, $3), attempts = attempts + 1 \
+         WHERE id = (SELECT id FROM jobs WHERE status = 'queued' \
+                     OR (status = 'running' AND lease_expires_at < $3) ORDER BY id LIMIT 1{lock}) \
+         RETURNING id"
+    ))
+    .arg(owner)
+    .arg(t + lease)
+    .arg(t);
+    let id = tx
+        .fetch_optional(&sql)
+        .await?
+        .map(|r| r.int("id"))
+        .transpose()?;
+    let job = match id {
+        Some(id) => {
+            let sql = Sql::new(format!("SELECT {JOB_COLUMNS} FROM jobs j WHERE j.id = $1")).arg(id);
+            tx.fetch_optional(&sql)
+                .await?
+                .as_ref()
+                .map(Job::from_row)
+                .transpose()?
+        }
+        None => None,
+    };
+    tx.commit().await?;
+    Ok(job)
+}
+
+/// Extends the lease; false when the job is no longer running under this owner (cancelled,
+/// or taken over after the lease ran out).
+pub async fn renew(db: &Db, id: i64, owner: &str, lease: Duration) -> DbResult<bool> {
+    let n = db
+        .execute(
+            &Sql::new(
+                "UPDATE jobs SET lease_expires_at = $1 WHERE id = $2 AND lease_owner = $3 AND status = 'running'",
+            )
+            .arg(now() + lease)
+            .arg(id)
+            .arg(owner),
+        )
+        .await?;
+    Ok(n == 1)
+}
+
+/// Writes progress; false when the job is no longer this owner's.
+pub async fn set_progress(db: &Db, id: i64, owner: &str, progress: &Value) -> DbResult<bool> {
+    let n = db
+        .execute(
+            &Sql::new("UPDATE jobs SET progress = $1 WHERE id = $2 AND lease_owner = $3 AND status = 'running'")
+                .arg(progress.to_string())
+                .arg(id)
+                .arg(owner),
+        )
+        .await?;
+    Ok(n == 1)
+}
+
+/// Ends a job this owner runs (`succeeded` or `failed`); false when it was not ours any more.
+pub async fn finish(
+    tx: &mut Tx,
+    id: i64,
+    owner: &str,
+    status: &str,
+    error: Option<&str>,
+) -> DbResult<bool> {
+    let n = tx
+        .execute(
+            &Sql::new(
+                "UPDATE jobs SET status = $1, error = $2, finished_at = $3, lease_owner = NULL, lease_expires_at = NULL \
+                 WHERE id = $4 AND lease_owner = $5 AND status = 'running'",
+            )
+            .arg(status)
+            .arg(error)
+            .arg(now())
+            .arg(id)
+            .arg(owner),
+        )
+        .await?;
+    Ok(n == 1)
+}
+
+/// Cancels a queued or running job; false when it had already ended.
+pub async fn cancel(tx: &mut Tx, id: i64) -> DbResult<bool> {
+    let n = tx
+        .execute(
+            &Sql::new(
+                "UPDATE jobs SET status = 'cancelled', finished_at = $1, lease_owner = NULL, lease_expires_at = NULL \
+                 WHERE id = $2 AND status IN ('queued', 'running')",
+            )
+            .arg(now())
+            .arg(id),
+        )
+        .await?;
+    Ok(n == 1)
+}
+
+/// Current status of a job.
+pub async fn status(db: &Db, id: i64) -> DbResult<Option<String>> {
+    let row = db
+        .fetch_optional(&Sql::new("SELECT status FROM jobs WHERE id = $1").arg(id))
+        .await?;
+    row.map(|r| r.text("status")).transpose()
+}
+
+/// Number of jobs per (kind, status), for `/metrics`.
+pub async fn counts(db: &Db) -> DbResult<Vec<(String, String, i64)>> {
+    db.fetch_all(&Sql::new(
+        "SELECT kind, status, COUNT(*) AS n FROM jobs GROUP BY kind, status ORDER BY kind, status",
+    ))
+    .await?
+    .iter()
+    .map(|r| Ok((r.text("kind")?, r.text("status")?, r.int("n")?)))
+    .collect()
+}
+
+/// Replaces the targets of a job (inside the enqueueing transaction).
+pub async fn set_targets(tx: &mut Tx, id: i64, targets: &Value) -> DbResult<()> {
+    tx.execute(
+        &Sql::new("UPDATE jobs SET targets = $1 WHERE id = $2")
+            .arg(targets.to_string())
+            .arg(id),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Drops a job queued in the same transaction that turned out to have nothing to do.
+pub async fn discard(tx: &mut Tx, id: i64) -> DbResult<()> {
+    tx.execute(&Sql::new("DELETE FROM jobs WHERE id = $1 AND status = 'queued'").arg(id))
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,203 @@
+//! Node registration: log in with a profile's credentials, read the inventory, write it in one
+//! transaction, always log out. Runs as a task owned by `state.tasks` that the HTTP handler
+//! awaits, so a client that disconnects does not cut it off halfway.
+
+use std::time::Duration;
+
+use crate::db::nodes::{self, Begin, Node};
+use crate::db::{auth_profiles, DbError};
+use crate::http::AppState;
+use crate::redfish::{self, BmcClient, BmcClientConfig, CaBundle, Inventory, RedfishError};
+
+use super::sealing;
+
+/// Why a registration did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    /// No such node.
+    #[error("no such node")]
+    Missing,
+    /// Another registration of the node runs.
+    #[error("Node {0} is being registered.")]
+    Busy(i64),
+    /// The BMC part failed: `BMC <url>: <cause>`; the node keeps its previous status.
+    #[error("BMC {0}: {1}")]
+    Bmc(String, String),
+    /// Storage failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// The task did not run to its end (shutdown).
+    #[error("registration was interrupted")]
+    Interrupted,
+}
+
+/// Writes the inventory of a registered node inside `tx` (one server per ComputerSystem);
+/// returns the node's server, the first one.
+async fn record_inventory(
+    tx: &mut crate::db::Tx,
+    node: &Node,
+    inv: &Inventory,
+) -> Result<Option<i64>, DbError> {
+    let mut first = None;
+    for server in super::inventory_map::servers_of(inv) {
+        let id = crate::db::servers::upsert_from_inventory(tx, node.id, &node.url, &server).await?;
+        first.get_or_insert(id);
+    }
+    Ok(first)
+}
+
+/// Registers a node with an auth profile, within `MOJO_REGISTER_TIMEOUT`.
+pub async fn register_node(
+    state: &AppState,
+    node_id: i64,
+    profile: i64,
+) -> Result<Node, RegisterError> {
+    let timeout = state.config.register_timeout;
+    let deadline = crate::db::now()
+        + chrono::Duration::from_std(timeout).unwrap_or(chrono::Duration::seconds(60));
+    let node = match nodes::begin_registration(&state.db, node_id, deadline).await? {
+        Begin::Started(n) => *n,
+        Begin::Busy => return Err(RegisterError::Busy(node_id)),
+        Begin::Missing => return Err(RegisterError::Missing),
+    };
+    let task = {
+        let state = state.clone();
+        state
+            .tasks
+            .clone()
+            .spawn(async move {
+                // On shutdown the attempt is dropped; an open session's drop guard still logs out.
+                tokio::select! {
+                    r = run(&state, node, profile, timeout) => r,
+                    _ = state.shutdown.cancelled() => {
+                        let _ = nodes::fail_registration(&state.db, node_id, "registration was interrupted by a shutdown").await;
+                        Err(RegisterError::Interrupted)
+                    }
+                }
+            })
+    };
+    match task.await {
+        Ok(r) => r,
+        Err(_) => {
+            let _ =
+                nodes::fail_registration(&state.db, node_id, "registration was interrupted").await;
+            Err(RegisterError::Interrupted)
+        }
+    }
+}
+
+async fn run(
+    state: &AppState,
+    node: Node,
+    profile: i64,
+    timeout: Duration,
+) -> Result<Node, RegisterError> {
+    match attempt(state, &node, profile, timeout).await {
+        Ok(Some(n)) => Ok(n),
+        Ok(None) => Err(RegisterError::Missing),
+        Err(RegisterError::Bmc(u, cause)) => {
+            tracing::info!(node = node.id, bmc = %u, cause = %cause, "registration failed");
+            state
+                .metrics
+                .add("mojo_bmc_errors_total", "op=\"register\"", 1);
+            nodes::fail_registration(&state.db, node.id, &cause).await?;
+            Err(RegisterError::Bmc(u, cause))
+        }
+        Err(e) => {
+            let _ = nodes::fail_registration(&state.db, node.id, &e.to_string()).await;
+            Err(e)
+        }
+    }
+}
+
+async fn attempt(
+    state: &AppState,
+    node: &Node,
+    profile: i64,
+    timeout: Duration,
+) -> Result<Option<Node>, RegisterError> {
+    let bmc_err = |cause: String| RegisterError::Bmc(node.url.clone(), cause);
+    let mut ids: Vec<i64> = Vec::new();
+    let mut tries: Vec<(String, String)> = Vec::new();
+    for c in auth_profiles::credentials(&state.db, profile).await? {
+        let password = sealing::open(&state.credential_key, c.id, &c.secret)
+            .map_err(|e| bmc_err(format!("credential {}: {e}", c.id)))?;
+        ids.push(c.id);
+        tries.push((c.username, password));
+    }
+    if tries.is_empty() {
+        return Err(bmc_err(format!(
+            "auth profile {profile} has no credentials"
+        )));
+    }
+    let mut config = BmcClientConfig::new(node.url.clone());
+    config.cert_sha256 = node.cert_sha256.clone();
+    config.allow_http = state.config.allow_http_bmc;
+    config.deadline = Some(tokio::time::Instant::now() + timeout);
+    config.tracker = Some(state.tasks.clone());
+    if let Some(path) = &state.config.bmc_ca_bundle {
+        config.ca_bundle = Some(CaBundle::from_file(path).map_err(|e| bmc_err(e.to_string()))?);
+    }
+    let client = BmcClient::new(config).map_err(|e| bmc_err(e.to_string()))?;
+    // Logs in with the first accepted credential, reads everything, always logs out.
+    let read = client
+        .with_session(&tries, |session| async move {
+            redfish::read_inventory(&session).await
+        })
+        .await;
+    drop(tries);
+    let (index, inventory) = match read {
+        Ok((index, Ok(inv))) => (index, inv),
+        Ok((_, Err(e))) | Err(e) => return Err(bmc_err(cause(&e, profile))),
+    };
+    let credential = ids.get(index).copied().unwrap_or_default();
+    let mut tx = state.db.begin().await?;
+    let server = record_inventory(&mut tx, node, &inventory).await?;
+    nodes::complete_registration(&mut tx, node.id, server, profile, credential).await?;
+    tx.commit().await?;
+    Ok(nodes::get(&state.db, node.id).await?)
+}
+
+fn cause(e: &RedfishError, profile: i64) -> String {
+    match e {
+        RedfishError::NoCredentialAccepted => {
+            format!("none of the credentials of auth profile {profile} was accepted")
+        }
+        RedfishError::DeadlineExceeded => {
+            "registration did not finish within MOJO_REGISTER_TIMEOUT".into()
+        }
+        other => other.to_string(),
+    }
+}
+
+/// A client for a registered node's BMC and the credentials to log in with, the one the BMC
+/// accepted at registration first (later operations: power, refresh, firmware, deployment).
+/// Errors are `BMC <url>: <cause>` texts.
+pub async fn node_access(
+    state: &AppState,
+    node: &Node,
+) -> Result<(BmcClient, Vec<(String, String)>), String> {
+    let bmc_err = |cause: String| format!("BMC {}: {cause}", node.url);
+    let profile = node
+        .auth_profile
+        .ok_or_else(|| bmc_err("the node is not registered".into()))?;
+    let mut stored = auth_profiles::credentials(&state.db, profile)
+        .await
+        .map_err(|e| bmc_err(e.to_string()))?;
+    stored.sort_by_key(|c| (Some(c.id) != node.credential, c.id));
+    let mut creds = Vec::with_capacity(stored.len());
+    for c in stored {
+        let password = sealing::open(&state.credential_key, c.id, &c.secret)
+            .map_err(|e| bmc_err(format!("credential {}: {e}", c.id)))?;
+        creds.push((c.username, password));
+    }
+    let mut config = BmcClientConfig::new(node.url.clone());
+    config.cert_sha256 = node.cert_sha256.clone();
+    config.allow_http = state.config.allow_http_bmc;
+    config.tracker = Some(state.tasks.clone());
+    if let Some(path) = &state.config.bmc_ca_bundle {
+        config.ca_bundle = Some(CaBundle::from_file(path).map_err(|e| bmc_err(e.to_string()))?);
+    }
+    let client = BmcClient::new(config).map_err(|e| bmc_err(e.to_string()))?;
+    Ok((client, creds))
+}

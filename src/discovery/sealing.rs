@@ -1,0 +1,101 @@
+//! Sealing of stored BMC passwords: AES-256-GCM under the installation's credential key, a
+//! random 96-bit nonce per seal, and the credential row id as associated data (so a ciphertext
+//! copied onto another row does not open).
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+
+use crate::keys::CredentialKey;
+
+/// Sealing failed or a ciphertext did not open (wrong key, wrong row, tampered).
+#[derive(Debug, thiserror::Error)]
+#[error("the stored credential cannot be decrypted")]
+pub struct SealError;
+
+const NONCE_LEN: usize = 12;
+
+/// `nonce || ciphertext` of `password` for credential `id`.
+pub fn seal(key: &CredentialKey, id: i64, password: &str) -> Result<Vec<u8>, SealError> {
+    let cipher = Aes256Gcm::new_from_slice(&key.0).map_err(|_| SealError)?;
+    let nonce_bytes: [u8; NONCE_LEN] = rand::random();
+    let aad = id.to_be_bytes();
+    let ct = cipher
+        .encrypt(
+            Nonce::from_slice(&nonce_bytes),
+            Payload {
+                msg: password.as_bytes(),
+                aad: &aad,
+            },
+        )
+        .map_err(|_| SealError)?;
+    let mut out = Vec::with_capacity(NONCE_LEN + ct.len());
+    out.extend_from_slice(&nonce_bytes);
+    out.extend_from_slice(&ct);
+    Ok(out)
+}
+
+/// The password sealed in `blob` for credential `id`.
+pub fn open(key: &CredentialKey, id: i64, blob: &[u8]) -> Result<String, SealError> {
+    if blob.len() < NONCE_LEN {
+        return Err(SealError);
+    }
+    let (nonce, ct) = blob.split_at(NONCE_LEN);
+    let cipher = Aes256Gcm::new_from_slice(&key.0).map_err(|_| SealError)?;
+    let aad = id.to_be_bytes();
+    let pt = cipher
+        .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad: &aad })
+        .map_err(|_| SealError)?;
+    String::from_utf8(pt).map_err(|_| SealError)
+}
+
+/// Re-seals every stored credential under `new` and records `new`'s check value, in one
+/// transaction; returns how many credentials were re-encrypted. Nothing changes when any
+/// credential does not open under `old`.
+pub async fn rotate(
+    db: &crate::db::Db,
+    old: &CredentialKey,
+    new: &CredentialKey,
+) -> Result<usize, String> {
+    use crate::db::{auth_profiles, Sql};
+    let mut tx = db.begin().await.map_err(|e| e.to_string())?;
+    let all = auth_profiles::all_credentials(&mut tx)
+        .await
+        .map_err(|e| e.to_string())?;
+    for c in &all {
+        let password =
+            open(old, c.id, &c.secret).map_err(|e| format!("credential {}: {e}", c.id))?;
+        let sealed = seal(new, c.id, &password).map_err(|e| e.to_string())?;
+        auth_profiles::set_secret(&mut tx, c.id, sealed)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    tx.execute(
+        &Sql::new(
+            "INSERT INTO installation (key, value) VALUES ('credential_key_check', $1) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .arg(new.check_value()),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    tx.commit().await.map_err(|e| e.to_string())?;
+    Ok(all.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seals_per_row_with_fresh_nonces() {
+        let key = CredentialKey([7; 32]);
+        let a = seal(&key, 1, "calvin").unwrap();
+        let b = seal(&key, 1, "calvin").unwrap();
+        assert_ne!(a, b, "nonce must differ per seal");
+        assert!(!a.windows(6).any(|w| w == b"calvin"));
+        assert_eq!(open(&key, 1, &a).unwrap(), "calvin");
+        assert!(open(&key, 2, &a).is_err(), "row id is associated data");
+        assert!(open(&CredentialKey([8; 32]), 1, &a).is_err());
+        assert!(open(&key, 1, &a[..5]).is_err());
+    }
+}

@@ -1,0 +1,156 @@
+//! `/api/job/` (superusers): every asynchronous operation, read-only, plus cancellation.
+
+use axum::extract::State;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Json;
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use super::auth::Superuser;
+use super::error::{ApiError, ApiResult};
+use super::extract::Ids;
+use super::list::{self, Filter, FilterKind, ListQuery, ListSpec, Shape};
+use super::routes::{Api, Op};
+use super::AppState;
+use crate::db::jobs::{self, Job, JOB_COLUMNS};
+use crate::db::{render_time, scan_ranges};
+
+/// A job.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobOut {
+    /// Id.
+    pub id: i64,
+    /// What it does (`scan`).
+    pub kind: String,
+    /// `queued` | `running` | `succeeded` | `failed` | `cancelled`.
+    pub status: String,
+    /// Kind-specific progress (`{scanned, total, found}` for a scan).
+    #[schema(value_type = Object)]
+    pub progress: Value,
+    /// Ids of the objects it works on (scan ranges for a scan).
+    #[schema(value_type = Vec<i64>)]
+    pub targets: Value,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// User who started it.
+    pub created_by: Option<i64>,
+    /// Queued at.
+    pub created_at: String,
+    /// First taken by a worker at.
+    pub started_at: Option<String>,
+    /// Ended at.
+    pub finished_at: Option<String>,
+}
+
+impl From<Job> for JobOut {
+    fn from(j: Job) -> Self {
+        JobOut {
+            id: j.id,
+            kind: j.kind,
+            status: j.status,
+            progress: j.progress,
+            targets: j.targets,
+            error: j.error,
+            created_by: j.created_by,
+            created_at: render_time(&j.created_at),
+            started_at: j.started_at.as_ref().map(render_time),
+            finished_at: j.finished_at.as_ref().map(render_time),
+        }
+    }
+}
+
+/// The list declaration of jobs.
+pub static JOB_LIST: ListSpec = ListSpec {
+    model: "Job",
+    from: "jobs j",
+    columns: JOB_COLUMNS,
+    search: &[("kind", "j.kind"), ("status", "j.status")],
+    filters: &[
+        Filter {
+            param: "status",
+            column: "j.status",
+            kind: FilterKind::Choice(jobs::STATUSES),
+        },
+        Filter {
+            param: "kind",
+            column: "j.kind",
+            kind: FilterKind::Exact,
+        },
+    ],
+    ordering: &[
+        ("id", "j.id"),
+        ("created_at", "j.created_at"),
+        ("status", "j.status"),
+        ("kind", "j.kind"),
+    ],
+    id_column: "j.id",
+    shape: Shape::Envelope,
+    scope: None,
+};
+
+/// Routes of this resource.
+pub fn routes() -> Api {
+    Api::new()
+        .route(
+            "/api/job/",
+            get(list_jobs),
+            [Op::get("job_list", "List jobs").list::<JobOut>(&JOB_LIST)],
+        )
+        .route(
+            "/api/job/{id}/",
+            get(get_job),
+            [Op::get("job_retrieve", "A job").ok::<JobOut>()],
+        )
+        .route(
+            "/api/job/{id}/cancel/",
+            post(cancel_job),
+            [Op::post("job_cancel_create", "Cancel a queued or running job").ok::<JobOut>()],
+        )
+}
+
+async fn list_jobs(
+    State(state): State<AppState>,
+    Superuser(user): Superuser,
+    q: ListQuery,
+) -> ApiResult<Response> {
+    let listed = list::run(&state.db, &JOB_LIST, &q, &user).await?;
+    let items = listed
+        .rows
+        .iter()
+        .map(|r| Job::from_row(r).map(JobOut::from))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(listed.respond(items))
+}
+
+async fn get_job(State(state): State<AppState>, _: Superuser, ids: Ids) -> ApiResult<Json<JobOut>> {
+    let j = jobs::get(&state.db, ids.first())
+        .await?
+        .ok_or(ApiError::NoMatch("Job"))?;
+    Ok(Json(j.into()))
+}
+
+async fn cancel_job(
+    State(state): State<AppState>,
+    _: Superuser,
+    ids: Ids,
+) -> ApiResult<Json<JobOut>> {
+    let id = ids.first();
+    let j = jobs::get(&state.db, id)
+        .await?
+        .ok_or(ApiError::NoMatch("Job"))?;
+    let mut tx = state.db.begin().await?;
+    if !jobs::cancel(&mut tx, id).await? {
+        return Err(ApiError::bad_request(format!(
+            "Job {id} has already ended ({}).",
+            j.status
+        )));
+    }
+    scan_ranges::release_job(&mut tx, id, None).await?;
+    tx.commit().await?;
+    let j = jobs::get(&state.db, id)
+        .await?
+        .ok_or(ApiError::NoMatch("Job"))?;
+    Ok(Json(j.into()))
+}

@@ -1,0 +1,450 @@
+//! `/api/node_discovery/scan_range/` (superusers) and `POST /api/node_discovery/run_scan/`.
+
+use std::net::IpAddr;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Json;
+use serde::Serialize;
+use serde_json::json;
+use utoipa::ToSchema;
+
+use super::auth::Superuser;
+use super::error::{ApiError, ApiResult};
+use super::extract::{Fields, Ids};
+use super::list::{self, Filter, FilterKind, ListQuery, ListSpec, Shape};
+use super::routes::{Api, Op};
+use super::validate::{validate, validate_into, Errors, Field, Kind, Mode};
+use super::AppState;
+use crate::db::scan_ranges::{self, ScanRange, ScanRangeWrite, SCAN_RANGE_COLUMNS};
+use crate::db::{existing_ids, jobs, render_time};
+use crate::discovery::{address_count, range_allowed, scan};
+
+/// Live or last progress of a scan.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScanProgress {
+    /// Probes done.
+    pub scanned: u64,
+    /// Probes planned (addresses x ports).
+    pub total: u64,
+    /// Redfish services found.
+    pub found: u64,
+}
+
+/// A scan range.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScanRangeOut {
+    /// Id.
+    #[schema(read_only)]
+    pub id: i64,
+    /// Name (255 characters at most, not unique).
+    pub name: String,
+    /// First address (IPv4 or IPv6).
+    pub ip_from: String,
+    /// Last address (same family, not below `ip_from`).
+    pub ip_to: String,
+    /// Ports probed on every address (1-16 unique values; default `[443]`).
+    pub ports: Vec<u16>,
+    /// `ready` | `scanning` | `error`.
+    #[schema(read_only)]
+    pub status: String,
+    /// When the last scan ended.
+    #[schema(read_only)]
+    pub last_scan_at: Option<String>,
+    /// Why the last scan failed.
+    #[schema(read_only)]
+    pub last_error: Option<String>,
+    /// Progress of the current or last scan.
+    #[schema(read_only)]
+    pub progress: ScanProgress,
+    /// Created.
+    #[schema(read_only)]
+    pub created_at: String,
+    /// Last changed.
+    #[schema(read_only)]
+    pub updated_at: String,
+}
+
+impl From<ScanRange> for ScanRangeOut {
+    fn from(r: ScanRange) -> Self {
+        let n = |k: &str| {
+            r.progress
+                .get(k)
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(0)
+        };
+        let progress = ScanProgress {
+            scanned: n("scanned"),
+            total: n("total"),
+            found: n("found"),
+        };
+        ScanRangeOut {
+            id: r.id,
+            name: r.name,
+            ip_from: r.ip_from,
+            ip_to: r.ip_to,
+            ports: r.ports,
+            status: r.status,
+            last_scan_at: r.last_scan_at.as_ref().map(render_time),
+            last_error: r.last_error,
+            progress,
+            created_at: render_time(&r.created_at),
+            updated_at: render_time(&r.updated_at),
+        }
+    }
+}
+
+/// Body of a scan range create or update.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScanRangeRequest {
+    /// Name.
+    pub name: String,
+    /// First address.
+    pub ip_from: String,
+    /// Last address.
+    pub ip_to: String,
+    /// Ports (default `[443]`).
+    pub ports: Option<Vec<u16>>,
+}
+
+/// Body of `run_scan`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunScanRequest {
+    /// Scan range ids.
+    pub scan_ranges: Vec<i64>,
+}
+
+/// Answer of `run_scan`: the job to poll and the ranges, already `scanning`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunScanOut {
+    /// Job id.
+    pub job: i64,
+    /// The ranges.
+    pub scan_ranges: Vec<ScanRangeOut>,
+}
+
+/// The list declaration of scan ranges.
+pub static SCAN_RANGE_LIST: ListSpec = ListSpec {
+    model: "ScanRange",
+    from: "scan_ranges r",
+    columns: SCAN_RANGE_COLUMNS,
+    search: &[
+        ("name", "r.name"),
+        ("ip_from", "r.ip_from"),
+        ("ip_to", "r.ip_to"),
+        ("status", "r.status"),
+    ],
+    filters: &[Filter {
+        param: "status",
+        column: "r.status",
+        kind: FilterKind::Choice(scan_ranges::STATUSES),
+    }],
+    ordering: &[
+        ("id", "r.id"),
+        ("name", "r.name"),
+        ("status", "r.status"),
+        ("last_scan_at", "r.last_scan_at"),
+    ],
+    id_column: "r.id",
+    shape: Shape::Envelope,
+    scope: None,
+};
+
+const PORTS: Kind = Kind::IntList {
+    min: Some(1),
+    max: Some(65535),
+    allow_empty: false,
+};
+
+const FIELDS: &[Field] = &[
+    Field::text("name", 255),
+    Field::new("ip_from", Kind::Ip),
+    Field::new("ip_to", Kind::Ip),
+    Field::new("ports", PORTS).optional(),
+];
+
+const RUN_FIELDS: &[Field] = &[Field::new(
+    "scan_ranges",
+    Kind::IntList {
+        min: None,
+        max: None,
+        allow_empty: false,
+    },
+)];
+
+/// Routes of this resource.
+pub fn routes() -> Api {
+    Api::new()
+        .route(
+            "/api/node_discovery/scan_range/",
+            get(list_ranges).post(create_range),
+            [
+                Op::get("node_discovery_scan_range_list", "List scan ranges")
+                    .list::<ScanRangeOut>(&SCAN_RANGE_LIST),
+                Op::post("node_discovery_scan_range_create", "Create a scan range")
+                    .body::<ScanRangeRequest>()
+                    .created::<ScanRangeOut>(),
+            ],
+        )
+        .route(
+            "/api/node_discovery/scan_range/{id}/",
+            get(get_range)
+                .put(put_range)
+                .patch(patch_range)
+                .delete(delete_range),
+            [
+                Op::get("node_discovery_scan_range_retrieve", "A scan range").ok::<ScanRangeOut>(),
+                Op::put("node_discovery_scan_range_update", "Replace a scan range")
+                    .body::<ScanRangeRequest>()
+                    .ok::<ScanRangeOut>(),
+                Op::patch(
+                    "node_discovery_scan_range_partial_update",
+                    "Change some fields of a scan range",
+                )
+                .body::<ScanRangeRequest>()
+                .ok::<ScanRangeOut>(),
+                Op::delete(
+                    "node_discovery_scan_range_destroy",
+                    "Delete a scan range (cancels its scan; nodes stay)",
+                ),
+            ],
+        )
+        .route(
+            "/api/node_discovery/run_scan/",
+            post(run_scan),
+            [Op::post(
+                "node_discovery_run_scan_create",
+                "Scan ranges for Redfish BMCs (asynchronous)",
+            )
+            .body::<RunScanRequest>()
+            .accepted::<RunScanOut>()],
+        )
+}
+
+async fn list_ranges(
+    State(state): State<AppState>,
+    Superuser(user): Superuser,
+    q: ListQuery,
+) -> ApiResult<Response> {
+    let listed = list::run(&state.db, &SCAN_RANGE_LIST, &q, &user).await?;
+    let items = listed
+        .rows
+        .iter()
+        .map(|r| ScanRange::from_row(r).map(ScanRangeOut::from))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(listed.respond(items))
+}
+
+async fn get_range(
+    State(state): State<AppState>,
+    _: Superuser,
+    ids: Ids,
+) -> ApiResult<Json<ScanRangeOut>> {
+    let r = scan_ranges::get(&state.db, ids.first())
+        .await?
+        .ok_or(ApiError::NoMatch("ScanRange"))?;
+    Ok(Json(r.into()))
+}
+
+/// Validates a body; `current` holds the stored values for the cross-field checks of a PATCH.
+fn check(
+    state: &AppState,
+    body: &Fields,
+    mode: Mode,
+    current: Option<&ScanRange>,
+) -> ApiResult<ScanRangeWrite> {
+    let mut errors = Errors::default();
+    let v = validate_into(body, FIELDS, mode, &mut errors)?;
+    let ports: Option<Vec<u16>> = v.ints("ports").map(|p| {
+        p.into_iter()
+            .filter_map(|n| u16::try_from(n).ok())
+            .collect()
+    });
+    if let Some(p) = &ports {
+        if p.len() > 16 {
+            errors.add("ports", "Ensure this field has no more than 16 elements.");
+        }
+        let mut sorted = p.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        if sorted.len() != p.len() {
+            errors.add("ports", "Duplicate ports are not allowed.");
+        }
+    }
+    // Cross-field rules run once every field is valid, as DRF's `validate()` does.
+    errors.check()?;
+    let mut errors = Errors::default();
+    let ip_from = v
+        .str("ip_from")
+        .or_else(|| current.map(|c| c.ip_from.clone()));
+    let ip_to = v.str("ip_to").or_else(|| current.map(|c| c.ip_to.clone()));
+    let port_count = ports
+        .as_ref()
+        .map(Vec::len)
+        .or_else(|| current.map(|c| c.ports.len()))
+        .unwrap_or(1) as u128;
+    if let (Some(a), Some(b)) = (
+        ip_from.as_deref().and_then(|s| s.parse::<IpAddr>().ok()),
+        ip_to.as_deref().and_then(|s| s.parse::<IpAddr>().ok()),
+    ) {
+        let max = u128::from(state.config.scan_max_probes);
+        if a.is_ipv4() != b.is_ipv4() {
+            errors.add(
+                "ip_to",
+                "ip_from and ip_to must be of the same address family.",
+            );
+        } else if address_count(a, b) == 0 {
+            errors.add("ip_to", "ip_to must not be lower than ip_from.");
+        } else if address_count(a, b).saturating_mul(port_count) > max {
+            errors.add(
+                "non_field_errors",
+                format!(
+                    "The range holds {} probes (addresses x ports); at most {max} are allowed (MOJO_SCAN_MAX_PROBES).",
+                    address_count(a, b).saturating_mul(port_count)
+                ),
+            );
+        } else if !range_allowed(&state.config.discovery_allowed_networks, a, b) {
+            errors.add(
+                "non_field_errors",
+                format!("{a}-{b} is not inside the networks discovery may scan (MOJO_DISCOVERY_ALLOWED_NETWORKS)."),
+            );
+        }
+    }
+    errors.check()?;
+    Ok(ScanRangeWrite {
+        name: v.str("name"),
+        ip_from: v.str("ip_from"),
+        ip_to: v.str("ip_to"),
+        ports,
+    })
+}
+
+async fn create_range(
+    State(state): State<AppState>,
+    _: Superuser,
+    body: Fields,
+) -> ApiResult<Response> {
+    let w = check(&state, &body, Mode::Full, None)?;
+    let mut tx = state.db.begin().await?;
+    let id = scan_ranges::insert(&mut tx, &w).await?;
+    tx.commit().await?;
+    let r = scan_ranges::get(&state.db, id)
+        .await?
+        .ok_or(ApiError::NoMatch("ScanRange"))?;
+    Ok((StatusCode::CREATED, Json(ScanRangeOut::from(r))).into_response())
+}
+
+async fn update(
+    state: AppState,
+    id: i64,
+    body: Fields,
+    mode: Mode,
+) -> ApiResult<Json<ScanRangeOut>> {
+    let current = scan_ranges::get(&state.db, id)
+        .await?
+        .ok_or(ApiError::NoMatch("ScanRange"))?;
+    let w = check(&state, &body, mode, Some(&current))?;
+    let mut tx = state.db.begin().await?;
+    scan_ranges::update(&mut tx, id, &w).await?;
+    tx.commit().await?;
+    let r = scan_ranges::get(&state.db, id)
+        .await?
+        .ok_or(ApiError::NoMatch("ScanRange"))?;
+    Ok(Json(r.into()))
+}
+
+async fn put_range(
+    State(state): State<AppState>,
+    _: Superuser,
+    ids: Ids,
+    body: Fields,
+) -> ApiResult<Json<ScanRangeOut>> {
+    update(state, ids.first(), body, Mode::Full).await
+}
+
+async fn patch_range(
+    State(state): State<AppState>,
+    _: Superuser,
+    ids: Ids,
+    body: Fields,
+) -> ApiResult<Json<ScanRangeOut>> {
+    update(state, ids.first(), body, Mode::Partial).await
+}
+
+async fn delete_range(
+    State(state): State<AppState>,
+    _: Superuser,
+    ids: Ids,
+) -> ApiResult<StatusCode> {
+    let id = ids.first();
+    let mut tx = state.db.begin().await?;
+    let Some(scanning_job) = scan_ranges::delete(&mut tx, id).await? else {
+        return Err(ApiError::NoMatch("ScanRange"));
+    };
+    // A job that scanned only this range has nothing left to do: cancel it.
+    if let Some(job) = scanning_job {
+        if scan_ranges::scanning_under(&mut tx, job).await? == 0 {
+            jobs::cancel(&mut tx, job).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn run_scan(
+    State(state): State<AppState>,
+    Superuser(user): Superuser,
+    body: Fields,
+) -> ApiResult<Response> {
+    let v = validate(&body, RUN_FIELDS, Mode::Full)?;
+    let mut ids = v.ints("scan_ranges").unwrap_or_default();
+    if ids.len() > 1000 {
+        return Err(ApiError::field(
+            "scan_ranges",
+            "Ensure this field has no more than 1000 elements.",
+        ));
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    let found = existing_ids(&state.db, "scan_ranges", &ids).await?;
+    if let Some(missing) = ids.iter().find(|i| !found.contains(i)) {
+        return Err(ApiError::field(
+            "scan_ranges",
+            format!("Invalid pk \"{missing}\" - object does not exist."),
+        ));
+    }
+    let mut tx = state.db.begin().await?;
+    let job = jobs::enqueue(
+        &mut tx,
+        scan::KIND,
+        &json!(ids),
+        &json!({"scanned": 0, "total": 0, "found": 0}),
+        Some(user.id),
+    )
+    .await?;
+    let taken = scan_ranges::start_scan(&mut tx, &ids, job).await?;
+    let job = if taken.is_empty() {
+        // Every range already scans: answer with the scan that runs.
+        jobs::discard(&mut tx, job).await?;
+        None
+    } else {
+        if taken.len() != ids.len() {
+            jobs::set_targets(&mut tx, job, &json!(taken)).await?;
+        }
+        Some(job)
+    };
+    // Read inside the transaction: the answer shows `scanning` even if a worker finishes first.
+    let ranges = scan_ranges::get_many_tx(&mut tx, &ids).await?;
+    tx.commit().await?;
+    crate::jobs::wake();
+    let job = job
+        .or_else(|| ranges.iter().find_map(|r| r.job_id))
+        .ok_or_else(|| ApiError::Internal("scan ranges without a job".into()))?;
+    let out = RunScanOut {
+        job,
+        scan_ranges: ranges.into_iter().map(ScanRangeOut::from).collect(),
+    };
+    Ok((StatusCode::ACCEPTED, Json(out)).into_response())
+}
