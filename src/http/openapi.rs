@@ -650,7 +650,37 @@ struct Rendered {
 
 /// The document as YAML (what `/api/schema/` answers by default and `openapi/schema.yaml` holds).
 pub fn to_yaml(doc: &Value) -> String {
-    serde_norway::to_string(doc).unwrap_or_default()
+    let yaml = serde_norway::to_string(doc).unwrap_or_default();
+    let mut out = String::with_capacity(yaml.len() + 64);
+    for line in yaml.lines() {
+        out.push_str(&quote_yaml11_bool(line));
+        out.push('\n');
+    }
+    out
+}
+
+/// YAML 1.1 readers (PyYAML, older generators) take plain `On`, `off`, `yes`, `n` ... as
+/// booleans, while the YAML 1.2 emitter leaves them unquoted; quote such scalar values so
+/// every reader gets the strings the JSON rendering has.
+fn quote_yaml11_bool(line: &str) -> String {
+    const WORDS: &[&str] = &[
+        "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "on", "On", "ON", "off", "Off",
+        "OFF",
+    ];
+    let (prefix, value) = if let Some(idx) = line.rfind(": ") {
+        line.split_at(idx + 2)
+    } else {
+        let trimmed = line.trim_start();
+        match trimmed.strip_prefix("- ") {
+            Some(rest) => line.split_at(line.len() - rest.len()),
+            None => return line.to_string(),
+        }
+    };
+    if WORDS.contains(&value) {
+        format!("{prefix}'{value}'")
+    } else {
+        line.to_string()
+    }
 }
 
 /// The document as JSON indented by 4 spaces, as drf-spectacular's JSON renderer writes it.
@@ -856,6 +886,16 @@ pub fn docs_router(doc: Value) -> Router<AppState> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn yaml_quotes_yaml11_booleans() {
+        let y = to_yaml(&json!({"enum": ["On", "Off", "PoweringOn"], "x": "no", "n": 1}));
+        assert!(
+            y.contains("- 'On'") && y.contains("- 'Off'") && y.contains("- PoweringOn"),
+            "{y}"
+        );
+        assert!(y.contains("x: 'no'"), "{y}");
+    }
 
     fn schema_doc(schemas: Value) -> Value {
         json!({"openapi": "3.1.0", "info": {"title": "t", "version": "1"}, "paths": {},
