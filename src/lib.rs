@@ -5,6 +5,7 @@ pub mod config;
 pub mod db;
 pub mod http;
 pub mod keys;
+pub mod redfish;
 pub mod tls;
 
 use http::AppState;

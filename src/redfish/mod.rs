@@ -1,0 +1,29 @@
+//! Redfish client: discovery probes, authenticated sessions with guaranteed logout, and hardware
+//! inventory. Vendor differences stay inside this module.
+//!
+//! - [`probe`]: is there a BMC at this address and port (no credentials, bounded time)?
+//! - [`BmcClient`]: talks to one BMC over HTTPS pinned to the certificate seen at discovery.
+//! - [`BmcClient::login`] / [`BmcClient::with_session`]: try credentials once each, always log out.
+//! - [`read_inventory`]: systems, processors, NICs, storage, firmware as plain structs.
+
+mod client;
+mod error;
+mod http1;
+mod inventory;
+mod probe;
+mod session;
+mod tls;
+
+pub use client::{BmcClient, BmcClientConfig, DEFAULT_REQUEST_TIMEOUT, RESOURCE_CAP};
+pub use error::RedfishError;
+pub use inventory::{
+    infer_firmware_type, read_inventory, DriveInfo, EthernetInterfaceInfo, FirmwareInfo,
+    FirmwareType, Inventory, ProcessorInfo, StorageControllerInfo, StorageInfo, SystemInventory,
+    VolumeInfo, INVENTORY_CONCURRENCY,
+};
+pub use probe::{
+    parse_service_root, probe, BmcInfo, ProbeOptions, ProbeOutcome, Scheme, ServiceRoot,
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_PROBE_TIMEOUT, SERVICE_ROOT_CAP,
+};
+pub use session::Session;
+pub use tls::{cert_sha256, normalize_fingerprint, CaBundle};
