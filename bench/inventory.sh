@@ -30,7 +30,7 @@ BIN="$TARGET/release/mojo-server"
 SEED="$TARGET/release/examples/seed_inventory"
 
 if ! command -v wrk >/dev/null; then
-    apt-get install -y wrk >/dev/null
+    apt-get install -y wrk >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; }
 fi
 
 # wrk --latency output -> "req/s p50 p99" (latencies in ms).
