@@ -85,7 +85,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Openapi { format } => {
             let doc = mojo_server::http::openapi::document(&mojo_server::http::api().ops);
             match format.as_str() {
-                "json" => println!("{}", serde_json::to_string_pretty(&doc)?),
+                "json" => println!("{}", mojo_server::http::openapi::to_json(&doc)),
                 "yaml" => print!("{}", mojo_server::http::openapi::to_yaml(&doc)),
                 other => anyhow::bail!("unknown format {other} (yaml or json)"),
             }

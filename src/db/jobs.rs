@@ -86,17 +86,15 @@ pub async fn enqueue(
     progress: &Value,
     created_by: Option<i64>,
 ) -> DbResult<i64> {
-    // A NULL bound to a BIGINT column would be typed text on Postgres: write it literally.
-    let by = if created_by.is_some() { "$4" } else { "NULL" };
     tx.fetch_int(
-        &Sql::new(format!(
+        &Sql::new(
             "INSERT INTO jobs (kind, status, progress, targets, created_by, created_at) \
-             VALUES ($1, 'queued', $2, $3, {by}, $5) RETURNING id"
-        ))
+             VALUES ($1, 'queued', $2, $3, $4, $5) RETURNING id",
+        )
         .arg(kind)
         .arg(progress.to_string())
         .arg(targets.to_string())
-        .arg(created_by.unwrap_or_default())
+        .arg(created_by)
         .arg(now()),
     )
     .await

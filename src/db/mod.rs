@@ -491,12 +491,31 @@ fn sqlite_query(q: &Sql) -> SqliteQuery<'_> {
     query
 }
 
+/// A NULL whose parameter type is left for Postgres to infer from the statement (OID 0 in the
+/// Parse message), so one placeholder may carry NULL or a value of the column's type, in either
+/// order, whatever the column type is.
+struct PgUntypedNull;
+
+impl sqlx::Type<Postgres> for PgUntypedNull {
+    fn type_info() -> sqlx::postgres::PgTypeInfo {
+        sqlx::postgres::PgTypeInfo::with_oid(sqlx::postgres::types::Oid(0))
+    }
+}
+
+impl sqlx::Encode<'_, Postgres> for PgUntypedNull {
+    fn encode_by_ref(
+        &self,
+        _buf: &mut sqlx::postgres::PgArgumentBuffer,
+    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        Ok(sqlx::encode::IsNull::Yes)
+    }
+}
+
 fn pg_query(q: &Sql) -> PgQuery<'_> {
     let mut query = sqlx::query(&q.text);
     for a in &q.args {
         query = match a {
-            // An untyped NULL lets Postgres infer the parameter's type from the statement.
-            Val::Null => query.bind(None::<String>),
+            Val::Null => query.bind(PgUntypedNull),
             Val::Int(v) => query.bind(*v),
             Val::Float(v) => query.bind(*v),
             Val::Text(v) => query.bind(v.as_str()),

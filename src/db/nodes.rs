@@ -285,20 +285,18 @@ pub async fn complete_registration(
     auth_profile: i64,
     credential: i64,
 ) -> DbResult<()> {
-    // A NULL bound to a BIGINT column would be typed text on Postgres: write it literally.
-    let server_sql = if server.is_some() { "$1" } else { "NULL" };
-    let mut sql = Sql::new(format!(
-        "UPDATE nodes SET status = 'registered', previous_status = NULL, registering_until = NULL, \
-         last_error = NULL, server_id = {server_sql}, auth_profile_id = $2, credential_id = $3, \
-         updated_at = $4 WHERE id = $5"
-    ));
-    sql = match server {
-        Some(s) => sql.arg(s),
-        // Keep the placeholders numbered: $1 is still bound, as an unused integer.
-        None => sql.arg(0_i64),
-    };
-    tx.execute(&sql.arg(auth_profile).arg(credential).arg(now()).arg(id))
-        .await?;
+    tx.execute(
+        &Sql::new(
+            "UPDATE nodes SET status = 'registered', previous_status = NULL, registering_until = NULL, last_error = NULL, \
+             server_id = $1, auth_profile_id = $2, credential_id = $3, updated_at = $4 WHERE id = $5",
+        )
+        .arg(server)
+        .arg(auth_profile)
+        .arg(credential)
+        .arg(now())
+        .arg(id),
+    )
+    .await?;
     Ok(())
 }
 

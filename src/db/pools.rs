@@ -98,12 +98,12 @@ pub async fn insert(
     tx.fetch_int(
         &Sql::new(
             "INSERT INTO pools (name, description, group_id, parent_id, created_at, updated_at) \
-             VALUES ($1, $2, $3, CAST($4 AS BIGINT), $5, $6) RETURNING id",
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
         )
         .arg(name)
         .arg(description)
         .arg(group)
-        .arg(super::servers::typed_text(parent.into()))
+        .arg(parent)
         .arg(t)
         .arg(t),
     )
@@ -141,7 +141,7 @@ pub async fn update(tx: &mut Tx, id: i64, w: &PoolWrite) -> DbResult<()> {
     }
     if let Some(p) = w.parent {
         sql.push(", parent_id = ");
-        super::servers::push_typed(&mut sql, "resource_pool_id", p.into());
+        sql.bind(p);
     }
     sql.push(" WHERE id = ");
     sql.bind(id);

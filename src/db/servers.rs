@@ -343,7 +343,7 @@ pub async fn upsert_from_inventory(
                     sql.push(", ");
                 }
                 sql.push(&format!("{col} = "));
-                push_typed(&mut sql, col, v.clone());
+                sql.bind(v.clone());
             }
             sql.push(" WHERE id = ");
             sql.bind(id);
@@ -357,9 +357,9 @@ pub async fn upsert_from_inventory(
             }
             sql.push(") VALUES ('', ");
             sql.bind(Val::Time(t));
-            for (col, v) in &fields {
+            for (_, v) in &fields {
                 sql.push(", ");
-                push_typed(&mut sql, col, v.clone());
+                sql.bind(v.clone());
             }
             sql.push(") RETURNING id");
             (tx.fetch_int(&sql).await?, false)
@@ -378,41 +378,6 @@ pub async fn upsert_from_inventory(
     Ok(id)
 }
 
-/// SQL type of the numeric columns that may be bound to NULL. PostgreSQL types an unset
-/// parameter as text, so those placeholders carry a cast (a no-op on SQLite).
-fn cast_of(col: &str) -> Option<&'static str> {
-    match col {
-        "memory_gib" => Some("DOUBLE PRECISION"),
-        "processor_count" | "total_cores" | "total_threads" | "max_speed_mhz" | "speed_mbps"
-        | "resource_pool_id" | "node_id" => Some("BIGINT"),
-        _ => None,
-    }
-}
-
-/// A numeric value as text, so that a placeholder is text-typed whether it is NULL or not:
-/// Postgres prepared statements are cached by SQL text with the parameter types of their first
-/// use, so one placeholder must never be bound as text once and as an integer another time.
-pub(crate) fn typed_text(v: Val) -> Val {
-    match v {
-        Val::Int(n) => Val::Text(n.to_string()),
-        Val::Float(f) => Val::Text(f.to_string()),
-        other => other,
-    }
-}
-
-/// Binds `v` for column `col`, with the cast [`cast_of`] asks for.
-pub(crate) fn push_typed(sql: &mut Sql, col: &str, v: Val) {
-    match cast_of(col) {
-        Some(ty) => {
-            let p = sql.bind_later(typed_text(v));
-            sql.push(&format!("CAST({p} AS {ty})"));
-        }
-        None => {
-            sql.bind(v);
-        }
-    }
-}
-
 /// Inserts `rows` into `table` in multi-row statements.
 async fn insert_rows(tx: &mut Tx, table: &str, cols: &[&str], rows: Vec<Vec<Val>>) -> DbResult<()> {
     // Stay far below both engines' bind-parameter limits.
@@ -425,7 +390,7 @@ async fn insert_rows(tx: &mut Tx, table: &str, cols: &[&str], rows: Vec<Vec<Val>
                 if j > 0 {
                     sql.push(", ");
                 }
-                push_typed(&mut sql, cols.get(j).copied().unwrap_or(""), v.clone());
+                sql.bind(v.clone());
             }
             sql.push(")");
         }
@@ -580,11 +545,10 @@ pub async fn set_pool(tx: &mut Tx, ids: &[i64], pool: Option<i64>) -> DbResult<u
     if ids.is_empty() {
         return Ok(0);
     }
-    let mut sql = Sql::new(
-        "UPDATE servers SET resource_pool_id = CAST($1 AS BIGINT), updated_at = $2 WHERE id IN ",
-    )
-    .arg(typed_text(pool.into()))
-    .arg(now());
+    let mut sql =
+        Sql::new("UPDATE servers SET resource_pool_id = $1, updated_at = $2 WHERE id IN ")
+            .arg(pool)
+            .arg(now());
     in_list(&mut sql, ids);
     tx.execute(&sql).await
 }
@@ -606,7 +570,7 @@ pub async fn update(
     }
     if let Some(pool) = pool {
         sql.push(", resource_pool_id = ");
-        push_typed(&mut sql, "resource_pool_id", pool.into());
+        sql.bind(pool);
     }
     sql.push(" WHERE id = ");
     sql.bind(id);

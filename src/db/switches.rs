@@ -79,9 +79,9 @@ pub async fn insert(tx: &mut Tx, cols: &SwitchWrite) -> DbResult<i64> {
     sql.bind(t);
     sql.push(", ");
     sql.bind(t);
-    for (c, v) in &set {
+    for (_, v) in &set {
         sql.push(", ");
-        super::servers::push_typed(&mut sql, c, v.clone().unwrap_or(Val::Null));
+        sql.bind(v.clone().unwrap_or(Val::Null));
     }
     sql.push(") RETURNING id");
     tx.fetch_int(&sql).await

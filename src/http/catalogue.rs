@@ -529,7 +529,7 @@ async fn receive(
         let bytes = read_body(req.into_body(), text_limit).await?;
         return match parse_body(ct.as_deref(), &bytes).await? {
             Value::Object(m) => Ok((m, None)),
-            other => Err(Fields(other)
+            other => Err(Fields::json(other)
                 .object()
                 .err()
                 .unwrap_or(ApiError::bad_request("Invalid body."))),
@@ -614,8 +614,20 @@ async fn upload(
     cat: &'static Catalogue,
 ) -> ApiResult<Response> {
     let dir = state.config.data_dir.join(cat.dir);
+    let form = req
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| {
+            let c = c.to_ascii_lowercase();
+            c.starts_with("multipart/form-data")
+                || c.starts_with("application/x-www-form-urlencoded")
+        });
     let (fields, received) = receive(&state, req, &dir).await?;
-    let body = Fields(Value::Object(fields));
+    let body = Fields {
+        data: Value::Object(fields),
+        form,
+    };
     let mut errors = Errors::default();
     validate_into(&body, cat.fields, Mode::Full, &mut errors)?;
     if received.is_none() {

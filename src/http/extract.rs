@@ -13,12 +13,23 @@ use super::AppState;
 /// A request body as DRF's parsers see it: JSON, form or multipart, all as one value.
 /// An empty body, or one without a Content-Type, is an empty object.
 #[derive(Debug, Clone)]
-pub struct Fields(pub Value);
+pub struct Fields {
+    /// The parsed body.
+    pub data: Value,
+    /// True for form and multipart bodies, where a repeated key is a list of values: a
+    /// single-value field takes the last one (as Django's `QueryDict.get`), a list field all.
+    pub form: bool,
+}
 
 impl Fields {
+    /// A JSON body.
+    pub fn json(data: Value) -> Fields {
+        Fields { data, form: false }
+    }
+
     /// The top-level object, or DRF's `non_field_errors` complaint about another type.
     pub fn object(&self) -> Result<&Map<String, Value>, ApiError> {
-        match &self.0 {
+        match &self.data {
             Value::Object(m) => Ok(m),
             other => Err(ApiError::field(
                 "non_field_errors",
@@ -123,7 +134,15 @@ impl FromRequest<AppState> for Fields {
         let ct = media_type(req.headers());
         let limit = usize::try_from(state.config.max_body).unwrap_or(usize::MAX);
         let bytes = read_body(req.into_body(), limit).await?;
-        Ok(Fields(parse_body(ct.as_deref(), &bytes).await?))
+        let form = ct.as_deref().is_some_and(|c| {
+            let c = c.to_ascii_lowercase();
+            c.starts_with("application/x-www-form-urlencoded")
+                || c.starts_with("multipart/form-data")
+        });
+        Ok(Fields {
+            data: parse_body(ct.as_deref(), &bytes).await?,
+            form,
+        })
     }
 }
 

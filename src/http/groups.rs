@@ -20,6 +20,7 @@ use crate::db::groups::{self, Group, DEFAULT_GROUP_ID, GROUP_COLUMNS};
 
 /// A group.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Group)]
 pub struct GroupOut {
     /// Id.
     #[schema(read_only)]

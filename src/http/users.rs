@@ -20,6 +20,7 @@ use crate::db::{existing_ids, render_time};
 
 /// A user.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = User)]
 pub struct UserOut {
     /// Id.
     #[schema(read_only)]

@@ -231,7 +231,7 @@ pub fn validate_into(
                     errors.add(f.name, "This field may not be null.");
                 }
             }
-            Some(v) => match coerce(f, v) {
+            Some(v) => match coerce(f, form_value(body, f, v)) {
                 Ok(c) => {
                     out.insert(f.name.to_string(), c);
                 }
@@ -240,6 +240,15 @@ pub fn validate_into(
         }
     }
     Ok(Valid(out))
+}
+
+/// For a form body, a repeated key gives a single-value field its last value.
+fn form_value<'a>(body: &Fields, f: &Field, v: &'a Value) -> &'a Value {
+    let list_kind = matches!(f.kind, Kind::IntList { .. } | Kind::StrList);
+    match v {
+        Value::Array(items) if body.form && !list_kind => items.last().unwrap_or(v),
+        _ => v,
+    }
 }
 
 fn msgs(m: impl Into<String>) -> Value {
@@ -481,7 +490,7 @@ mod tests {
     ];
 
     fn run(v: Value, mode: Mode) -> Result<Valid, Value> {
-        validate(&Fields(v), FIELDS, mode).map_err(|e| match e {
+        validate(&Fields::json(v), FIELDS, mode).map_err(|e| match e {
             ApiError::Validation(m) => Value::Object(m),
             other => json!(other.to_string()),
         })
@@ -504,6 +513,18 @@ mod tests {
             run(json!([1]), Mode::Full).unwrap_err(),
             json!({"non_field_errors": ["Invalid data. Expected a dictionary, but got list."]})
         );
+    }
+
+    #[test]
+    fn repeated_form_keys_take_the_last_value() {
+        let body = Fields {
+            data: json!({"name": ["a", "b"], "ports": ["1", "2"]}),
+            form: true,
+        };
+        let v = validate(&body, FIELDS, Mode::Full).unwrap();
+        assert_eq!(v.str("name").as_deref(), Some("b"));
+        assert_eq!(v.ints("ports"), Some(vec![1, 2]));
+        assert!(run(json!({"name": ["a", "b"]}), Mode::Full).is_err());
     }
 
     #[test]
