@@ -7,7 +7,8 @@
 #   BACKENDS=sqlite bench/inventory.sh # one backend
 #
 # Settings: DURATION (wrk run length, default 10s), PORT (default 18480), MOJO_BENCH_PG_URL
-# (server URL without database, default postgres://postgres@127.0.0.1:5432), SERVERS, POOLS.
+# (server URL without database, default postgres://postgres@127.0.0.1:5432), SERVERS, POOLS,
+# BUILD=0 to use the release binaries already built.
 # Targets: filtered page >= 2,000 req/s with p99 < 50 ms on both backends; all 10,000 servers
 # unpaginated < 120 ms; peak RSS < 150 MB.
 set -euo pipefail
@@ -22,12 +23,14 @@ PG_BASE=${MOJO_BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}
 TARGET=${CARGO_TARGET_DIR:-target}
 BASE="http://127.0.0.1:${PORT}"
 
-cargo build --release --bin mojo-server --example seed_inventory
+if [ "${BUILD:-1}" != 0 ]; then
+    cargo build --release --bin mojo-server --example seed_inventory
+fi
 BIN="$TARGET/release/mojo-server"
 SEED="$TARGET/release/examples/seed_inventory"
 
 if ! command -v wrk >/dev/null; then
-    apt-get install -y wrk >/dev/null
+    apt-get install -y wrk >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; }
 fi
 
 # wrk --latency output -> "req/s p50 p99" (latencies in ms).

@@ -9,7 +9,6 @@ use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
-use serde_json::{json, Value};
 
 use super::auth::CurrentUser;
 use super::error::{ApiError, ApiResult};
@@ -383,23 +382,38 @@ pub struct Listed {
 }
 
 impl Listed {
-    /// Renders items (already converted from `rows`) in the declared shape.
+    /// Renders items (already converted from `rows`) in the declared shape. Items are
+    /// serialized straight into the body (no intermediate `Value` tree: large lists stay cheap).
     pub fn respond<T: Serialize>(self, items: Vec<T>) -> Response {
         match self.page {
-            Some((count, next, previous)) => Json(json!({
-                "count": count, "next": next, "previous": previous, "results": items,
-            }))
+            Some((count, next, previous)) => Json(Envelope {
+                count,
+                next,
+                previous,
+                results: items,
+            })
             .into_response(),
             None => match self.shape {
                 Shape::BareArray => Json(items).into_response(),
-                Shape::Envelope => {
-                    let count = items.len();
-                    Json(json!({"count": count, "next": Value::Null, "previous": Value::Null, "results": items}))
-                        .into_response()
-                }
+                Shape::Envelope => Json(Envelope {
+                    count: items.len() as u64,
+                    next: None,
+                    previous: None,
+                    results: items,
+                })
+                .into_response(),
             },
         }
     }
+}
+
+/// The paginated (or enveloped) answer of a list.
+#[derive(Serialize)]
+struct Envelope<T> {
+    count: u64,
+    next: Option<String>,
+    previous: Option<String>,
+    results: Vec<T>,
 }
 
 /// Runs a list request against a declaration.
