@@ -712,3 +712,75 @@ both!(
         app
     }
 );
+
+async fn register_deadline(backend: common::Backend, b: u8) {
+    let app = common::spawn_with(
+        backend,
+        common::Opts {
+            args: vec!["--register-timeout".into(), "2s".into()],
+            ..Default::default()
+        },
+    )
+    .await;
+    let lab = Lab::start(
+        "start",
+        1,
+        &[
+            "--base",
+            &format!("127.0.{b}.1"),
+            "--port",
+            "9443",
+            "--persona",
+            "dell",
+            "--delay-ms",
+            "700",
+        ],
+    );
+    let ip = format!("127.0.{b}.1");
+    let range = create_range(&app, &ip, &ip, 9443).await;
+    scan(&app, range).await;
+    let node = nodes_of(&app, range).await[0]["id"].as_i64().unwrap();
+    let prof = profile(&app, "Deadline", &[("root", "calvin")]).await;
+    let started = Instant::now();
+    let (s, e) = app
+        .post(
+            &format!("/api/node/{node}/register/"),
+            json!({"auth_profile": prof}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    let detail = e["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with(&format!("BMC https://{ip}:9443: ")),
+        "{detail}"
+    );
+    assert!(
+        detail.contains("MOJO_REGISTER_TIMEOUT") || detail.contains("timed out"),
+        "{detail}"
+    );
+    let (_, n) = app.get(&format!("/api/node/{node}/")).await;
+    assert_eq!(n["status"], "discovered", "{n}");
+    assert!(n["last_error"].is_string(), "{n}");
+    // The session opened before the deadline is deleted all the same.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while lab.open_sessions().await != 0 {
+        assert!(Instant::now() < deadline, "a BMC session was left open");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registration_deadline_sqlite() {
+    register_deadline(common::Backend::Sqlite, 78).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registration_deadline_postgres() {
+    register_deadline(common::Backend::Postgres, 79).await;
+}
