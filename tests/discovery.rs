@@ -103,7 +103,8 @@ both!(
             10,
             &["--base", &format!("127.0.{b}.1"), "--port", "9443"],
         );
-        // After the lab: a garbage speaker (random bytes, then close) and one empty address.
+        // After the lab: a garbage speaker, a TLS-shaped speaker the client refuses, and one
+        // empty address.
         let garbage = tokio::net::TcpListener::bind(format!("127.0.{b}.11:9443"))
             .await
             .unwrap();
@@ -113,10 +114,19 @@ both!(
                 let _ = sock.write_all(b"SSH-2.0-garbage\r\n\x00\x01\x02").await;
             }
         });
+        let bad_tls = tokio::net::TcpListener::bind(format!("127.0.{b}.12:9443"))
+            .await
+            .unwrap();
+        let bad_tls_task = tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            while let Ok((mut sock, _)) = bad_tls.accept().await {
+                let _ = sock.write_all(b"\x16\x03\x01\xff\xffnot a handshake").await;
+            }
+        });
         let range = create_range(
             &app,
             &format!("127.0.{b}.1"),
-            &format!("127.0.{b}.12"),
+            &format!("127.0.{b}.13"),
             9443,
         )
         .await;
@@ -124,11 +134,12 @@ both!(
         assert_eq!(done["status"], "ready", "{done}");
         assert_eq!(
             done["progress"],
-            json!({"scanned": 12, "total": 12, "found": 7}),
+            json!({"scanned": 13, "total": 13, "found": 7}),
             "{done}"
         );
         assert!(done["last_scan_at"].is_string());
         garbage_task.abort();
+        bad_tls_task.abort();
 
         let nodes = nodes_of(&app, range).await;
         let expect: Vec<String> = lab
@@ -142,12 +153,22 @@ both!(
             .map(|n| n["ip_address"].as_str().unwrap().to_string())
             .collect();
         got.sort();
+        let tls_ip = format!("127.0.{b}.12");
         let mut want = expect.clone();
+        want.push(tls_ip.clone());
         want.sort();
         assert_eq!(got, want, "{nodes:?}");
         for n in &nodes {
-            assert_eq!(n["status"], "discovered", "{n}");
             assert_eq!(n["scan_range"], range);
+            if n["ip_address"] == tls_ip.as_str() {
+                assert_eq!(n["status"], "error", "{n}");
+                assert!(
+                    n["last_error"].as_str().unwrap().starts_with("TLS: "),
+                    "{n}"
+                );
+            } else {
+                assert_eq!(n["status"], "discovered", "{n}");
+            }
         }
         let http = lab.slots.iter().find(|s| s.scheme == "http").unwrap();
         let http_node = nodes
@@ -176,7 +197,7 @@ both!(
         };
         assert_eq!(ids(&nodes), ids(&nodes2));
         let (_, all) = app.get("/api/node/").await;
-        assert_eq!(all["count"], 7);
+        assert_eq!(all["count"], 8);
 
         // Wrong credential first, then the right one, in one profile.
         let slot0 = lab.slots.iter().find(|s| s.idx == 0).unwrap();
