@@ -805,3 +805,108 @@ async fn registration_deadline_sqlite() {
 async fn registration_deadline_postgres() {
     register_deadline(common::Backend::Postgres, 79).await;
 }
+
+both!(odd_inputs_never_500, |app: common::TestApp| async move {
+    let cases: Vec<(reqwest::Method, &str, Option<Value>)> = vec![
+        (reqwest::Method::GET, "/api/node/?scan_range=abc", None),
+        (reqwest::Method::GET, "/api/node/?status=nope", None),
+        (
+            reqwest::Method::GET,
+            "/api/node/?scan_range=null&vendor=x&search=%25_%5C",
+            None,
+        ),
+        (reqwest::Method::GET, "/api/node/?page=9&page_size=2", None),
+        (
+            reqwest::Method::GET,
+            "/api/job/?status=nope&ordering=-created_at",
+            None,
+        ),
+        (
+            reqwest::Method::GET,
+            "/api/node_discovery/scan_range/?status=scanning&search=a",
+            None,
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/node_discovery/run_scan/",
+            Some(json!({"scan_ranges": "x"})),
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/node_discovery/run_scan/",
+            Some(json!([1, 2])),
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/node_discovery/run_scan/",
+            Some(json!({"scan_ranges": [1e30]})),
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/node/1/register/",
+            Some(json!({"auth_profile": [1]})),
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/node/abc/register/",
+            Some(json!({"auth_profile": 1})),
+        ),
+        (reqwest::Method::POST, "/api/job/abc/cancel/", None),
+        (
+            reqwest::Method::DELETE,
+            "/api/node/99999999999999999999/",
+            None,
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/node_discovery/scan_range/",
+            Some(
+                json!({"name": "v6", "ip_from": "::", "ip_to": "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"}),
+            ),
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/node_discovery/scan_range/",
+            Some(json!({"name": "v6", "ip_from": "fe80::1", "ip_to": "fe80::ffff"})),
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/node_discovery/scan_range/",
+            Some(
+                json!({"name": "x", "ip_from": "127.0.0.1", "ip_to": "127.0.0.2", "ports": {"a": 1}}),
+            ),
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/node_discovery/auth_profile/1/credentials/",
+            Some(json!({"username": "u", "password": "p\u{0}"})),
+        ),
+        (
+            reqwest::Method::PATCH,
+            "/api/node_discovery/auth_profile/1/",
+            Some(json!({"node_classification": null, "bmc": 5})),
+        ),
+    ];
+    for (method, path, body) in cases {
+        let (s, b) = app
+            .call(method.clone(), path, body, Some(&app.token.clone()))
+            .await;
+        assert!(!s.is_server_error(), "{method} {path}: {s} {b}");
+    }
+    // Form bodies work like JSON ones (`ports=443`).
+    let resp = app
+        .req(reqwest::Method::POST, "/api/node_discovery/scan_range/")
+        .form(&[
+            ("name", "form"),
+            ("ip_from", "127.0.0.1"),
+            ("ip_to", "127.0.0.4"),
+            ("ports", "443"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let r: Value = resp.json().await.unwrap();
+    assert_eq!(r["ports"], json!([443]));
+    app
+});
