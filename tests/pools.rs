@@ -887,3 +887,44 @@ both!(
         app
     }
 );
+
+both!(switch_crud, |app: common::TestApp| async move {
+    let (s, b) = app
+        .post("/api/switch/", json!({"name": "spine-1", "manufacturer": "Arista", "serial_number": "JPE1", "management_ip": "10.9.0.1"}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    assert_eq!(b["resource_pool"], Value::Null);
+    assert!(b["created_at"].is_string());
+    let (s, b) = app
+        .patch(
+            "/api/switch/1/",
+            json!({"name": "spine-01", "management_ip": null}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["name"], "spine-01");
+    assert_eq!(b["management_ip"], Value::Null);
+    assert_eq!(b["manufacturer"], "Arista");
+    let (s, b) = app.put("/api/switch/1/", json!({"model": "7050X"})).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(b, json!({"name": ["This field is required."]}));
+    let p = create_pool(&app, json!({"name": "Net", "group": 1})).await;
+    let (s, b) = app
+        .put(
+            "/api/switch/1/",
+            json!({"name": "spine-01", "model": "7050X", "resource_pool": p}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["resource_pool"], p);
+    let (_, b) = app.get("/api/switch/?search=arista").await;
+    assert_eq!(ids(&b), vec![1]);
+    let (_, b) = app.get(&format!("/api/pool/{p}/")).await;
+    assert_eq!(b["switches_count"], 1);
+    let (s, _) = app.delete("/api/switch/1/").await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, b) = app.get("/api/switch/1/").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(b, json!({"detail": "No Switch matches the given query."}));
+    app
+});
