@@ -103,7 +103,8 @@ both!(
             10,
             &["--base", &format!("127.0.{b}.1"), "--port", "9443"],
         );
-        // After the lab: a garbage speaker (random bytes, then close) and one empty address.
+        // After the lab: a garbage speaker, a TLS-shaped speaker the client refuses, and one
+        // empty address.
         let garbage = tokio::net::TcpListener::bind(format!("127.0.{b}.11:9443"))
             .await
             .unwrap();
@@ -113,10 +114,19 @@ both!(
                 let _ = sock.write_all(b"SSH-2.0-garbage\r\n\x00\x01\x02").await;
             }
         });
+        let bad_tls = tokio::net::TcpListener::bind(format!("127.0.{b}.12:9443"))
+            .await
+            .unwrap();
+        let bad_tls_task = tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            while let Ok((mut sock, _)) = bad_tls.accept().await {
+                let _ = sock.write_all(b"\x16\x03\x01\xff\xffnot a handshake").await;
+            }
+        });
         let range = create_range(
             &app,
             &format!("127.0.{b}.1"),
-            &format!("127.0.{b}.12"),
+            &format!("127.0.{b}.13"),
             9443,
         )
         .await;
@@ -124,11 +134,12 @@ both!(
         assert_eq!(done["status"], "ready", "{done}");
         assert_eq!(
             done["progress"],
-            json!({"scanned": 12, "total": 12, "found": 7}),
+            json!({"scanned": 13, "total": 13, "found": 7}),
             "{done}"
         );
         assert!(done["last_scan_at"].is_string());
         garbage_task.abort();
+        bad_tls_task.abort();
 
         let nodes = nodes_of(&app, range).await;
         let expect: Vec<String> = lab
@@ -142,12 +153,22 @@ both!(
             .map(|n| n["ip_address"].as_str().unwrap().to_string())
             .collect();
         got.sort();
+        let tls_ip = format!("127.0.{b}.12");
         let mut want = expect.clone();
+        want.push(tls_ip.clone());
         want.sort();
         assert_eq!(got, want, "{nodes:?}");
         for n in &nodes {
-            assert_eq!(n["status"], "discovered", "{n}");
             assert_eq!(n["scan_range"], range);
+            if n["ip_address"] == tls_ip.as_str() {
+                assert_eq!(n["status"], "error", "{n}");
+                assert!(
+                    n["last_error"].as_str().unwrap().starts_with("TLS: "),
+                    "{n}"
+                );
+            } else {
+                assert_eq!(n["status"], "discovered", "{n}");
+            }
         }
         let http = lab.slots.iter().find(|s| s.scheme == "http").unwrap();
         let http_node = nodes
@@ -176,7 +197,7 @@ both!(
         };
         assert_eq!(ids(&nodes), ids(&nodes2));
         let (_, all) = app.get("/api/node/").await;
-        assert_eq!(all["count"], 7);
+        assert_eq!(all["count"], 8);
 
         // Wrong credential first, then the right one, in one profile.
         let slot0 = lab.slots.iter().find(|s| s.idx == 0).unwrap();
@@ -712,3 +733,180 @@ both!(
         app
     }
 );
+
+async fn register_deadline(backend: common::Backend, b: u8) {
+    let app = common::spawn_with(
+        backend,
+        common::Opts {
+            args: vec!["--register-timeout".into(), "2s".into()],
+            ..Default::default()
+        },
+    )
+    .await;
+    let lab = Lab::start(
+        "start",
+        1,
+        &[
+            "--base",
+            &format!("127.0.{b}.1"),
+            "--port",
+            "9443",
+            "--persona",
+            "dell",
+            "--delay-ms",
+            "700",
+        ],
+    );
+    let ip = format!("127.0.{b}.1");
+    let range = create_range(&app, &ip, &ip, 9443).await;
+    scan(&app, range).await;
+    let node = nodes_of(&app, range).await[0]["id"].as_i64().unwrap();
+    let prof = profile(&app, "Deadline", &[("root", "calvin")]).await;
+    let started = Instant::now();
+    let (s, e) = app
+        .post(
+            &format!("/api/node/{node}/register/"),
+            json!({"auth_profile": prof}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    let detail = e["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with(&format!("BMC https://{ip}:9443: ")),
+        "{detail}"
+    );
+    assert!(
+        detail.contains("MOJO_REGISTER_TIMEOUT") || detail.contains("timed out"),
+        "{detail}"
+    );
+    let (_, n) = app.get(&format!("/api/node/{node}/")).await;
+    assert_eq!(n["status"], "discovered", "{n}");
+    assert!(n["last_error"].is_string(), "{n}");
+    // The session opened before the deadline is deleted all the same.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while lab.open_sessions().await != 0 {
+        assert!(Instant::now() < deadline, "a BMC session was left open");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registration_deadline_sqlite() {
+    register_deadline(common::Backend::Sqlite, 78).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registration_deadline_postgres() {
+    register_deadline(common::Backend::Postgres, 79).await;
+}
+
+both!(odd_inputs_never_500, |app: common::TestApp| async move {
+    let cases: Vec<(reqwest::Method, &str, Option<Value>)> = vec![
+        (reqwest::Method::GET, "/api/node/?scan_range=abc", None),
+        (reqwest::Method::GET, "/api/node/?status=nope", None),
+        (
+            reqwest::Method::GET,
+            "/api/node/?scan_range=null&vendor=x&search=%25_%5C",
+            None,
+        ),
+        (reqwest::Method::GET, "/api/node/?page=9&page_size=2", None),
+        (
+            reqwest::Method::GET,
+            "/api/job/?status=nope&ordering=-created_at",
+            None,
+        ),
+        (
+            reqwest::Method::GET,
+            "/api/node_discovery/scan_range/?status=scanning&search=a",
+            None,
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/node_discovery/run_scan/",
+            Some(json!({"scan_ranges": "x"})),
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/node_discovery/run_scan/",
+            Some(json!([1, 2])),
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/node_discovery/run_scan/",
+            Some(json!({"scan_ranges": [1e30]})),
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/node/1/register/",
+            Some(json!({"auth_profile": [1]})),
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/node/abc/register/",
+            Some(json!({"auth_profile": 1})),
+        ),
+        (reqwest::Method::POST, "/api/job/abc/cancel/", None),
+        (
+            reqwest::Method::DELETE,
+            "/api/node/99999999999999999999/",
+            None,
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/node_discovery/scan_range/",
+            Some(
+                json!({"name": "v6", "ip_from": "::", "ip_to": "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"}),
+            ),
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/node_discovery/scan_range/",
+            Some(json!({"name": "v6", "ip_from": "fe80::1", "ip_to": "fe80::ffff"})),
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/node_discovery/scan_range/",
+            Some(
+                json!({"name": "x", "ip_from": "127.0.0.1", "ip_to": "127.0.0.2", "ports": {"a": 1}}),
+            ),
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/node_discovery/auth_profile/1/credentials/",
+            Some(json!({"username": "u", "password": "p\u{0}"})),
+        ),
+        (
+            reqwest::Method::PATCH,
+            "/api/node_discovery/auth_profile/1/",
+            Some(json!({"node_classification": null, "bmc": 5})),
+        ),
+    ];
+    for (method, path, body) in cases {
+        let (s, b) = app
+            .call(method.clone(), path, body, Some(&app.token.clone()))
+            .await;
+        assert!(!s.is_server_error(), "{method} {path}: {s} {b}");
+    }
+    // Form bodies work like JSON ones (`ports=443`).
+    let resp = app
+        .req(reqwest::Method::POST, "/api/node_discovery/scan_range/")
+        .form(&[
+            ("name", "form"),
+            ("ip_from", "127.0.0.1"),
+            ("ip_to", "127.0.0.4"),
+            ("ports", "443"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let r: Value = resp.json().await.unwrap();
+    assert_eq!(r["ports"], json!([443]));
+    app
+});

@@ -96,6 +96,13 @@ impl JobHandler for ScanJob {
     }
 }
 
+/// Addresses x ports of a range, saturating.
+fn probe_count(from: IpAddr, to: IpAddr, ports: usize) -> u64 {
+    u64::try_from(super::address_count(from, to))
+        .unwrap_or(u64::MAX)
+        .saturating_mul(ports as u64)
+}
+
 fn range_plan(r: &ScanRange) -> Option<(IpAddr, IpAddr)> {
     Some((r.ip_from.parse().ok()?, r.ip_to.parse().ok()?))
 }
@@ -110,8 +117,9 @@ async fn scan_job(ctx: &JobContext, prober: Arc<dyn Prober>) -> DbResult<Outcome
     let mut job_tally = Tally::default();
     for r in &ranges {
         if let Some((a, b)) = range_plan(r) {
-            job_tally.total += u64::try_from(super::address_count(a, b)).unwrap_or(u64::MAX)
-                * r.ports.len() as u64;
+            job_tally.total = job_tally
+                .total
+                .saturating_add(probe_count(a, b, r.ports.len()));
         }
     }
     if !ctx.progress(&job_tally.json()).await? {
@@ -142,8 +150,7 @@ async fn scan_job(ctx: &JobContext, prober: Arc<dyn Prober>) -> DbResult<Outcome
         };
         let ports = range.ports.clone();
         let mut tally = Tally {
-            total: u64::try_from(super::address_count(from, to)).unwrap_or(u64::MAX)
-                * ports.len() as u64,
+            total: probe_count(from, to, ports.len()),
             ..Tally::default()
         };
         let targets =
