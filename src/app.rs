@@ -45,8 +45,14 @@ impl App {
     pub async fn build(config: Config) -> anyhow::Result<App> {
         config.validate().map_err(anyhow::Error::msg)?;
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let db = open_database(&config).await?;
+        // Keys first: a missing required key must stop start-up before anything touches the
+        // database.
+        if !config.is_postgres() {
+            std::fs::create_dir_all(&config.data_dir)
+                .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
+        }
         let (jwt_secret, credential_key) = keys::load(&config).map_err(anyhow::Error::msg)?;
+        let db = open_database(&config).await?;
         keys::verify_credential_key(&db, &credential_key)
             .await
             .map_err(anyhow::Error::msg)?;
