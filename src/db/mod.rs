@@ -549,8 +549,11 @@ impl Db {
     /// server relies on: WAL, a 5 s busy timeout and foreign keys on SQLite.
     pub async fn connect(url: &str, max_connections: u32) -> DbResult<Db> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            // Connections are checked by use; a ping before every acquire costs a round trip
+            // per query.
             let pool = PgPoolOptions::new()
                 .max_connections(max_connections)
+                .test_before_acquire(false)
                 .acquire_timeout(Duration::from_secs(10))
                 .connect(url)
                 .await?;
@@ -565,6 +568,7 @@ impl Db {
                 .with_regexp();
             let pool = SqlitePoolOptions::new()
                 .max_connections(max_connections)
+                .test_before_acquire(false)
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(opts)
                 .await?;
