@@ -374,7 +374,7 @@ both!(scan_range_validation, |app: common::TestApp| async move {
     let (s, e) = app
         .post(
             path,
-            json!({"name": "x", "ip_from": "10.0.0.1", "ip_to": "10.0.0.5"}),
+            json!({"name": "x", "ip_from": "10.0.0.1", "ip_to": "10.0.0.5"}), // outside: rejected
         )
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "outside allowed networks: {e}");
@@ -452,7 +452,7 @@ both!(scan_range_validation, |app: common::TestApp| async move {
     assert_eq!(r["progress"], json!({"scanned": 0, "total": 0, "found": 0}));
     let id = r["id"].as_i64().unwrap();
     let (s, e) = app
-        .patch(&format!("{path}{id}/"), json!({"ip_to": "10.0.0.1"}))
+        .patch(&format!("{path}{id}/"), json!({"ip_to": "10.0.0.1"})) // outside: rejected
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
     let (s, r) = app

@@ -48,7 +48,7 @@ fn inventory(
                 mac_address: Some(format!("aa:bb:cc:dd:ee:0{i}")),
                 speed_mbps: Some(10000),
                 link_status: Some("LinkUp".into()),
-                ipv4_addresses: vec![format!("10.0.0.{i}")],
+                ipv4_addresses: vec![format!("192.0.2.{i}")],
             })
             .collect(),
         storages: vec![StorageInput {
@@ -230,7 +230,7 @@ both!(guide_server_lists, |app: common::TestApp| async move {
     assert_eq!(b[0]["total_cores"], 20);
     let (_, b) = app.get("/api/server/1/ethernet_interfaces/").await;
     assert_eq!(b.as_array().map(Vec::len), Some(4));
-    assert_eq!(b[0]["ipv4_addresses"], json!(["10.0.0.1"]));
+    assert_eq!(b[0]["ipv4_addresses"], json!(["192.0.2.1"]));
     let (_, b) = app.get("/api/server/1/storages/").await;
     assert_eq!(b[0]["drives"].as_array().map(Vec::len), Some(8));
     assert_eq!(b[0]["controllers"][0]["name"], "PERC H740P");
@@ -419,7 +419,7 @@ both!(guide_pool_management, |app: common::TestApp| async move {
     let (s, b) = app
         .post(
             "/api/switch/",
-            json!({"name": "tor-1", "model": "S5248F", "management_ip": "10.0.0.254"}),
+            json!({"name": "tor-1", "model": "S5248F", "management_ip": "192.0.2.254"}),
         )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
@@ -890,7 +890,7 @@ both!(
 
 both!(switch_crud, |app: common::TestApp| async move {
     let (s, b) = app
-        .post("/api/switch/", json!({"name": "spine-1", "manufacturer": "Arista", "serial_number": "JPE1", "management_ip": "10.9.0.1"}))
+        .post("/api/switch/", json!({"name": "spine-1", "manufacturer": "Arista", "serial_number": "JPE1", "management_ip": "192.0.2.9"}))
         .await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
     assert_eq!(b["resource_pool"], Value::Null);
