@@ -617,7 +617,8 @@ async fn inventory_from_each_mockup() -> Result<()> {
         .context("NIC 12446A3B0411")?;
     assert_eq!(nic.speed_mbps, Some(1000));
     assert_eq!(nic.link_status.as_deref(), Some("LinkUp"));
-    assert_eq!(nic.ipv4_addresses, vec!["192.168.0.10".to_string()]);
+    // The mockup's configured host address: data only, outside the lab and never contacted.
+    assert_eq!(nic.ipv4_addresses, vec!["192.168.0.10".to_string()]); // data outside the lab
     let mut kinds: Vec<(String, FirmwareType)> = rack
         .firmwares
         .iter()
