@@ -49,11 +49,15 @@ summarise() {
         END { printf "%10.0f req/s  p50 %7.2f ms  p99 %7.2f ms%s\n", rps, p50, p99, (bad ? "  NON-2XX: " bad : "") }'
 }
 
+peak_rss() {
+    awk '/VmHWM/ {printf "%.0f MB", $2 / 1024}' "/proc/${SERVER_PID}/status"
+}
+
 measure() { # name connections path
     local out
     out=$(wrk -t "$(( $2 < 2 ? 1 : 2 ))" -c "$2" -d "$DURATION" --latency \
         -H "Authorization: Bearer ${TOKEN}" "${BASE}$3")
-    printf "  %-44s c=%-3s %s\n" "$1" "$2" "$(summarise <<<"$out")"
+    printf "  %-44s c=%-3s %s  (peak RSS so far %s)\n" "$1" "$2" "$(summarise <<<"$out")" "$(peak_rss)"
 }
 
 run_backend() {
@@ -72,6 +76,7 @@ run_backend() {
         MOJO_CREDENTIAL_KEY=00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff \
         MOJO_LOGIN_THROTTLE=off MOJO_LOG=warn "$BIN" >"$dir/server.log" 2>&1 &
     pid=$!
+    SERVER_PID=$pid
     for _ in $(seq 100); do
         curl -sf "${BASE}/readyz" >/dev/null && break
         sleep 0.2

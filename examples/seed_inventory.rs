@@ -43,7 +43,12 @@ fn inventory(i: usize) -> ServerInventory {
                 mac_address: Some(format!("b0:26:28:{:02x}:{:02x}:{n:02x}", (i >> 8) & 0xff, i & 0xff)),
                 speed_mbps: Some(25000),
                 link_status: Some("LinkUp".into()),
-                ipv4_addresses: vec![format!("10.{}.{}.{n}", (i >> 8) & 0xff, i & 0xff)],
+                // 198.18.0.0/15 is reserved for benchmarks: data only, never contacted.
+                ipv4_addresses: vec![format!(
+                    "198.19.{}.{}",
+                    (i >> 6) & 0xff,
+                    ((i & 0x3f) << 2) | (n - 1)
+                )],
             })
             .collect(),
         storages: vec![StorageInput {
@@ -102,7 +107,7 @@ async fn main() -> anyhow::Result<()> {
             let id = upsert_from_inventory(
                 &mut tx,
                 i as i64 + 1,
-                &format!("https://10.1.{}.{}", (i >> 8) & 0xff, i & 0xff),
+                &format!("https://198.18.{}.{}", (i >> 8) & 0xff, i & 0xff),
                 &inventory(i),
             )
             .await?;

@@ -68,6 +68,7 @@ impl App {
             jwt: JwtKeys::new(&jwt_secret),
             credential_key,
             login_throttle: LoginThrottle::new(config.login_throttle),
+            identities: Default::default(),
             metrics: Metrics::default(),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),

@@ -13,6 +13,7 @@ pub mod nodes;
 pub mod pools;
 pub mod scan_ranges;
 pub mod servers;
+mod sqlite_alloc;
 pub mod switches;
 pub mod users;
 
@@ -83,33 +84,40 @@ pub enum Dialect {
 }
 
 impl Dialect {
-    /// A case-insensitive "contains" test of `expr` against the bound pattern produced by
-    /// [`Dialect::contains_pattern`]. Unicode case folding on both engines: Postgres' ILIKE
-    /// folds per the database's ctype; on SQLite the Rust `regex` engine behind `REGEXP` does.
-    pub fn contains_sql(self, expr: &str, placeholder: &str) -> String {
+    /// A case-insensitive "contains" test of `expr` against the bound pattern that
+    /// [`Dialect::contains_pattern`] made from the same `term`. Postgres' ILIKE folds case per
+    /// the database's ctype. On SQLite an ASCII term uses `LIKE` (which folds ASCII, all such a
+    /// term needs, and costs no regex compilation); any other term goes through the Rust `regex`
+    /// engine behind `REGEXP`, which folds Unicode.
+    pub fn contains_sql(self, expr: &str, placeholder: &str, term: &str) -> String {
         match self {
-            Dialect::Sqlite => format!("{expr} REGEXP {placeholder}"),
-            Dialect::Postgres => format!("{expr} ILIKE {placeholder} ESCAPE '\\'"),
+            Dialect::Sqlite if !term.is_ascii() => format!("{expr} REGEXP {placeholder}"),
+            _ => {
+                let op = if self == Dialect::Postgres {
+                    "ILIKE"
+                } else {
+                    "LIKE"
+                };
+                format!("{expr} {op} {placeholder} ESCAPE '\\'")
+            }
         }
     }
 
     /// The bound value for [`Dialect::contains_sql`]: `term` taken literally.
     pub fn contains_pattern(self, term: &str) -> String {
-        match self {
-            Dialect::Sqlite => format!("(?i){}", regex_escape(term)),
-            Dialect::Postgres => {
-                let mut p = String::with_capacity(term.len() + 2);
-                p.push('%');
-                for c in term.chars() {
-                    if matches!(c, '%' | '_' | '\\') {
-                        p.push('\\');
-                    }
-                    p.push(c);
-                }
-                p.push('%');
-                p
-            }
+        if self == Dialect::Sqlite && !term.is_ascii() {
+            return format!("(?i){}", regex_escape(term));
         }
+        let mut p = String::with_capacity(term.len() + 2);
+        p.push('%');
+        for c in term.chars() {
+            if matches!(c, '%' | '_' | '\\') {
+                p.push('\\');
+            }
+            p.push(c);
+        }
+        p.push('%');
+        p
     }
 
     /// Row-lock suffix for a claim query (`FOR UPDATE SKIP LOCKED` on Postgres; SQLite
@@ -274,6 +282,12 @@ impl Sql {
     pub fn bind_later(&mut self, v: impl Into<Val>) -> String {
         self.args.push(v.into());
         format!("${}", self.args.len())
+    }
+
+    /// Puts `text` in place of the SQL text written so far and returns that text; the
+    /// arguments stay, so fragments built in turn share one placeholder numbering.
+    pub fn replace_text(&mut self, text: String) -> String {
+        std::mem::replace(&mut self.text, text)
     }
 
     /// The SQL text.
@@ -559,6 +573,7 @@ impl Db {
                 .await?;
             Ok(Db::Postgres(pool))
         } else {
+            sqlite_alloc::install();
             let opts = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
@@ -787,6 +802,13 @@ mod tests {
             Dialect::Postgres.contains_pattern("a%b_c\\"),
             "%a\\%b\\_c\\\\%"
         );
-        assert_eq!(Dialect::Sqlite.contains_pattern("a.b*"), "(?i)a\\.b\\*");
+        assert_eq!(Dialect::Sqlite.contains_pattern("a.b%"), "%a.b\\%%");
+        assert_eq!(Dialect::Sqlite.contains_pattern("é.b*"), "(?i)é\\.b\\*");
+        assert!(Dialect::Sqlite
+            .contains_sql("x", "$1", "é")
+            .contains("REGEXP"));
+        assert!(Dialect::Sqlite
+            .contains_sql("x", "$1", "e")
+            .contains("LIKE"));
     }
 }

@@ -34,6 +34,76 @@ pub struct CurrentUser {
     pub groups: Vec<i64>,
 }
 
+/// How long a token holder's identity (active flag, superuser flag, groups) is reused without
+/// reading it again. Changes made through this server take effect at once (the cache is
+/// emptied); changes made through another replica or the CLI within this time.
+pub const IDENTITY_TTL: Duration = Duration::from_secs(2);
+
+/// Identities of recent token holders, so that most requests cost no user lookup.
+#[derive(Default)]
+pub struct IdentityCache {
+    inner: Mutex<IdentityEntries>,
+}
+
+#[derive(Default)]
+struct IdentityEntries {
+    /// Bumped by every [`IdentityCache::forget`]: a lookup that started before a change does
+    /// not store what it read.
+    generation: u64,
+    entries: HashMap<i64, (Instant, users::AuthInfo)>,
+}
+
+/// Most identities kept; past it, stale entries are dropped (all of them if none is stale).
+const IDENTITY_CAPACITY: usize = 10_000;
+
+impl IdentityCache {
+    fn get(&self, id: i64) -> (u64, Option<users::AuthInfo>) {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let hit = inner
+            .entries
+            .get(&id)
+            .filter(|(at, _)| at.elapsed() < IDENTITY_TTL)
+            .map(|(_, info)| info.clone());
+        (inner.generation, hit)
+    }
+
+    fn put(&self, generation: u64, info: users::AuthInfo) {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if inner.generation != generation {
+            return;
+        }
+        if inner.entries.len() >= IDENTITY_CAPACITY {
+            inner
+                .entries
+                .retain(|_, (at, _)| at.elapsed() < IDENTITY_TTL);
+            if inner.entries.len() >= IDENTITY_CAPACITY {
+                inner.entries.clear();
+            }
+        }
+        inner.entries.insert(info.id, (Instant::now(), info));
+    }
+
+    /// Drops every identity: called after any change to users, groups or memberships.
+    pub fn forget(&self) {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.generation += 1;
+        inner.entries.clear();
+    }
+
+    /// The identity of user `id`, from the cache or the database.
+    async fn lookup(&self, db: &db::Db, id: i64) -> db::DbResult<Option<users::AuthInfo>> {
+        let (generation, hit) = self.get(id);
+        if hit.is_some() {
+            return Ok(hit);
+        }
+        let info = users::auth_info(db, id).await?;
+        if let Some(info) = &info {
+            self.put(generation, info.clone());
+        }
+        Ok(info)
+    }
+}
+
 /// The caller, who must be a superuser (403 otherwise).
 #[derive(Debug, Clone)]
 pub struct Superuser(pub CurrentUser);
@@ -144,7 +214,7 @@ impl FromRequestParts<AppState> for CurrentUser {
         if claims.token_type != "access" {
             return Err(access_error("Token has wrong type"));
         }
-        let user = users::auth_info(&state.db, claims.user_id).await?;
+        let user = state.identities.lookup(&state.db, claims.user_id).await?;
         let Some(user) = user else {
             return Err(ApiError::Unauthorized(
                 json!({"detail": "User not found", "code": "user_not_found"}),

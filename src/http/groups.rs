@@ -173,6 +173,7 @@ async fn write(state: &AppState, id: Option<i64>, body: &Fields, mode: Mode) -> 
         groups::set_users(&mut tx, id, &users).await?;
     }
     tx.commit().await?;
+    state.identities.forget();
     Ok(id)
 }
 
@@ -230,7 +231,7 @@ async fn delete_group(
     }
     match groups::delete(&state.db, id).await {
         Ok(0) => return Err(ApiError::NoMatch("Group")),
-        Ok(_) => {}
+        Ok(_) => state.identities.forget(),
         Err(e) if e.is_foreign_key_violation() => {
             return Err(ApiError::bad_request(format!(
                 "Group {id} is in use by pools; move or delete them first."

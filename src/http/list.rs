@@ -233,8 +233,9 @@ pub fn search_terms(value: &str) -> Vec<String> {
     terms
 }
 
-/// The validated ordering: SQL `ORDER BY` text from the `ordering` parameter.
-fn order_by(spec: &ListSpec, q: &ListQuery) -> String {
+/// The validated ordering: (SQL expression, direction) pairs from the `ordering` parameter,
+/// ending with the id column as tiebreaker.
+fn order_by(spec: &ListSpec, q: &ListQuery) -> Vec<(&'static str, &'static str)> {
     let mut parts = Vec::new();
     let mut has_id = false;
     if let Some(v) = q.get("ordering") {
@@ -249,34 +250,56 @@ fn order_by(spec: &ListSpec, q: &ListQuery) -> String {
             if *expr == spec.id_column {
                 has_id = true;
             }
-            parts.push(if desc {
-                format!("{expr} DESC NULLS FIRST")
-            } else {
-                format!("{expr} ASC NULLS LAST")
-            });
+            parts.push((
+                *expr,
+                if desc {
+                    "DESC NULLS FIRST"
+                } else {
+                    "ASC NULLS LAST"
+                },
+            ));
         }
     }
     if !has_id {
-        parts.push(format!("{} ASC", spec.id_column));
+        parts.push((spec.id_column, "ASC"));
     }
-    parts.join(", ")
+    parts
 }
 
 const FK_INVALID: &str = "Select a valid choice. That choice is not one of the available choices.";
 
-/// Builds the WHERE clause (scope, search and filters) into `sql`.
-async fn where_clause(
-    db: &Db,
+/// A foreign-key filter value still to be checked: `(SELECT COUNT(*) ...)` selected as
+/// `__fk<n>`, folded into the list query itself.
+struct FkCheck {
+    /// Position of the filter in the declaration (errors are reported in that order).
+    order: usize,
+    param: &'static str,
+    /// Scalar subquery, with placeholders numbered in the list query.
+    subquery: String,
+}
+
+/// The WHERE clause (scope, search and filters) built into `sql`, plus what is left to check.
+struct Filtered {
+    /// ` WHERE ...` text; its arguments are those of the `Sql` it was built in.
+    clause: String,
+    /// Foreign-key values to verify.
+    checks: Vec<FkCheck>,
+    /// Messages found without the database, with the position of their filter.
+    errors: Vec<(usize, &'static str, String)>,
+}
+
+/// Builds the WHERE clause (scope, search and filters); arguments go into `sql`.
+fn where_clause(
+    dialect: Dialect,
     spec: &ListSpec,
     q: &ListQuery,
     user: &CurrentUser,
     sql: &mut Sql,
-) -> ApiResult<()> {
-    sql.push(" WHERE 1=1");
+) -> ApiResult<Filtered> {
+    let outer = sql.replace_text(String::from(" WHERE 1=1"));
     if let Some(scope) = spec.scope {
         scope(user, sql);
     }
-    let dialect: Dialect = db.dialect();
     if let Some(search) = q.get("search") {
         if search.contains('\0') {
             return Err(ApiError::field(
@@ -289,19 +312,21 @@ async fn where_clause(
             let ors: Vec<String> = spec
                 .search
                 .iter()
-                .map(|(_, expr)| dialect.contains_sql(expr, &p))
+                .map(|(_, expr)| dialect.contains_sql(expr, &p, &term))
                 .collect();
             sql.push(&format!(" AND ({})", ors.join(" OR ")));
         }
     }
-    let mut errors = super::validate::Errors::default();
-    for f in spec.filters {
+    let mut checks = Vec::new();
+    let mut errors = Vec::new();
+    for (order, f) in spec.filters.iter().enumerate() {
         let Some(raw) = q.get(f.param) else { continue };
         if raw.is_empty() {
             continue;
         }
+        let mut error = |msg: String| errors.push((order, f.param, msg));
         if raw.contains('\0') {
-            errors.add(f.param, "Null characters are not allowed.");
+            error("Null characters are not allowed.".into());
             continue;
         }
         match f.kind {
@@ -314,12 +339,9 @@ async fn where_clause(
                     let p = sql.bind_later(raw);
                     sql.push(&format!(" AND {} = {p}", f.column));
                 } else {
-                    errors.add(
-                        f.param,
-                        format!(
-                            "Select a valid choice. {raw} is not one of the available choices."
-                        ),
-                    );
+                    error(format!(
+                        "Select a valid choice. {raw} is not one of the available choices."
+                    ));
                 }
             }
             FilterKind::Number => match raw.trim().parse::<i64>() {
@@ -327,7 +349,7 @@ async fn where_clause(
                     let p = sql.bind_later(n);
                     sql.push(&format!(" AND {} = {p}", f.column));
                 }
-                Err(_) => errors.add(f.param, "Enter a number."),
+                Err(_) => error("Enter a number.".into()),
             },
             FilterKind::Bool => {
                 let b = match raw.to_ascii_lowercase().as_str() {
@@ -350,24 +372,51 @@ async fn where_clause(
                     continue;
                 }
                 let Ok(id) = raw.trim().parse::<i64>() else {
-                    errors.add(f.param, FK_INVALID);
+                    error(FK_INVALID.into());
                     continue;
                 };
-                let mut check = Sql::new(format!(
-                    "SELECT COUNT(*) FROM {table} WHERE {table}.id = $1"
-                ))
-                .arg(id);
-                if let Some(vis) = visible {
-                    vis(user, &mut check);
-                }
-                if db.fetch_int(&check).await? == 0 {
-                    errors.add(f.param, FK_INVALID);
-                    continue;
-                }
                 let p = sql.bind_later(id);
+                let clause = sql.replace_text(format!(
+                    "(SELECT COUNT(*) FROM {table} WHERE {table}.id = {p}"
+                ));
+                if let Some(vis) = visible {
+                    vis(user, sql);
+                }
+                sql.push(")");
+                let subquery = sql.replace_text(clause);
+                checks.push(FkCheck {
+                    order,
+                    param: f.param,
+                    subquery,
+                });
                 sql.push(&format!(" AND {} = {p}", f.column));
             }
         }
+    }
+    let clause = sql.replace_text(outer);
+    Ok(Filtered {
+        clause,
+        checks,
+        errors,
+    })
+}
+
+/// Reports the filter errors: those found while building the query and the foreign keys that
+/// `head` (the row carrying the `__fk<n>` columns) shows to be missing or invisible.
+fn filter_errors(filtered: &Filtered, head: Option<&Row>) -> ApiResult<()> {
+    let mut found: Vec<(usize, &str, String)> = filtered.errors.clone();
+    for (i, c) in filtered.checks.iter().enumerate() {
+        let seen = head
+            .and_then(|r| r.opt_int(&format!("__fk{i}")).ok().flatten())
+            .unwrap_or(0);
+        if seen == 0 {
+            found.push((c.order, c.param, FK_INVALID.into()));
+        }
+    }
+    found.sort_by_key(|(order, _, _)| *order);
+    let mut errors = super::validate::Errors::default();
+    for (_, param, msg) in found {
+        errors.add(param, msg);
     }
     errors.check()
 }
@@ -416,10 +465,12 @@ struct Envelope<T> {
     results: Vec<T>,
 }
 
-/// Runs a list request against a declaration.
+/// Runs a list request against a declaration, in one statement in the common cases: the
+/// foreign-key checks, the count and the page come back together (the page `LEFT JOIN`ed to a
+/// one-row head of count and checks, so an empty page still answers them).
 pub async fn run(db: &Db, spec: &ListSpec, q: &ListQuery, user: &CurrentUser) -> ApiResult<Listed> {
-    let mut filtered = Sql::new(format!(" FROM {}", spec.from));
-    where_clause(db, spec, q, user, &mut filtered).await?;
+    let mut sql = Sql::default();
+    let filtered = where_clause(db.dialect(), spec, q, user, &mut sql)?;
     let order = order_by(spec, q);
 
     let page_size = q
@@ -427,42 +478,100 @@ pub async fn run(db: &Db, spec: &ListSpec, q: &ListQuery, user: &CurrentUser) ->
         .and_then(positive_int)
         .map(|n| n.min(MAX_PAGE_SIZE));
     let page_param = q.get("page").filter(|p| !p.is_empty());
-    if page_size.is_none() && page_param.is_none() {
-        let mut sql = Sql::new(format!("SELECT {}", spec.columns));
-        sql.push(filtered.text());
-        let sql = with_args(sql, &filtered);
-        let mut sql = sql;
-        sql.push(&format!(" ORDER BY {order}"));
-        let rows = db.fetch_all(&sql).await?;
-        return Ok(Listed {
-            rows,
-            page: None,
-            shape: spec.shape,
-        });
+    let from_where = format!(" FROM {}{}", spec.from, filtered.clause);
+    let checks: Vec<String> = filtered
+        .checks
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("{} AS __fk{i}", c.subquery))
+        .collect();
+
+    if !filtered.errors.is_empty() {
+        // Report every filter error at once, the foreign keys included.
+        let head = if checks.is_empty() {
+            None
+        } else {
+            let mut head_sql = sql.clone();
+            head_sql.push(&format!("SELECT {}", checks.join(", ")));
+            db.fetch_optional(&head_sql).await?
+        };
+        filter_errors(&filtered, head.as_ref())?;
     }
 
-    let mut count_sql = Sql::new("SELECT COUNT(*)");
-    count_sql.push(filtered.text());
-    let count = db.fetch_int(&with_args(count_sql, &filtered)).await?;
-    let count = u64::try_from(count).unwrap_or(0);
-    // `page` alone pages through everything in one page (no default page size is configured).
-    let size = page_size.unwrap_or_else(|| count.max(1));
-    let pages = count.div_ceil(size).max(1);
-    let page = match page_param {
-        None => 1,
-        Some("last") => pages,
+    let Some(size) = page_size else {
+        // Unpaginated, or `page` alone: everything, in one page.
+        let (head, rows) =
+            page_query(db, spec, &order, &from_where, &checks, false, None, sql).await?;
+        filter_errors(&filtered, head.as_ref())?;
+        if let Some(p) = page_param {
+            if p != "last" && p.trim().parse::<u64>().ok() != Some(1) {
+                return Err(ApiError::NotFound("Invalid page."));
+            }
+        }
+        let count = rows.len() as u64;
+        return Ok(Listed {
+            rows,
+            page: page_param.map(|_| (count, None, None)),
+            shape: spec.shape,
+        });
+    };
+
+    let requested = match page_param {
+        None => Some(1),
+        Some("last") => None,
         Some(p) => match p.trim().parse::<u64>() {
-            Ok(n) if n >= 1 && n <= pages => n,
-            _ => return Err(ApiError::NotFound("Invalid page.")),
+            Ok(n) if n >= 1 => Some(n),
+            _ => Some(0),
         },
     };
-    let mut sql = Sql::new(format!("SELECT {}", spec.columns));
-    sql.push(filtered.text());
-    let mut sql = with_args(sql, &filtered);
-    let limit = sql.bind_later(i64::try_from(size).unwrap_or(i64::MAX));
-    let offset = sql.bind_later(i64::try_from((page - 1) * size).unwrap_or(0));
-    sql.push(&format!(" ORDER BY {order} LIMIT {limit} OFFSET {offset}"));
-    let rows = db.fetch_all(&sql).await?;
+    let (count, page, rows) = match requested {
+        Some(n) if n >= 1 => {
+            let offset = (n - 1).saturating_mul(size);
+            let (head, rows) = page_query(
+                db,
+                spec,
+                &order,
+                &from_where,
+                &checks,
+                true,
+                Some((size, offset)),
+                sql,
+            )
+            .await?;
+            filter_errors(&filtered, head.as_ref())?;
+            (total_of(head.as_ref())?, n, rows)
+        }
+        _ => {
+            // `last` (or a bad page number, reported after the filters): count first.
+            let mut head_sql = sql.clone();
+            let mut cols = vec![format!("(SELECT COUNT(*){from_where}) AS __total")];
+            cols.extend(checks.iter().cloned());
+            head_sql.push(&format!("SELECT {}", cols.join(", ")));
+            let head = db.fetch_optional(&head_sql).await?;
+            filter_errors(&filtered, head.as_ref())?;
+            let count = total_of(head.as_ref())?;
+            if requested == Some(0) {
+                return Err(ApiError::NotFound("Invalid page."));
+            }
+            let last = count.div_ceil(size).max(1);
+            let (_, rows) = page_query(
+                db,
+                spec,
+                &order,
+                &from_where,
+                &[],
+                false,
+                Some((size, (last - 1) * size)),
+                sql,
+            )
+            .await?;
+            (count, last, rows)
+        }
+    };
+    let pages = count.div_ceil(size).max(1);
+    if page > pages {
+        return Err(ApiError::NotFound("Invalid page."));
+    }
     let next = (page < pages).then(|| q.url_with_page(Some(page + 1)));
     let previous = match page {
         1 => None,
@@ -476,9 +585,84 @@ pub async fn run(db: &Db, spec: &ListSpec, q: &ListQuery, user: &CurrentUser) ->
     })
 }
 
-/// `sql` with the arguments of `from` appended (their placeholders are already in the text).
-fn with_args(sql: Sql, from: &Sql) -> Sql {
-    from.args().iter().cloned().fold(sql, Sql::arg)
+/// The `__total` column of a head row.
+fn total_of(head: Option<&Row>) -> ApiResult<u64> {
+    let n = match head {
+        Some(r) => r.opt_int("__total")?.unwrap_or(0),
+        None => 0,
+    };
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// Selects the rows of one page (or all of them with `limit` None) in order. With `checks` or
+/// `count`, the rows are joined to a one-row head carrying them, returned separately (it is
+/// there even when no row matches).
+#[allow(clippy::too_many_arguments)]
+async fn page_query(
+    db: &Db,
+    spec: &ListSpec,
+    order: &[(&'static str, &'static str)],
+    from_where: &str,
+    checks: &[String],
+    count: bool,
+    limit: Option<(u64, u64)>,
+    mut sql: Sql,
+) -> ApiResult<(Option<Row>, Vec<Row>)> {
+    let order_sql = |prefix: &str| -> String {
+        order
+            .iter()
+            .enumerate()
+            .map(|(i, (expr, dir))| {
+                if prefix.is_empty() {
+                    format!("{expr} {dir}")
+                } else {
+                    format!("{prefix}__o{i} {dir}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let limit_sql = match limit {
+        Some((size, offset)) => {
+            let l = sql.bind_later(i64::try_from(size).unwrap_or(i64::MAX));
+            let o = sql.bind_later(i64::try_from(offset).unwrap_or(i64::MAX));
+            format!(" LIMIT {l} OFFSET {o}")
+        }
+        None => String::new(),
+    };
+    if checks.is_empty() && !count {
+        sql.push(&format!(
+            "SELECT {}{from_where} ORDER BY {}{limit_sql}",
+            spec.columns,
+            order_sql("")
+        ));
+        return Ok((None, db.fetch_all(&sql).await?));
+    }
+    let mut head: Vec<String> = Vec::new();
+    if count {
+        head.push(format!("(SELECT COUNT(*){from_where}) AS __total"));
+    }
+    head.extend(checks.iter().cloned());
+    let keys: Vec<String> = order
+        .iter()
+        .enumerate()
+        .map(|(i, (expr, _))| format!(", {expr} AS __o{i}"))
+        .chain([format!(", {} AS __id", spec.id_column)])
+        .collect();
+    sql.push(&format!(
+        "SELECT h.*, r.* FROM (SELECT {}) h LEFT JOIN (SELECT {}{}{from_where} ORDER BY {}{limit_sql}) r \
+         ON 1=1 ORDER BY {}",
+        head.join(", "),
+        spec.columns,
+        keys.concat(),
+        order_sql(""),
+        order_sql("r.")
+    ));
+    let mut rows = db.fetch_all(&sql).await?;
+    let head = rows.first().cloned();
+    // The id is never NULL in a real row: NULL marks the head joined to no row.
+    rows.retain(|r| r.opt_int("__id").ok().flatten().is_some());
+    Ok((head, rows))
 }
 
 #[cfg(test)]

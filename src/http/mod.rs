@@ -59,6 +59,8 @@ pub struct Shared {
     pub credential_key: crate::keys::CredentialKey,
     /// Failed-login throttle.
     pub login_throttle: LoginThrottle,
+    /// Recently seen token holders.
+    pub identities: auth::IdentityCache,
     /// Prometheus counters.
     pub metrics: Metrics,
     /// Cancelled on shutdown.

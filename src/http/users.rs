@@ -295,6 +295,7 @@ async fn update(state: AppState, id: i64, body: Fields, mode: Mode) -> ApiResult
         ("auth_user.username", username_taken),
     ])?;
     tx.commit().await?;
+    state.identities.forget();
     let u = users::get(&state.db, id)
         .await?
         .ok_or(ApiError::NoMatch("User"))?;
@@ -332,6 +333,7 @@ async fn delete_user(
         .db
         .execute(&crate::db::Sql::new("DELETE FROM auth_user WHERE id = $1").arg(id))
         .await?;
+    state.identities.forget();
     if n == 0 {
         return Err(ApiError::NoMatch("User"));
     }
