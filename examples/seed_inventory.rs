@@ -9,7 +9,7 @@ use mojo_server::db::servers::{
     upsert_from_inventory, EthernetInput, FirmwareInput, ProcessorInput, ServerInventory,
     StorageInput,
 };
-use mojo_server::db::{pools, servers, Db, Sql};
+use mojo_server::db::{pools, servers, Db, Dialect, Sql};
 use serde_json::json;
 
 fn inventory(i: usize) -> ServerInventory {
@@ -117,6 +117,13 @@ async fn main() -> anyhow::Result<()> {
         }
         tx.commit().await?;
     }
+    // Planner statistics and a clean heap, as autovacuum (or SQLite's ANALYZE) would leave a
+    // database that has been running for a while.
+    let settle = match db.dialect() {
+        Dialect::Postgres => "VACUUM ANALYZE",
+        Dialect::Sqlite => "ANALYZE",
+    };
+    db.execute(&Sql::new(settle)).await?;
     let n = db
         .fetch_int(&Sql::new("SELECT COUNT(*) FROM servers"))
         .await?;

@@ -32,7 +32,7 @@ pub async fn open_database(config: &Config) -> anyhow::Result<Db> {
             .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
     }
     let url = config.database_url();
-    let db = Db::connect(&url, if config.is_postgres() { 20 } else { 8 })
+    let db = Db::connect(&url, config.db_pool_size())
         .await
         .with_context(|| format!("cannot open database {}", redact_url(&url)))?;
     db.migrate().await.context("cannot apply migrations")?;

@@ -244,6 +244,9 @@ pub struct Config {
     /// Networks that scan ranges may cover.
     #[arg(long, env = "MOJO_DISCOVERY_ALLOWED_NETWORKS", default_value = "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7", value_parser = parse_networks, global = true)]
     pub discovery_allowed_networks: Networks,
+    /// Database connections kept open.
+    #[arg(long, env = "MOJO_DB_POOL_SIZE", global = true)]
+    pub db_pool_size: Option<u32>,
     /// Concurrent discovery probes.
     #[arg(
         long,
@@ -334,6 +337,11 @@ impl Config {
         }
     }
 
+    /// Database connections to keep open.
+    pub fn db_pool_size(&self) -> u32 {
+        self.db_pool_size.unwrap_or(8)
+    }
+
     /// True when the database is PostgreSQL.
     pub fn is_postgres(&self) -> bool {
         let url = self.database_url();
@@ -344,6 +352,9 @@ impl Config {
     pub fn validate(&self) -> Result<(), String> {
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return Err("MOJO_TLS_CERT and MOJO_TLS_KEY must be set together".into());
+        }
+        if self.db_pool_size == Some(0) {
+            return Err("MOJO_DB_POOL_SIZE must be at least 1".into());
         }
         if self.scan_concurrency == 0 {
             return Err("MOJO_SCAN_CONCURRENCY must be at least 1".into());

@@ -19,10 +19,12 @@ pub mod users;
 
 use std::collections::HashMap;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use futures::TryStreamExt;
 use sqlx::postgres::{PgPoolOptions, PgRow};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow};
 use sqlx::{Column, PgPool, Postgres, Row as _, Sqlite, SqlitePool, TypeInfo, ValueRef};
@@ -85,21 +87,20 @@ pub enum Dialect {
 
 impl Dialect {
     /// A case-insensitive "contains" test of `expr` against the bound pattern that
-    /// [`Dialect::contains_pattern`] made from the same `term`. Postgres' ILIKE folds case per
-    /// the database's ctype. On SQLite an ASCII term uses `LIKE` (which folds ASCII, all such a
-    /// term needs, and costs no regex compilation); any other term goes through the Rust `regex`
-    /// engine behind `REGEXP`, which folds Unicode.
+    /// [`Dialect::contains_pattern`] made from the same `term`. An ASCII term (the usual case:
+    /// names, models, serials, URLs) needs only ASCII case folding, which both engines do
+    /// cheaply: SQLite's `LIKE`, and Postgres' `ILIKE` under the "C" collation (the database's
+    /// own collation would lowercase every value through the C library's wide-character
+    /// functions first). Any other term gets full Unicode folding: `ILIKE` under the database
+    /// collation on Postgres, the Rust `regex` engine behind `REGEXP` on SQLite.
     pub fn contains_sql(self, expr: &str, placeholder: &str, term: &str) -> String {
-        match self {
-            Dialect::Sqlite if !term.is_ascii() => format!("{expr} REGEXP {placeholder}"),
-            _ => {
-                let op = if self == Dialect::Postgres {
-                    "ILIKE"
-                } else {
-                    "LIKE"
-                };
-                format!("{expr} {op} {placeholder} ESCAPE '\\'")
+        match (self, term.is_ascii()) {
+            (Dialect::Sqlite, true) => format!("{expr} LIKE {placeholder} ESCAPE '\\'"),
+            (Dialect::Sqlite, false) => format!("{expr} REGEXP {placeholder}"),
+            (Dialect::Postgres, true) => {
+                format!("{expr} ILIKE {placeholder} COLLATE \"C\" ESCAPE '\\'")
             }
+            (Dialect::Postgres, false) => format!("{expr} ILIKE {placeholder} ESCAPE '\\'"),
         }
     }
 
@@ -301,18 +302,92 @@ impl Sql {
     }
 }
 
+/// Column names of a result, shared by its rows.
+#[derive(Debug)]
+struct Names {
+    list: Vec<String>,
+    index: HashMap<String, usize>,
+    /// Postgres column types (SQLite types are per value, read from each value).
+    pg_types: Vec<PgKind>,
+}
+
+/// How a Postgres column is decoded.
+#[derive(Debug, Clone, Copy)]
+enum PgKind {
+    Int8,
+    Int4,
+    Int2,
+    Bool,
+    Float8,
+    Float4,
+    Numeric,
+    Timestamptz,
+    Timestamp,
+    Bytea,
+    Text,
+}
+
+impl PgKind {
+    fn of(type_name: &str) -> PgKind {
+        match type_name {
+            "INT8" => PgKind::Int8,
+            "INT4" => PgKind::Int4,
+            "INT2" => PgKind::Int2,
+            "BOOL" => PgKind::Bool,
+            "FLOAT8" => PgKind::Float8,
+            "FLOAT4" => PgKind::Float4,
+            "NUMERIC" => PgKind::Numeric,
+            "TIMESTAMPTZ" => PgKind::Timestamptz,
+            "TIMESTAMP" => PgKind::Timestamp,
+            "BYTEA" => PgKind::Bytea,
+            _ => PgKind::Text,
+        }
+    }
+}
+
 /// A decoded row, independent of the backend.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Row {
-    names: Arc<HashMap<String, usize>>,
+    names: Arc<Names>,
     vals: Vec<Val>,
+    /// Where the next lookup is tried first: decoders read columns in selection order, so
+    /// most lookups cost one comparison instead of a hash.
+    next: AtomicUsize,
+}
+
+impl Clone for Row {
+    fn clone(&self) -> Self {
+        Row {
+            names: self.names.clone(),
+            vals: self.vals.clone(),
+            next: AtomicUsize::new(self.next.load(Ordering::Relaxed)),
+        }
+    }
 }
 
 impl Row {
+    fn new(names: Arc<Names>, vals: Vec<Val>) -> Row {
+        Row {
+            names,
+            vals,
+            next: AtomicUsize::new(0),
+        }
+    }
+
     fn get(&self, name: &str) -> DbResult<&Val> {
-        self.names
-            .get(name)
-            .and_then(|&i| self.vals.get(i))
+        let guess = self.next.load(Ordering::Relaxed);
+        let i = if self.names.list.get(guess).is_some_and(|n| n == name) {
+            guess
+        } else {
+            *self
+                .names
+                .index
+                .get(name)
+                .ok_or_else(|| DbError::Decode(name.to_string(), "missing column"))?
+        };
+        self.next.store(i + 1, Ordering::Relaxed);
+        self.vals
+            .get(i)
             .ok_or_else(|| DbError::Decode(name.to_string(), "missing column"))
     }
 
@@ -402,88 +477,118 @@ impl Row {
     }
 }
 
-fn names_of<R: sqlx::Row>(row: &R) -> Arc<HashMap<String, usize>> {
-    Arc::new(
+fn names_of<R: sqlx::Row>(row: &R) -> Arc<Names> {
+    let list: Vec<String> = row.columns().iter().map(|c| c.name().to_string()).collect();
+    let index = list
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.clone(), i))
+        .collect();
+    let pg_types = if <R::Database as sqlx::Database>::NAME == <Postgres as sqlx::Database>::NAME {
         row.columns()
             .iter()
-            .enumerate()
-            .map(|(i, c)| (c.name().to_string(), i))
-            .collect(),
-    )
+            .map(|c| PgKind::of(c.type_info().name()))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Arc::new(Names {
+        list,
+        index,
+        pg_types,
+    })
 }
 
-fn decode_sqlite(rows: Vec<SqliteRow>) -> DbResult<Vec<Row>> {
+/// Decodes one value whose type is already known (no second type check by sqlx).
+fn decode_as<'r, T, DB>(raw: <DB as sqlx::Database>::ValueRef<'r>, i: usize) -> DbResult<T>
+where
+    DB: sqlx::Database,
+    T: sqlx::Decode<'r, DB>,
+{
+    T::decode(raw).map_err(|source| {
+        DbError::Sqlx(sqlx::Error::ColumnDecode {
+            index: i.to_string(),
+            source,
+        })
+    })
+}
+
+fn decode_sqlite(r: &SqliteRow, names: &Arc<Names>) -> DbResult<Row> {
+    let mut vals = Vec::with_capacity(r.len());
+    for i in 0..r.len() {
+        let raw = r.try_get_raw(i)?;
+        vals.push(if raw.is_null() {
+            Val::Null
+        } else {
+            match raw.type_info().name() {
+                "INTEGER" | "BOOLEAN" | "INT" | "BIGINT" => {
+                    Val::Int(decode_as::<_, Sqlite>(raw, i)?)
+                }
+                "REAL" | "FLOAT" | "DOUBLE" => Val::Float(decode_as::<_, Sqlite>(raw, i)?),
+                "BLOB" => Val::Bytes(decode_as::<_, Sqlite>(raw, i)?),
+                _ => Val::Text(decode_as::<_, Sqlite>(raw, i)?),
+            }
+        });
+    }
+    Ok(Row::new(names.clone(), vals))
+}
+
+fn decode_pg(r: &PgRow, names: &Arc<Names>) -> DbResult<Row> {
+    let mut vals = Vec::with_capacity(r.len());
+    for (i, kind) in names.pg_types.iter().enumerate() {
+        let raw = r.try_get_raw(i)?;
+        if raw.is_null() {
+            vals.push(Val::Null);
+            continue;
+        }
+        vals.push(match kind {
+            PgKind::Int8 => Val::Int(decode_as::<i64, Postgres>(raw, i)?),
+            PgKind::Int4 => Val::Int(decode_as::<i32, Postgres>(raw, i)?.into()),
+            PgKind::Int2 => Val::Int(decode_as::<i16, Postgres>(raw, i)?.into()),
+            PgKind::Bool => Val::Bool(decode_as::<_, Postgres>(raw, i)?),
+            PgKind::Float8 => Val::Float(decode_as::<_, Postgres>(raw, i)?),
+            PgKind::Float4 => Val::Float(decode_as::<f32, Postgres>(raw, i)?.into()),
+            PgKind::Numeric => Val::Float(
+                decode_as::<String, Postgres>(raw, i)
+                    .ok()
+                    .and_then(|s| f64::from_str(&s).ok())
+                    .unwrap_or_default(),
+            ),
+            PgKind::Timestamptz => Val::Time(decode_as::<_, Postgres>(raw, i)?),
+            PgKind::Timestamp => {
+                Val::Time(decode_as::<chrono::NaiveDateTime, Postgres>(raw, i)?.and_utc())
+            }
+            PgKind::Bytea => Val::Bytes(decode_as::<_, Postgres>(raw, i)?),
+            PgKind::Text => Val::Text(decode_as::<_, Postgres>(raw, i)?),
+        });
+    }
+    Ok(Row::new(names.clone(), vals))
+}
+
+/// Decodes every row of a driver result.
+fn decode_all<R: sqlx::Row>(
+    rows: Vec<R>,
+    decode: fn(&R, &Arc<Names>) -> DbResult<Row>,
+) -> DbResult<Vec<Row>> {
     let Some(first) = rows.first() else {
         return Ok(Vec::new());
     };
     let names = names_of(first);
-    rows.iter()
-        .map(|r| {
-            let mut vals = Vec::with_capacity(r.len());
-            for i in 0..r.len() {
-                let raw = r.try_get_raw(i)?;
-                let v = if raw.is_null() {
-                    Val::Null
-                } else {
-                    match raw.type_info().name() {
-                        "INTEGER" | "BOOLEAN" | "INT" | "BIGINT" => Val::Int(r.try_get(i)?),
-                        "REAL" | "FLOAT" | "DOUBLE" => Val::Float(r.try_get(i)?),
-                        "BLOB" => Val::Bytes(r.try_get(i)?),
-                        _ => Val::Text(r.try_get(i)?),
-                    }
-                };
-                vals.push(v);
-            }
-            Ok(Row {
-                names: names.clone(),
-                vals,
-            })
-        })
-        .collect()
+    rows.iter().map(|r| decode(r, &names)).collect()
 }
 
-fn decode_pg(rows: Vec<PgRow>) -> DbResult<Vec<Row>> {
-    let Some(first) = rows.first() else {
-        return Ok(Vec::new());
-    };
-    let names = names_of(first);
-    rows.iter()
-        .map(|r| {
-            let mut vals = Vec::with_capacity(r.len());
-            for (i, col) in r.columns().iter().enumerate() {
-                let raw = r.try_get_raw(i)?;
-                let v = if raw.is_null() {
-                    Val::Null
-                } else {
-                    match col.type_info().name() {
-                        "INT8" => Val::Int(r.try_get::<i64, _>(i)?),
-                        "INT4" => Val::Int(r.try_get::<i32, _>(i)?.into()),
-                        "INT2" => Val::Int(r.try_get::<i16, _>(i)?.into()),
-                        "BOOL" => Val::Bool(r.try_get(i)?),
-                        "FLOAT8" => Val::Float(r.try_get(i)?),
-                        "FLOAT4" => Val::Float(r.try_get::<f32, _>(i)?.into()),
-                        "NUMERIC" => Val::Float(
-                            r.try_get::<String, _>(i)
-                                .ok()
-                                .and_then(|s| f64::from_str(&s).ok())
-                                .unwrap_or_default(),
-                        ),
-                        "TIMESTAMPTZ" => Val::Time(r.try_get(i)?),
-                        "TIMESTAMP" => {
-                            Val::Time(r.try_get::<chrono::NaiveDateTime, _>(i)?.and_utc())
-                        }
-                        "BYTEA" => Val::Bytes(r.try_get(i)?),
-                        _ => Val::Text(r.try_get(i)?),
-                    }
-                };
-                vals.push(v);
-            }
-            Ok(Row {
-                names: names.clone(),
-                vals,
-            })
-        })
-        .collect()
+/// Streams a driver result through `f`, one decoded row at a time.
+async fn decode_each<'a, R: sqlx::Row>(
+    mut rows: futures::stream::BoxStream<'a, Result<R, sqlx::Error>>,
+    decode: fn(&R, &Arc<Names>) -> DbResult<Row>,
+    mut f: impl FnMut(Row) -> DbResult<()>,
+) -> DbResult<()> {
+    let mut names = None;
+    while let Some(r) = rows.try_next().await? {
+        let names = names.get_or_insert_with(|| names_of(&r));
+        f(decode(&r, names)?)?;
+    }
+    Ok(())
 }
 
 type SqliteQuery<'q> = sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
@@ -628,8 +733,16 @@ impl Db {
     /// All rows of a query.
     pub async fn fetch_all(&self, q: &Sql) -> DbResult<Vec<Row>> {
         match self {
-            Db::Sqlite(p) => decode_sqlite(sqlite_query(q).fetch_all(p).await?),
-            Db::Postgres(p) => decode_pg(pg_query(q).fetch_all(p).await?),
+            Db::Sqlite(p) => decode_all(sqlite_query(q).fetch_all(p).await?, decode_sqlite),
+            Db::Postgres(p) => decode_all(pg_query(q).fetch_all(p).await?, decode_pg),
+        }
+    }
+
+    /// Hands each row of a query to `f` as it arrives, so a large answer is never held twice.
+    pub async fn fetch_each(&self, q: &Sql, f: impl FnMut(Row) -> DbResult<()>) -> DbResult<()> {
+        match self {
+            Db::Sqlite(p) => decode_each(sqlite_query(q).fetch(p), decode_sqlite, f).await,
+            Db::Postgres(p) => decode_each(pg_query(q).fetch(p), decode_pg, f).await,
         }
     }
 
@@ -691,8 +804,8 @@ impl Tx {
     /// All rows of a query.
     pub async fn fetch_all(&mut self, q: &Sql) -> DbResult<Vec<Row>> {
         match self {
-            Tx::Sqlite(t) => decode_sqlite(sqlite_query(q).fetch_all(&mut **t).await?),
-            Tx::Postgres(t) => decode_pg(pg_query(q).fetch_all(&mut **t).await?),
+            Tx::Sqlite(t) => decode_all(sqlite_query(q).fetch_all(&mut **t).await?, decode_sqlite),
+            Tx::Postgres(t) => decode_all(pg_query(q).fetch_all(&mut **t).await?, decode_pg),
         }
     }
 

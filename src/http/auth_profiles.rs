@@ -192,13 +192,10 @@ async fn list_profiles(
     Superuser(user): Superuser,
     q: ListQuery,
 ) -> ApiResult<Response> {
-    let listed = list::run(&state.db, &AUTH_PROFILE_LIST, &q, &user).await?;
-    let items = listed
-        .rows
-        .iter()
-        .map(|r| AuthProfile::from_row(r).map(AuthProfileOut::from))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(listed.respond(items))
+    list::respond(&state.db, &AUTH_PROFILE_LIST, &q, &user, |r| {
+        AuthProfile::from_row(r).map(AuthProfileOut::from)
+    })
+    .await
 }
 
 async fn get_profile(

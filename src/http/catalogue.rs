@@ -377,13 +377,7 @@ async fn list_items(
     q: ListQuery,
     cat: &'static Catalogue,
 ) -> ApiResult<Response> {
-    let listed = list::run(&state.db, cat.list, &q, &user).await?;
-    let items = listed
-        .rows
-        .iter()
-        .map(cat.render)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(listed.respond(items))
+    list::respond(&state.db, cat.list, &q, &user, cat.render).await
 }
 
 async fn fetch(state: &AppState, cat: &Catalogue, id: i64) -> ApiResult<Value> {

@@ -122,14 +122,9 @@ async fn list_groups(
     Superuser(user): Superuser,
     q: ListQuery,
 ) -> ApiResult<Response> {
-    let listed = list::run(&state.db, &GROUP_LIST, &q, &user).await?;
-    let mut items = listed
-        .rows
-        .iter()
-        .map(Group::from_row)
-        .collect::<Result<Vec<_>, _>>()?;
-    groups::attach_users(&state.db, &mut items).await?;
-    Ok(listed.respond(items.into_iter().map(GroupOut::from).collect()))
+    let mut listed = list::run(&state.db, &GROUP_LIST, &q, &user, Group::from_row).await?;
+    groups::attach_users(&state.db, &mut listed.items).await?;
+    Ok(listed.map(GroupOut::from).respond())
 }
 
 async fn get_group(

@@ -115,13 +115,10 @@ async fn list_jobs(
     Superuser(user): Superuser,
     q: ListQuery,
 ) -> ApiResult<Response> {
-    let listed = list::run(&state.db, &JOB_LIST, &q, &user).await?;
-    let items = listed
-        .rows
-        .iter()
-        .map(|r| Job::from_row(r).map(JobOut::from))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(listed.respond(items))
+    list::respond(&state.db, &JOB_LIST, &q, &user, |r| {
+        Job::from_row(r).map(JobOut::from)
+    })
+    .await
 }
 
 async fn get_job(State(state): State<AppState>, _: Superuser, ids: Ids) -> ApiResult<Json<JobOut>> {

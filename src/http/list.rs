@@ -13,7 +13,7 @@ use serde::Serialize;
 use super::auth::CurrentUser;
 use super::error::{ApiError, ApiResult};
 use super::AppState;
-use crate::db::{Db, Dialect, Row, Sql};
+use crate::db::{Db, DbResult, Dialect, Row, Sql};
 
 /// Largest page a client may ask for; larger values are clamped.
 pub const MAX_PAGE_SIZE: u64 = 1000;
@@ -421,19 +421,31 @@ fn filter_errors(filtered: &Filtered, head: Option<&Row>) -> ApiResult<()> {
     errors.check()
 }
 
-/// One answer of the list engine: rows plus the pagination facts, if paginated.
+/// One answer of the list engine: items plus the pagination facts, if paginated.
 #[derive(Debug)]
-pub struct Listed {
-    /// Rows of the page (or all rows).
-    pub rows: Vec<Row>,
+pub struct Listed<T> {
+    /// Items of the page (or all items).
+    pub items: Vec<T>,
     page: Option<(u64, Option<String>, Option<String>)>,
     shape: Shape,
 }
 
-impl Listed {
-    /// Renders items (already converted from `rows`) in the declared shape. Items are
-    /// serialized straight into the body (no intermediate `Value` tree: large lists stay cheap).
-    pub fn respond<T: Serialize>(self, items: Vec<T>) -> Response {
+impl<T> Listed<T> {
+    /// The same answer with each item converted.
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Listed<U> {
+        Listed {
+            items: self.items.into_iter().map(f).collect(),
+            page: self.page,
+            shape: self.shape,
+        }
+    }
+}
+
+impl<T: Serialize> Listed<T> {
+    /// Renders the items in the declared shape, serialized straight into the body (no
+    /// intermediate `Value` tree: large lists stay cheap).
+    pub fn respond(self) -> Response {
+        let items = self.items;
         match self.page {
             Some((count, next, previous)) => Json(Envelope {
                 count,
@@ -456,6 +468,54 @@ impl Listed {
     }
 }
 
+impl Listed<()> {
+    /// Renders items already serialized, as a JSON array, by [`respond`].
+    fn respond_serialized(self, mut results: Vec<u8>) -> Response {
+        let json = [(header::CONTENT_TYPE, "application/json")];
+        let (count, next, previous) = match (self.page, self.shape) {
+            (Some(page), _) => page,
+            (None, Shape::BareArray) => return (json, results).into_response(),
+            (None, Shape::Envelope) => (self.items.len() as u64, None, None),
+        };
+        let head = Envelope::<()> {
+            count,
+            next,
+            previous,
+            results: Vec::new(),
+        };
+        // `{"count":..,"next":..,"previous":..,"results":` then the array and `}`.
+        let mut prefix = serde_json::to_vec(&head).unwrap_or_default();
+        prefix.truncate(prefix.len().saturating_sub(3));
+        results.reserve(prefix.len() + 1);
+        results.splice(0..0, prefix);
+        results.push(b'}');
+        (json, results).into_response()
+    }
+}
+
+/// Runs a list request and answers it, each row decoded and serialized as it arrives: a large
+/// list is never held as rows or items, only as the JSON it becomes.
+pub async fn respond<T: Serialize>(
+    db: &Db,
+    spec: &ListSpec,
+    q: &ListQuery,
+    user: &CurrentUser,
+    decode: impl Fn(&Row) -> DbResult<T>,
+) -> ApiResult<Response> {
+    let mut results = Vec::with_capacity(1024);
+    results.push(b'[');
+    let listed = run(db, spec, q, user, |row| {
+        if results.len() > 1 {
+            results.push(b',');
+        }
+        serde_json::to_writer(&mut results, &decode(row)?)
+            .map_err(|_| crate::db::DbError::Decode("item".into(), "not serializable"))
+    })
+    .await?;
+    results.push(b']');
+    Ok(listed.respond_serialized(results))
+}
+
 /// The paginated (or enveloped) answer of a list.
 #[derive(Serialize)]
 struct Envelope<T> {
@@ -467,8 +527,15 @@ struct Envelope<T> {
 
 /// Runs a list request against a declaration, in one statement in the common cases: the
 /// foreign-key checks, the count and the page come back together (the page `LEFT JOIN`ed to a
-/// one-row head of count and checks, so an empty page still answers them).
-pub async fn run(db: &Db, spec: &ListSpec, q: &ListQuery, user: &CurrentUser) -> ApiResult<Listed> {
+/// one-row head of count and checks, so an empty page still answers them). Each row is
+/// turned into an item by `decode` as it arrives.
+pub async fn run<T>(
+    db: &Db,
+    spec: &ListSpec,
+    q: &ListQuery,
+    user: &CurrentUser,
+    mut decode: impl FnMut(&Row) -> DbResult<T>,
+) -> ApiResult<Listed<T>> {
     let mut sql = Sql::default();
     let filtered = where_clause(db.dialect(), spec, q, user, &mut sql)?;
     let order = order_by(spec, q);
@@ -478,21 +545,26 @@ pub async fn run(db: &Db, spec: &ListSpec, q: &ListQuery, user: &CurrentUser) ->
         .and_then(positive_int)
         .map(|n| n.min(MAX_PAGE_SIZE));
     let page_param = q.get("page").filter(|p| !p.is_empty());
-    let from_where = format!(" FROM {}{}", spec.from, filtered.clause);
-    let checks: Vec<String> = filtered
-        .checks
-        .iter()
-        .enumerate()
-        .map(|(i, c)| format!("{} AS __fk{i}", c.subquery))
-        .collect();
+    let plan = Plan {
+        db,
+        spec,
+        order,
+        from_where: format!(" FROM {}{}", spec.from, filtered.clause),
+        checks: filtered
+            .checks
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{} AS __fk{i}", c.subquery))
+            .collect(),
+    };
 
     if !filtered.errors.is_empty() {
         // Report every filter error at once, the foreign keys included.
-        let head = if checks.is_empty() {
+        let head = if plan.checks.is_empty() {
             None
         } else {
             let mut head_sql = sql.clone();
-            head_sql.push(&format!("SELECT {}", checks.join(", ")));
+            head_sql.push(&format!("SELECT {}", plan.checks.join(", ")));
             db.fetch_optional(&head_sql).await?
         };
         filter_errors(&filtered, head.as_ref())?;
@@ -500,8 +572,7 @@ pub async fn run(db: &Db, spec: &ListSpec, q: &ListQuery, user: &CurrentUser) ->
 
     let Some(size) = page_size else {
         // Unpaginated, or `page` alone: everything, in one page.
-        let (head, rows) =
-            page_query(db, spec, &order, &from_where, &checks, false, None, sql).await?;
+        let (head, rows) = plan.rows(sql, true, false, None, &mut decode).await?;
         filter_errors(&filtered, head.as_ref())?;
         if let Some(p) = page_param {
             if p != "last" && p.trim().parse::<u64>().ok() != Some(1) {
@@ -510,7 +581,7 @@ pub async fn run(db: &Db, spec: &ListSpec, q: &ListQuery, user: &CurrentUser) ->
         }
         let count = rows.len() as u64;
         return Ok(Listed {
-            rows,
+            items: rows,
             page: page_param.map(|_| (count, None, None)),
             shape: spec.shape,
         });
@@ -527,25 +598,17 @@ pub async fn run(db: &Db, spec: &ListSpec, q: &ListQuery, user: &CurrentUser) ->
     let (count, page, rows) = match requested {
         Some(n) if n >= 1 => {
             let offset = (n - 1).saturating_mul(size);
-            let (head, rows) = page_query(
-                db,
-                spec,
-                &order,
-                &from_where,
-                &checks,
-                true,
-                Some((size, offset)),
-                sql,
-            )
-            .await?;
+            let (head, rows) = plan
+                .rows(sql, true, true, Some((size, offset)), &mut decode)
+                .await?;
             filter_errors(&filtered, head.as_ref())?;
             (total_of(head.as_ref())?, n, rows)
         }
         _ => {
             // `last` (or a bad page number, reported after the filters): count first.
             let mut head_sql = sql.clone();
-            let mut cols = vec![format!("(SELECT COUNT(*){from_where}) AS __total")];
-            cols.extend(checks.iter().cloned());
+            let mut cols = vec![format!("(SELECT COUNT(*){}) AS __total", plan.from_where)];
+            cols.extend(plan.checks.iter().cloned());
             head_sql.push(&format!("SELECT {}", cols.join(", ")));
             let head = db.fetch_optional(&head_sql).await?;
             filter_errors(&filtered, head.as_ref())?;
@@ -554,17 +617,15 @@ pub async fn run(db: &Db, spec: &ListSpec, q: &ListQuery, user: &CurrentUser) ->
                 return Err(ApiError::NotFound("Invalid page."));
             }
             let last = count.div_ceil(size).max(1);
-            let (_, rows) = page_query(
-                db,
-                spec,
-                &order,
-                &from_where,
-                &[],
-                false,
-                Some((size, (last - 1) * size)),
-                sql,
-            )
-            .await?;
+            let (_, rows) = plan
+                .rows(
+                    sql,
+                    false,
+                    false,
+                    Some((size, (last - 1) * size)),
+                    &mut decode,
+                )
+                .await?;
             (count, last, rows)
         }
     };
@@ -579,7 +640,7 @@ pub async fn run(db: &Db, spec: &ListSpec, q: &ListQuery, user: &CurrentUser) ->
         n => Some(q.url_with_page(Some(n - 1))),
     };
     Ok(Listed {
-        rows,
+        items: rows,
         page: Some((count, next, previous)),
         shape: spec.shape,
     })
@@ -594,75 +655,105 @@ fn total_of(head: Option<&Row>) -> ApiResult<u64> {
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
-/// Selects the rows of one page (or all of them with `limit` None) in order. With `checks` or
-/// `count`, the rows are joined to a one-row head carrying them, returned separately (it is
-/// there even when no row matches).
-#[allow(clippy::too_many_arguments)]
-async fn page_query(
-    db: &Db,
-    spec: &ListSpec,
-    order: &[(&'static str, &'static str)],
-    from_where: &str,
-    checks: &[String],
-    count: bool,
-    limit: Option<(u64, u64)>,
-    mut sql: Sql,
-) -> ApiResult<(Option<Row>, Vec<Row>)> {
-    let order_sql = |prefix: &str| -> String {
-        order
+/// What every statement of one list request shares.
+struct Plan<'a> {
+    db: &'a Db,
+    spec: &'a ListSpec,
+    order: Vec<(&'static str, &'static str)>,
+    /// ` FROM ... WHERE ...`.
+    from_where: String,
+    /// `(SELECT COUNT(*) ...) AS __fk<n>` columns.
+    checks: Vec<String>,
+}
+
+impl Plan<'_> {
+    /// Selects the items of one page (or all of them with `limit` None) in order. With the
+    /// checks or `count`, the rows are joined to a one-row head carrying them, returned
+    /// separately (it is there even when no row matches).
+    async fn rows<T>(
+        &self,
+        mut sql: Sql,
+        checks: bool,
+        count: bool,
+        limit: Option<(u64, u64)>,
+        decode: &mut impl FnMut(&Row) -> DbResult<T>,
+    ) -> ApiResult<(Option<Row>, Vec<T>)> {
+        let (spec, from_where) = (self.spec, &self.from_where);
+        let order_sql = |prefix: &str| -> String {
+            self.order
+                .iter()
+                .enumerate()
+                .map(|(i, (expr, dir))| {
+                    if prefix.is_empty() {
+                        format!("{expr} {dir}")
+                    } else {
+                        format!("{prefix}__o{i} {dir}")
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let limit_sql = match limit {
+            Some((size, offset)) => {
+                let l = sql.bind_later(i64::try_from(size).unwrap_or(i64::MAX));
+                let o = sql.bind_later(i64::try_from(offset).unwrap_or(i64::MAX));
+                format!(" LIMIT {l} OFFSET {o}")
+            }
+            None => String::new(),
+        };
+        let mut head: Vec<String> = Vec::new();
+        if count {
+            head.push(format!("(SELECT COUNT(*){from_where}) AS __total"));
+        }
+        if checks {
+            head.extend(self.checks.iter().cloned());
+        }
+        let mut items = Vec::new();
+        if head.is_empty() {
+            sql.push(&format!(
+                "SELECT {}{from_where} ORDER BY {}{limit_sql}",
+                spec.columns,
+                order_sql("")
+            ));
+            self.db
+                .fetch_each(&sql, |row| {
+                    items.push(decode(&row)?);
+                    Ok(())
+                })
+                .await?;
+            return Ok((None, items));
+        }
+        let keys: Vec<String> = self
+            .order
             .iter()
             .enumerate()
-            .map(|(i, (expr, dir))| {
-                if prefix.is_empty() {
-                    format!("{expr} {dir}")
-                } else {
-                    format!("{prefix}__o{i} {dir}")
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let limit_sql = match limit {
-        Some((size, offset)) => {
-            let l = sql.bind_later(i64::try_from(size).unwrap_or(i64::MAX));
-            let o = sql.bind_later(i64::try_from(offset).unwrap_or(i64::MAX));
-            format!(" LIMIT {l} OFFSET {o}")
-        }
-        None => String::new(),
-    };
-    if checks.is_empty() && !count {
+            .map(|(i, (expr, _))| format!(", {expr} AS __o{i}"))
+            .chain([format!(", {} AS __id", spec.id_column)])
+            .collect();
         sql.push(&format!(
-            "SELECT {}{from_where} ORDER BY {}{limit_sql}",
+            "SELECT h.*, r.* FROM (SELECT {}) h LEFT JOIN (SELECT {}{}{from_where} ORDER BY {}{limit_sql}) r \
+             ON 1=1 ORDER BY {}",
+            head.join(", "),
             spec.columns,
-            order_sql("")
+            keys.concat(),
+            order_sql(""),
+            order_sql("r.")
         ));
-        return Ok((None, db.fetch_all(&sql).await?));
+        let mut first = None;
+        self.db
+            .fetch_each(&sql, |row| {
+                // The id is never NULL in a real row: NULL marks the head joined to no row.
+                if row.opt_int("__id")?.is_some() {
+                    items.push(decode(&row)?);
+                }
+                if first.is_none() {
+                    first = Some(row);
+                }
+                Ok(())
+            })
+            .await?;
+        Ok((first, items))
     }
-    let mut head: Vec<String> = Vec::new();
-    if count {
-        head.push(format!("(SELECT COUNT(*){from_where}) AS __total"));
-    }
-    head.extend(checks.iter().cloned());
-    let keys: Vec<String> = order
-        .iter()
-        .enumerate()
-        .map(|(i, (expr, _))| format!(", {expr} AS __o{i}"))
-        .chain([format!(", {} AS __id", spec.id_column)])
-        .collect();
-    sql.push(&format!(
-        "SELECT h.*, r.* FROM (SELECT {}) h LEFT JOIN (SELECT {}{}{from_where} ORDER BY {}{limit_sql}) r \
-         ON 1=1 ORDER BY {}",
-        head.join(", "),
-        spec.columns,
-        keys.concat(),
-        order_sql(""),
-        order_sql("r.")
-    ));
-    let mut rows = db.fetch_all(&sql).await?;
-    let head = rows.first().cloned();
-    // The id is never NULL in a real row: NULL marks the head joined to no row.
-    rows.retain(|r| r.opt_int("__id").ok().flatten().is_some());
-    Ok((head, rows))
 }
 
 #[cfg(test)]

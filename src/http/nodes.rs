@@ -165,13 +165,10 @@ async fn list_nodes(
     Superuser(user): Superuser,
     q: ListQuery,
 ) -> ApiResult<Response> {
-    let listed = list::run(&state.db, &NODE_LIST, &q, &user).await?;
-    let items = listed
-        .rows
-        .iter()
-        .map(|r| Node::from_row(r).map(NodeOut::from))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(listed.respond(items))
+    list::respond(&state.db, &NODE_LIST, &q, &user, |r| {
+        Node::from_row(r).map(NodeOut::from)
+    })
+    .await
 }
 
 async fn get_node(

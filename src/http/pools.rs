@@ -346,14 +346,9 @@ async fn list_pools(
     user: CurrentUser,
     q: ListQuery,
 ) -> ApiResult<Response> {
-    let listed = list::run(&state.db, &POOL_LIST, &q, &user).await?;
-    let mut items = listed
-        .rows
-        .iter()
-        .map(Pool::from_row)
-        .collect::<Result<Vec<_>, _>>()?;
-    pools::attach_sub_pools(&state.db, &mut items).await?;
-    Ok(listed.respond(items.into_iter().map(PoolOut::from).collect()))
+    let mut listed = list::run(&state.db, &POOL_LIST, &q, &user, Pool::from_row).await?;
+    pools::attach_sub_pools(&state.db, &mut listed.items).await?;
+    Ok(listed.map(PoolOut::from).respond())
 }
 
 async fn get_pool(

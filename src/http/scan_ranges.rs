@@ -228,13 +228,10 @@ async fn list_ranges(
     Superuser(user): Superuser,
     q: ListQuery,
 ) -> ApiResult<Response> {
-    let listed = list::run(&state.db, &SCAN_RANGE_LIST, &q, &user).await?;
-    let items = listed
-        .rows
-        .iter()
-        .map(|r| ScanRange::from_row(r).map(ScanRangeOut::from))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(listed.respond(items))
+    list::respond(&state.db, &SCAN_RANGE_LIST, &q, &user, |r| {
+        ScanRange::from_row(r).map(ScanRangeOut::from)
+    })
+    .await
 }
 
 async fn get_range(

@@ -294,13 +294,10 @@ async fn list_servers(
     user: CurrentUser,
     q: ListQuery,
 ) -> ApiResult<axum::response::Response> {
-    let listed = list::run(&state.db, &SERVER_LIST, &q, &user).await?;
-    let items = listed
-        .rows
-        .iter()
-        .map(|r| Server::from_row(r).map(ServerOut::from))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(listed.respond(items))
+    list::respond(&state.db, &SERVER_LIST, &q, &user, |r| {
+        Server::from_row(r).map(ServerOut::from)
+    })
+    .await
 }
 
 async fn get_server(

@@ -199,13 +199,10 @@ async fn list_switches(
     user: CurrentUser,
     q: ListQuery,
 ) -> ApiResult<Response> {
-    let listed = list::run(&state.db, &SWITCH_LIST, &q, &user).await?;
-    let items = listed
-        .rows
-        .iter()
-        .map(|r| Switch::from_row(r).map(SwitchOut::from))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(listed.respond(items))
+    list::respond(&state.db, &SWITCH_LIST, &q, &user, |r| {
+        Switch::from_row(r).map(SwitchOut::from)
+    })
+    .await
 }
 
 async fn get_switch(

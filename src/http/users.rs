@@ -203,14 +203,9 @@ async fn list_users(
     Superuser(user): Superuser,
     q: ListQuery,
 ) -> ApiResult<Response> {
-    let listed = list::run(&state.db, &USER_LIST, &q, &user).await?;
-    let mut items = listed
-        .rows
-        .iter()
-        .map(User::from_row)
-        .collect::<Result<Vec<_>, _>>()?;
-    users::attach_groups(&state.db, &mut items).await?;
-    Ok(listed.respond(items.into_iter().map(UserOut::from).collect()))
+    let mut listed = list::run(&state.db, &USER_LIST, &q, &user, User::from_row).await?;
+    users::attach_groups(&state.db, &mut listed.items).await?;
+    Ok(listed.map(UserOut::from).respond())
 }
 
 async fn get_user(
