@@ -671,6 +671,15 @@ both!(group_access, |app: common::TestApp| async move {
     assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
     let (s, _) = get(format!("/api/server/?resource_pool={rsub}"), alice.clone()).await;
     assert_eq!(s, StatusCode::OK);
+    // Bob sees R-sub, a child of R, but not R: naming R as a filter is refused even though a
+    // pool he sees matches it, paginated or not.
+    for q in ["", "&page_size=5", "&page=last&page_size=5"] {
+        let (s, b) = get(format!("/api/pool/?parent={r}{q}"), bob.clone()).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{q}: {b}");
+    }
+    let (s, b) = get(format!("/api/pool/?parent={rsub}&page_size=5"), bob.clone()).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(ids(&b), vec![rsubsub]);
 
     let call = |m: Method, path: String, body: Value, token: String| {
         let app = &app;
@@ -884,6 +893,156 @@ both!(
         assert_eq!(resp.status(), StatusCode::OK);
         let (_, b) = app.get(&format!("/api/pool/{p}/")).await;
         assert_eq!(b["servers_count"], 2);
+        app
+    }
+);
+
+both!(list_engine_edges, |app: common::TestApp| async move {
+    seed(&app).await;
+    let a = create_pool(&app, json!({"name": "A", "group": 1})).await;
+    let empty = create_pool(&app, json!({"name": "Empty", "group": 1})).await;
+    let (s, _) = app
+        .post(
+            &format!("/api/pool/{a}/assign_servers/"),
+            json!({"servers": [1, 3]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+
+    // Server 3 has no serial number: NULLs sort last ascending, first descending, and a row
+    // whose sort key is NULL is never mistaken for "no row".
+    for (q, want) in [
+        ("ordering=id,serial_number&page_size=10", vec![1, 2, 3, 4]),
+        ("ordering=serial_number&page_size=10", vec![1, 4, 2, 3]),
+        ("ordering=-serial_number&page_size=10", vec![3, 2, 4, 1]),
+        ("ordering=-serial_number", vec![3, 2, 4, 1]),
+    ] {
+        let (s, b) = app.get(&format!("/api/server/?{q}")).await;
+        assert_eq!(s, StatusCode::OK, "{q}: {b}");
+        let got = ids(&b);
+        assert_eq!(got.len(), 4, "{q}: {b}");
+        assert_eq!(got.first(), want.first(), "{q}");
+        assert_eq!(got.last(), want.last(), "{q}");
+    }
+
+    // An existing but empty pool: an empty page, not an error, with or without pagination.
+    for q in ["", "&page_size=5", "&page=1", "&page=last&page_size=5"] {
+        let (s, b) = app
+            .get(&format!("/api/server/?resource_pool={empty}{q}"))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{q}: {b}");
+        assert_eq!(b["count"], 0, "{q}");
+        assert_eq!(b["results"], json!([]), "{q}");
+    }
+
+    // Every filter error at once, in declaration order; filter errors come before page errors.
+    let (s, b) = app
+        .get("/api/server/?power_state=bogus&resource_pool=999&page=7&page_size=2")
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let keys: Vec<&String> = b.as_object().expect("object").keys().collect();
+    assert_eq!(keys, ["resource_pool", "power_state"], "{b}");
+    let (s, _) = app
+        .get("/api/server/?resource_pool=999&page=last&page_size=2")
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _) = app
+        .get(&format!(
+            "/api/server/?resource_pool={a}&page=3&page_size=1"
+        ))
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = app
+        .get(&format!(
+            "/api/server/?resource_pool={a}&page=0&page_size=1"
+        ))
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // `last`, and `page` alone (everything in one page: only page 1 exists).
+    let (s, b) = app
+        .get(&format!(
+            "/api/server/?resource_pool={a}&page=last&page_size=1"
+        ))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!((b["count"].clone(), ids(&b)), (json!(2), vec![3]));
+    assert!(b["next"].is_null());
+    let previous = b["previous"].as_str().expect("previous");
+    assert!(
+        previous.ends_with(&format!("?page_size=1&resource_pool={a}")),
+        "{previous}"
+    );
+    let (_, b) = app
+        .get(&format!("/api/server/?resource_pool={a}&page=1"))
+        .await;
+    assert_eq!((b["count"].clone(), ids(&b)), (json!(2), vec![1, 3]));
+    let (s, _) = app
+        .get(&format!("/api/server/?resource_pool={a}&page=2"))
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // Search: ASCII terms fold ASCII case; other terms fold Unicode case, on both engines.
+    let (_, b) = app.get("/api/server/?search=POWEREDGE%20r7").await;
+    assert_eq!(ids(&b), vec![1, 4]);
+    let (_, b) = app.get("/api/server/?search=%C3%89").await;
+    assert_eq!(ids(&b), Vec::<i64>::new());
+    let (s, _) = app
+        .patch("/api/server/3/", json!({"name": "Gerät-Ä"}))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, b) = app.get("/api/server/?search=ger%C3%A4t-%C3%A4").await;
+    assert_eq!(ids(&b), vec![3]);
+    let (_, b) = app.get("/api/server/?search=GER%C3%84T").await;
+    assert_eq!(ids(&b), vec![3]);
+    app
+});
+
+both!(
+    identity_changes_apply_at_once,
+    |app: common::TestApp| async move {
+        seed(&app).await;
+        let (_, b) = app.post("/api/groups/", json!({"name": "ops"})).await;
+        let ops = b["id"].as_i64().expect("id");
+        let p = create_pool(&app, json!({"name": "Ops pool", "group": ops})).await;
+        create_pool(&app, json!({"name": "Default pool", "group": 1})).await;
+        let (carol, token) = app.user("carol", &[]).await;
+        let get = |path: &'static str| {
+            let (app, token) = (&app, token.clone());
+            async move { app.call(Method::GET, path, None, Some(&token)).await }
+        };
+        let (_, b) = get("/api/pool/").await;
+        assert_eq!(ids(&b), Vec::<i64>::new());
+        // Joining a group (through the user) shows its pools on the very next request.
+        let (s, _) = app
+            .patch(&format!("/api/users/{carol}/"), json!({"groups": [ops]}))
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        let (_, b) = get("/api/pool/").await;
+        assert_eq!(ids(&b), vec![p]);
+        // Leaving it (through the group) hides them again.
+        let (s, _) = app
+            .patch(&format!("/api/groups/{ops}/"), json!({"users": []}))
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        let (_, b) = get("/api/pool/").await;
+        assert_eq!(ids(&b), Vec::<i64>::new());
+        // Made superuser: sees everything at once; deactivated: refused at once.
+        let (s, _) = app
+            .patch(
+                &format!("/api/users/{carol}/"),
+                json!({"is_superuser": true}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        let (_, b) = get("/api/pool/").await;
+        assert_eq!(b["count"], 2);
+        let (s, _) = app
+            .patch(&format!("/api/users/{carol}/"), json!({"is_active": false}))
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        let (s, _) = get("/api/pool/").await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
         app
     }
 );
