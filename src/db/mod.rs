@@ -13,7 +13,7 @@ pub mod nodes;
 pub mod pools;
 pub mod scan_ranges;
 pub mod servers;
-mod sqlite_alloc;
+mod sqlite_setup;
 pub mod switches;
 pub mod users;
 
@@ -678,7 +678,7 @@ impl Db {
                 .await?;
             Ok(Db::Postgres(pool))
         } else {
-            sqlite_alloc::install();
+            sqlite_setup::install();
             let opts = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
@@ -687,6 +687,7 @@ impl Db {
                 .pragma("synchronous", "NORMAL")
                 .with_regexp();
             let pool = SqlitePoolOptions::new()
+                .after_connect(|conn, _| Box::pin(sqlite_setup::stable_plans(conn)))
                 .max_connections(max_connections)
                 .test_before_acquire(false)
                 .acquire_timeout(Duration::from_secs(10))

@@ -312,7 +312,7 @@ pub fn routes() -> Api {
 
 /// The pool if the caller may see it, else 404.
 async fn visible_pool(state: &AppState, user: &CurrentUser, id: i64) -> ApiResult<Pool> {
-    if !can_see_pool(&state.db, user, id).await? {
+    if !user.is_superuser && !can_see_pool(&state.db, user, id).await? {
         return Err(ApiError::NoMatch("Pool"));
     }
     pools::get(&state.db, id)
@@ -324,8 +324,13 @@ async fn detail(state: &AppState, id: i64) -> ApiResult<PoolDetail> {
     let p = pools::get(&state.db, id)
         .await?
         .ok_or(ApiError::NoMatch("Pool"))?;
-    let servers = pools::servers_of(&state.db, id).await?;
-    let switches = pools::switches_of(&state.db, id).await?;
+    detail_of(state, p).await
+}
+
+/// The detail of a pool already read: its servers and switches added.
+async fn detail_of(state: &AppState, p: Pool) -> ApiResult<PoolDetail> {
+    let servers = pools::servers_of(&state.db, p.id).await?;
+    let switches = pools::switches_of(&state.db, p.id).await?;
     let o = PoolOut::from(p);
     Ok(PoolDetail {
         id: o.id,
@@ -356,8 +361,8 @@ async fn get_pool(
     user: CurrentUser,
     ids: Ids,
 ) -> ApiResult<Json<PoolDetail>> {
-    visible_pool(&state, &user, ids.first()).await?;
-    Ok(Json(detail(&state, ids.first()).await?))
+    let p = visible_pool(&state, &user, ids.first()).await?;
+    Ok(Json(detail_of(&state, p).await?))
 }
 
 fn name_taken() -> ApiError {

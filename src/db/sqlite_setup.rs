@@ -1,7 +1,13 @@
-//! SQLite allocates through mimalloc, like the rest of the process, and keeps no allocation
-//! statistics. By default SQLite calls the C library's `malloc` under a process-wide mutex (for
-//! those statistics); with many connections on their own threads that mutex and glibc's
-//! per-thread arenas cost time on every row and hold on to memory after large answers.
+//! Process- and connection-wide SQLite settings that sqlx does not expose.
+//!
+//! - SQLite allocates through mimalloc, like the rest of the process, and keeps no allocation
+//!   statistics. By default SQLite calls the C library's `malloc` under a process-wide mutex
+//!   (for those statistics); with many connections on their own threads that mutex and glibc's
+//!   per-thread arenas cost time on every row and hold on to memory after large answers.
+//! - Each connection has the query planner stability guarantee on: plans do not depend on the
+//!   values bound to a statement. Without it, a `LIKE` pattern or (after `ANALYZE`) any
+//!   compared value is a planning input, so every execution with new values re-parses and
+//!   re-plans the statement, which then costs more than running it.
 
 use std::os::raw::{c_int, c_void};
 use std::sync::Once;
@@ -42,6 +48,28 @@ unsafe extern "C" fn x_init(_: *mut c_void) -> c_int {
 }
 
 unsafe extern "C" fn x_shutdown(_: *mut c_void) {}
+
+/// Turns the query planner stability guarantee on for one connection.
+pub async fn stable_plans(conn: &mut sqlx::SqliteConnection) -> Result<(), sqlx::Error> {
+    let mut handle = conn.lock_handle().await?;
+    // SAFETY: a valid open handle, locked for this thread; the option takes an int and an
+    // optional int pointer.
+    let rc = unsafe {
+        ffi::sqlite3_db_config(
+            handle.as_raw_handle().as_ptr(),
+            ffi::SQLITE_DBCONFIG_ENABLE_QPSG,
+            1 as c_int,
+            std::ptr::null_mut::<c_int>(),
+        )
+    };
+    if rc == ffi::SQLITE_OK {
+        Ok(())
+    } else {
+        Err(sqlx::Error::Protocol(format!(
+            "cannot enable SQLite's query planner stability guarantee (code {rc})"
+        )))
+    }
+}
 
 /// Installs the allocator, once, before SQLite first initialises. When SQLite is already
 /// initialised (something opened a database first) it keeps its defaults: `sqlite3_config`
