@@ -98,3 +98,37 @@ pub fn install() {
         }
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::db::{Db, Sql};
+
+    #[tokio::test]
+    async fn sqlite_runs_on_the_installed_settings() {
+        let db = Db::connect("sqlite::memory:", 1).await.expect("open");
+        let n = db
+            .fetch_int(&Sql::new("SELECT COUNT(*) FROM (SELECT 1 UNION SELECT 2)"))
+            .await
+            .expect("query");
+        assert_eq!(n, 2);
+        // Allocation statistics are off: SQLite counts nothing, so it takes no mutex for them.
+        // SAFETY: a plain read of a counter.
+        assert_eq!(unsafe { super::ffi::sqlite3_memory_used() }, 0);
+        let Db::Sqlite(pool) = &db else {
+            panic!("not SQLite")
+        };
+        let mut conn = pool.acquire().await.expect("connection");
+        let mut handle = conn.lock_handle().await.expect("handle");
+        let mut on: std::os::raw::c_int = 0;
+        // SAFETY: reads the option back into `on`.
+        unsafe {
+            super::ffi::sqlite3_db_config(
+                handle.as_raw_handle().as_ptr(),
+                super::ffi::SQLITE_DBCONFIG_ENABLE_QPSG,
+                -1,
+                &mut on as *mut std::os::raw::c_int,
+            );
+        }
+        assert_eq!(on, 1, "query planner stability guarantee");
+    }
+}
