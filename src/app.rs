@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{redact_url, secret_from_env, Config};
-use crate::db::{self, groups::DEFAULT_GROUP_ID, users, Db};
+use crate::db::{groups::DEFAULT_GROUP_ID, users, Db};
 use crate::http::auth::{JwtKeys, LoginThrottle};
 use crate::http::metrics::Metrics;
 use crate::http::{AppState, Shared};
@@ -200,6 +200,5 @@ pub async fn create_superuser(
         }
     })?;
     tx.commit().await?;
-    let _ = db::now();
     Ok(id)
 }

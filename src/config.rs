@@ -324,11 +324,6 @@ impl std::fmt::Debug for InjectedSecrets {
 }
 
 impl Config {
-    /// Configuration from the environment only, with every default (used by tests).
-    pub fn from_env_defaults() -> Config {
-        Cli::parse_from(["mojo-server"]).config
-    }
-
     /// The database URL in effect.
     pub fn database_url(&self) -> String {
         match &self.database_url {

@@ -39,6 +39,7 @@ pub fn cert_paths(config: &Config) -> Result<(PathBuf, PathBuf), String> {
             .filter(|s| !s.is_empty())
             .map(str::to_string),
     );
+    sans.sort();
     sans.dedup();
     let certified = rcgen::generate_simple_self_signed(sans)
         .map_err(|e| format!("cannot generate a self-signed certificate: {e}"))?;

@@ -99,14 +99,3 @@ pub async fn delete(db: &Db, id: i64) -> DbResult<u64> {
     db.execute(&Sql::new("DELETE FROM auth_group WHERE id = $1").arg(id))
         .await
 }
-
-/// Adds a user to a group.
-pub async fn add_member(tx: &mut Tx, group_id: i64, user_id: i64) -> DbResult<()> {
-    tx.execute(
-        &Sql::new("INSERT INTO auth_user_groups (user_id, group_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-            .arg(user_id)
-            .arg(group_id),
-    )
-    .await?;
-    Ok(())
-}

@@ -290,16 +290,6 @@ impl Sql {
     pub fn replace_text(&mut self, text: String) -> String {
         std::mem::replace(&mut self.text, text)
     }
-
-    /// The SQL text.
-    pub fn text(&self) -> &str {
-        &self.text
-    }
-
-    /// The bound arguments.
-    pub fn args(&self) -> &[Val] {
-        &self.args
-    }
 }
 
 /// Column names of a result, shared by its rows.
@@ -389,11 +379,6 @@ impl Row {
         self.vals
             .get(i)
             .ok_or_else(|| DbError::Decode(name.to_string(), "missing column"))
-    }
-
-    /// A raw value.
-    pub fn val(&self, name: &str) -> DbResult<Val> {
-        self.get(name).cloned()
     }
 
     /// A non-null integer.

@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{now, Db, DbResult, Row, Sql, Tx};
+use super::{in_list, now, Db, DbResult, Row, Sql, Tx};
 
 /// Node statuses.
 pub const STATUSES: &[&str] = &[
@@ -206,16 +206,18 @@ pub async fn endpoints_of_range(db: &Db, scan_range: i64) -> DbResult<Vec<(i64, 
 }
 
 /// Marks a node that stopped answering `unreachable`, remembering its status.
-pub async fn mark_unreachable(db: &Db, id: i64) -> DbResult<()> {
-    db.execute(
-        &Sql::new(
-            "UPDATE nodes SET previous_status = CASE WHEN status = 'error' THEN previous_status ELSE status END, \
-             status = 'unreachable', updated_at = $1 WHERE id = $2 AND status NOT IN ('unreachable', 'registering')",
-        )
-        .arg(now())
-        .arg(id),
+pub async fn mark_unreachable(tx: &mut Tx, ids: &[i64]) -> DbResult<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let mut sql = Sql::new(
+        "UPDATE nodes SET previous_status = CASE WHEN status = 'error' THEN previous_status ELSE status END, \
+         status = 'unreachable', updated_at = $1 WHERE status NOT IN ('unreachable', 'registering') \
+         AND id IN ",
     )
-    .await?;
+    .arg(now());
+    in_list(&mut sql, ids);
+    tx.execute(&sql).await?;
     Ok(())
 }
 

@@ -168,15 +168,6 @@ pub async fn sub_pool_count(tx: &mut Tx, id: i64) -> DbResult<i64> {
         .await
 }
 
-/// Ids of the servers directly in a pool.
-pub async fn server_ids(tx: &mut Tx, id: i64) -> DbResult<Vec<i64>> {
-    tx.fetch_all(&Sql::new("SELECT id FROM servers WHERE resource_pool_id = $1").arg(id))
-        .await?
-        .iter()
-        .map(|r| r.int("id"))
-        .collect()
-}
-
 /// Deletes a pool after unassigning its servers and switches.
 pub async fn delete(tx: &mut Tx, id: i64) -> DbResult<u64> {
     let t = now();

@@ -71,7 +71,7 @@ pub struct FirmwareInput {
     /// Whether the BMC can update it.
     pub updateable: bool,
     /// `BIOS`, `BMC`, `NIC`, `Storage`, `CPLD`, `PSU` or `Other`; inferred with
-    /// [`infer_firmware_type`] when None.
+    /// [`crate::redfish::infer_firmware_type`] when None.
     pub firmware_type: Option<String>,
 }
 
@@ -205,46 +205,18 @@ pub async fn get(db: &Db, id: i64) -> DbResult<Option<Server>> {
         .transpose()
 }
 
-/// The firmware category of an inventory item, from its name and Redfish id.
-pub fn infer_firmware_type(name: Option<&str>, component_id: Option<&str>) -> &'static str {
-    let text =
-        format!("{} {}", name.unwrap_or(""), component_id.unwrap_or("")).to_ascii_lowercase();
-    let has = |words: &[&str]| words.iter().any(|w| text.contains(w));
-    if has(&["bios", "uefi", "system rom", "systemrom"]) {
-        "BIOS"
-    } else if has(&[
-        "bmc",
-        "idrac",
-        "ilo",
-        "xcc",
-        "management controller",
-        "manager",
-    ]) {
-        "BMC"
-    } else if has(&["cpld", "fpga"]) {
-        "CPLD"
-    } else if has(&["psu", "power supply", "powersupply"]) {
-        "PSU"
-    } else if has(&[
-        "nic", "ethernet", "network", "adapter", "mellanox", "broadcom", "connectx",
-    ]) {
-        "NIC"
-    } else if has(&[
-        "raid",
-        "storage",
-        "perc",
-        "disk",
-        "drive",
-        "ssd",
-        "nvme",
-        "hba",
-        "sas",
-        "sata",
-        "controller",
-    ]) {
-        "Storage"
-    } else {
-        "Other"
+/// The firmware category of an inventory item: the one given, else what the Redfish reader's
+/// rules infer from its Redfish id and name.
+fn firmware_type_of(f: &FirmwareInput) -> String {
+    match clean(&f.firmware_type) {
+        Some(t) => t.to_string(),
+        None => crate::redfish::infer_firmware_type(
+            f.component_id.as_deref().unwrap_or(""),
+            f.name.as_deref().unwrap_or(""),
+            "",
+        )
+        .as_str()
+        .to_string(),
     }
 }
 
@@ -498,11 +470,7 @@ async fn replace_hardware(tx: &mut Tx, id: i64, inv: &ServerInventory) -> DbResu
         .firmwares
         .iter()
         .map(|f| {
-            let kind = clean(&f.firmware_type)
-                .map(str::to_string)
-                .unwrap_or_else(|| {
-                    infer_firmware_type(f.name.as_deref(), f.component_id.as_deref()).to_string()
-                });
+            let kind = firmware_type_of(f);
             vec![
                 Val::Int(id),
                 clean(&f.name).into(),
@@ -530,8 +498,14 @@ async fn replace_hardware(tx: &mut Tx, id: i64, inv: &ServerInventory) -> DbResu
 }
 
 /// The one place that answers "is this server in an active deployment?". Returns the first
-/// locked server among `ids`. Deployments do not exist yet, so nothing is locked.
+/// locked server among `ids`. Deployments do not exist yet, so nothing is locked: this is the
+/// hook the deployment work fills in (the rules that call it are those of resources.md).
 pub async fn first_locked(_db: &Db, _ids: &[i64]) -> DbResult<Option<i64>> {
+    Ok(None)
+}
+
+/// [`first_locked`] for the servers of a pool, without listing them first.
+pub async fn first_locked_in_pool(_db: &Db, _pool: i64) -> DbResult<Option<i64>> {
     Ok(None)
 }
 
@@ -782,25 +756,26 @@ mod tests {
     }
 
     #[test]
-    fn firmware_types_are_inferred() {
-        assert_eq!(infer_firmware_type(Some("BIOS"), None), "BIOS");
+    fn missing_firmware_types_follow_the_redfish_rules() {
+        let item = |name: &str, id: &str, given: Option<&str>| FirmwareInput {
+            name: Some(name.into()),
+            version: None,
+            component_id: Some(id.into()),
+            updateable: true,
+            firmware_type: given.map(Into::into),
+        };
         assert_eq!(
-            infer_firmware_type(
-                Some("Integrated Dell Remote Access Controller"),
-                Some("iDRAC")
-            ),
+            firmware_type_of(&item("BIOS", "Installed-159-2.1.0", None)),
+            "BIOS"
+        );
+        assert_eq!(
+            firmware_type_of(&item(
+                "Integrated Dell Remote Access Controller",
+                "iDRAC",
+                None
+            )),
             "BMC"
         );
-        assert_eq!(infer_firmware_type(Some("PERC H740P"), None), "Storage");
-        assert_eq!(
-            infer_firmware_type(Some("Broadcom Gigabit Ethernet"), None),
-            "NIC"
-        );
-        assert_eq!(
-            infer_firmware_type(Some("Power Supply.Slot.1"), None),
-            "PSU"
-        );
-        assert_eq!(infer_firmware_type(Some("System CPLD"), None), "CPLD");
-        assert_eq!(infer_firmware_type(Some("Lifecycle thing"), None), "Other");
+        assert_eq!(firmware_type_of(&item("BIOS", "x", Some("CPLD"))), "CPLD");
     }
 }

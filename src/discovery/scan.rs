@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use futures::future::BoxFuture;
 use futures::StreamExt;
 use serde_json::{json, Value};
-use tokio::sync::Semaphore;
 
 use super::probe::RedfishProber;
 use super::{addresses, endpoint_url, Prober};
@@ -125,7 +124,6 @@ async fn scan_job(ctx: &JobContext, prober: Arc<dyn Prober>) -> DbResult<Outcome
     if !ctx.progress(&job_tally.json()).await? {
         return Ok(Outcome::Stopped);
     }
-    let permits = Arc::new(Semaphore::new(ctx.state.config.scan_concurrency.max(1)));
     let rate = ctx.state.config.scan_rate;
     let pacer = (rate > 0).then(|| {
         let mut iv = tokio::time::interval(Duration::from_secs(1) / rate);
@@ -157,12 +155,11 @@ async fn scan_job(ctx: &JobContext, prober: Arc<dyn Prober>) -> DbResult<Outcome
             addresses(from, to).flat_map(move |ip| ports.clone().into_iter().map(move |p| (ip, p)));
         let probes = futures::stream::iter(targets)
             .map(|(ip, port)| {
-                let (prober, permits, pacer) = (prober.clone(), permits.clone(), pacer.clone());
+                let (prober, pacer) = (prober.clone(), pacer.clone());
                 async move {
                     if let Some(p) = pacer {
                         p.lock().await.tick().await;
                     }
-                    let _permit = permits.acquire_owned().await.ok();
                     let outcome = tokio::time::timeout(budget, prober.probe(ip, port))
                         .await
                         .unwrap_or(ProbeOutcome::Timeout);
@@ -247,15 +244,19 @@ async fn scan_job(ctx: &JobContext, prober: Arc<dyn Prober>) -> DbResult<Outcome
             continue;
         }
         // Endpoints this range found before that did not answer now.
-        for (id, ip, port) in nodes::endpoints_of_range(db, range.id).await? {
-            let probed = ip.parse::<IpAddr>().ok().is_some_and(|a| {
-                super::address_count(from, a) > 0 && super::address_count(a, to) > 0
-            }) && range.ports.iter().any(|p| i64::from(*p) == port);
-            if probed && !seen.contains(&(ip, port)) {
-                nodes::mark_unreachable(db, id).await?;
-            }
-        }
+        let silent: Vec<i64> = nodes::endpoints_of_range(db, range.id)
+            .await?
+            .into_iter()
+            .filter(|(_, ip, port)| {
+                let probed = ip.parse::<IpAddr>().ok().is_some_and(|a| {
+                    super::address_count(from, a) > 0 && super::address_count(a, to) > 0
+                }) && range.ports.iter().any(|p| i64::from(*p) == *port);
+                probed && !seen.contains(&(ip.clone(), *port))
+            })
+            .map(|(id, _, _)| id)
+            .collect();
         let mut tx = db.begin().await?;
+        nodes::mark_unreachable(&mut tx, &silent).await?;
         scan_ranges::finish_scan(&mut tx, range.id, ctx.job.id, &tally.json(), None).await?;
         tx.commit().await?;
         tracing::info!(

@@ -399,6 +399,7 @@ const REFRESH_FIELDS: &[Field] = &[Field::new("refresh", Kind::Secret)];
 pub async fn token_refresh(State(state): State<AppState>, body: Fields) -> ApiResult<Json<Value>> {
     let v = validate(&body, REFRESH_FIELDS, Mode::Full)?;
     let claims = valid_refresh(&state, &v.str("refresh").unwrap_or_default()).await?;
+    // Read fresh, not from the identity cache: a refresh outlives any cached identity.
     let active = users::auth_info(&state.db, claims.user_id)
         .await?
         .is_some_and(|u| u.is_active);

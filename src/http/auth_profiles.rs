@@ -124,8 +124,8 @@ pub fn routes() -> Api {
         .route(
             "/api/node_discovery/auth_profile/{id}/",
             get(get_profile)
-                .put(put_profile)
-                .patch(patch_profile)
+                .put(update)
+                .patch(update)
                 .delete(delete_profile),
             [
                 Op::get("node_discovery_auth_profile_retrieve", "An auth profile")
@@ -231,11 +231,13 @@ async fn create_profile(
 }
 
 async fn update(
-    state: AppState,
-    id: i64,
-    body: Fields,
+    State(state): State<AppState>,
+    _: Superuser,
+    ids: Ids,
     mode: Mode,
+    body: Fields,
 ) -> ApiResult<Json<AuthProfileOut>> {
+    let id = ids.first();
     auth_profiles::get(&state.db, id)
         .await?
         .ok_or(ApiError::NoMatch("AuthProfile"))?;
@@ -249,24 +251,6 @@ async fn update(
         .await?
         .ok_or(ApiError::NoMatch("AuthProfile"))?;
     Ok(Json(p.into()))
-}
-
-async fn put_profile(
-    State(state): State<AppState>,
-    _: Superuser,
-    ids: Ids,
-    body: Fields,
-) -> ApiResult<Json<AuthProfileOut>> {
-    update(state, ids.first(), body, Mode::Full).await
-}
-
-async fn patch_profile(
-    State(state): State<AppState>,
-    _: Superuser,
-    ids: Ids,
-    body: Fields,
-) -> ApiResult<Json<AuthProfileOut>> {
-    update(state, ids.first(), body, Mode::Partial).await
 }
 
 fn in_use(id: i64, nodes: &[i64]) -> ApiError {

@@ -92,8 +92,8 @@ pub fn routes() -> Api {
         .route(
             "/api/groups/{id}/",
             get(get_group)
-                .put(put_group)
-                .patch(patch_group)
+                .put(update)
+                .patch(update)
                 .delete(delete_group),
             [
                 Op::get("groups_retrieve", "A group").ok::<GroupOut>(),
@@ -184,7 +184,14 @@ async fn create_group(
     Ok((StatusCode::CREATED, Json(GroupOut::from(g))).into_response())
 }
 
-async fn update(state: AppState, id: i64, body: Fields, mode: Mode) -> ApiResult<Json<GroupOut>> {
+async fn update(
+    State(state): State<AppState>,
+    _: Superuser,
+    ids: Ids,
+    mode: Mode,
+    body: Fields,
+) -> ApiResult<Json<GroupOut>> {
+    let id = ids.first();
     groups::get(&state.db, id)
         .await?
         .ok_or(ApiError::NoMatch("Group"))?;
@@ -193,24 +200,6 @@ async fn update(state: AppState, id: i64, body: Fields, mode: Mode) -> ApiResult
         .await?
         .ok_or(ApiError::NoMatch("Group"))?;
     Ok(Json(g.into()))
-}
-
-async fn put_group(
-    State(state): State<AppState>,
-    _: Superuser,
-    ids: Ids,
-    body: Fields,
-) -> ApiResult<Json<GroupOut>> {
-    update(state, ids.first(), body, Mode::Full).await
-}
-
-async fn patch_group(
-    State(state): State<AppState>,
-    _: Superuser,
-    ids: Ids,
-    body: Fields,
-) -> ApiResult<Json<GroupOut>> {
-    update(state, ids.first(), body, Mode::Partial).await
 }
 
 async fn delete_group(

@@ -577,8 +577,7 @@ async fn delete_pool(
     if pools::sub_pool_count(&mut tx, pool.id).await? > 0 {
         return Err(has_sub_pools(pool.id));
     }
-    let members = pools::server_ids(&mut tx, pool.id).await?;
-    if let Some(locked) = servers::first_locked(&state.db, &members).await? {
+    if let Some(locked) = servers::first_locked_in_pool(&state.db, pool.id).await? {
         return Err(ApiError::bad_request(servers::locked_message(locked)));
     }
     match pools::delete(&mut tx, pool.id).await {

@@ -197,13 +197,6 @@ impl Api {
         self
     }
 
-    /// Adds plain axum routes that are not API operations (docs UI, health).
-    pub fn raw(mut self, router: Router<AppState>, paths: &[&'static str]) -> Api {
-        self.router = self.router.merge(router);
-        self.paths.extend_from_slice(paths);
-        self
-    }
-
     /// The router.
     pub fn into_router(self) -> (Router<AppState>, Vec<Op>, Vec<&'static str>) {
         (self.router, self.ops, self.paths)

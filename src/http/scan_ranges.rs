@@ -191,8 +191,8 @@ pub fn routes() -> Api {
         .route(
             "/api/node_discovery/scan_range/{id}/",
             get(get_range)
-                .put(put_range)
-                .patch(patch_range)
+                .put(update)
+                .patch(update)
                 .delete(delete_range),
             [
                 Op::get("node_discovery_scan_range_retrieve", "A scan range").ok::<ScanRangeOut>(),
@@ -334,11 +334,13 @@ async fn create_range(
 }
 
 async fn update(
-    state: AppState,
-    id: i64,
-    body: Fields,
+    State(state): State<AppState>,
+    _: Superuser,
+    ids: Ids,
     mode: Mode,
+    body: Fields,
 ) -> ApiResult<Json<ScanRangeOut>> {
+    let id = ids.first();
     let current = scan_ranges::get(&state.db, id)
         .await?
         .ok_or(ApiError::NoMatch("ScanRange"))?;
@@ -350,24 +352,6 @@ async fn update(
         .await?
         .ok_or(ApiError::NoMatch("ScanRange"))?;
     Ok(Json(r.into()))
-}
-
-async fn put_range(
-    State(state): State<AppState>,
-    _: Superuser,
-    ids: Ids,
-    body: Fields,
-) -> ApiResult<Json<ScanRangeOut>> {
-    update(state, ids.first(), body, Mode::Full).await
-}
-
-async fn patch_range(
-    State(state): State<AppState>,
-    _: Superuser,
-    ids: Ids,
-    body: Fields,
-) -> ApiResult<Json<ScanRangeOut>> {
-    update(state, ids.first(), body, Mode::Partial).await
 }
 
 async fn delete_range(
@@ -417,7 +401,7 @@ async fn run_scan(
         &mut tx,
         scan::KIND,
         &json!(ids),
-        &json!({"scanned": 0, "total": 0, "found": 0}),
+        &scan_ranges::zero_progress(0),
         Some(user.id),
     )
     .await?;

@@ -224,8 +224,8 @@ pub fn routes() -> Api {
         .route(
             "/api/server/{id}/",
             get(get_server)
-                .put(put_server)
-                .patch(patch_server)
+                .put(update)
+                .patch(update)
                 .delete(delete_server),
             [
                 Op::get("server_retrieve", "A server").ok::<ServerOut>(),
@@ -318,12 +318,13 @@ async fn refuse_locked(state: &AppState, ids: &[i64]) -> ApiResult<()> {
 }
 
 async fn update(
-    state: AppState,
+    State(state): State<AppState>,
     user: CurrentUser,
-    id: i64,
-    body: Fields,
+    ids: Ids,
     mode: Mode,
+    body: Fields,
 ) -> ApiResult<Json<ServerOut>> {
+    let id = ids.first();
     let server = visible_server(&state, &user, id).await?;
     let mut errors = Errors::default();
     let v = validate_into(&body, SERVER_FIELDS, mode, &mut errors)?;
@@ -348,24 +349,6 @@ async fn update(
         .await?
         .ok_or(ApiError::NoMatch("Server"))?;
     Ok(Json(s.into()))
-}
-
-async fn put_server(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    ids: Ids,
-    body: Fields,
-) -> ApiResult<Json<ServerOut>> {
-    update(state, user, ids.first(), body, Mode::Full).await
-}
-
-async fn patch_server(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    ids: Ids,
-    body: Fields,
-) -> ApiResult<Json<ServerOut>> {
-    update(state, user, ids.first(), body, Mode::Partial).await
 }
 
 async fn delete_server(

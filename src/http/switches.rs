@@ -164,8 +164,8 @@ pub fn routes() -> Api {
         .route(
             "/api/switch/{id}/",
             get(get_switch)
-                .put(put_switch)
-                .patch(patch_switch)
+                .put(update)
+                .patch(update)
                 .delete(delete_switch),
             [
                 Op::get("switch_retrieve", "A switch").ok::<SwitchOut>(),
@@ -277,12 +277,13 @@ async fn create_switch(
 }
 
 async fn update(
-    state: AppState,
+    State(state): State<AppState>,
     user: CurrentUser,
-    id: i64,
-    body: Fields,
+    ids: Ids,
     mode: Mode,
+    body: Fields,
 ) -> ApiResult<Json<SwitchOut>> {
+    let id = ids.first();
     let sw = visible_switch(&state, &user, id).await?;
     let w = switch_write(&state, &user, &body, mode).await?;
     let mut tx = state.db.begin().await?;
@@ -292,24 +293,6 @@ async fn update(
         .await?
         .ok_or(ApiError::NoMatch("Switch"))?;
     Ok(Json(s.into()))
-}
-
-async fn put_switch(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    ids: Ids,
-    body: Fields,
-) -> ApiResult<Json<SwitchOut>> {
-    update(state, user, ids.first(), body, Mode::Full).await
-}
-
-async fn patch_switch(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    ids: Ids,
-    body: Fields,
-) -> ApiResult<Json<SwitchOut>> {
-    update(state, user, ids.first(), body, Mode::Partial).await
 }
 
 async fn delete_switch(

@@ -174,10 +174,7 @@ pub fn routes() -> Api {
         )
         .route(
             "/api/users/{id}/",
-            get(get_user)
-                .put(put_user)
-                .patch(patch_user)
-                .delete(delete_user),
+            get(get_user).put(update).patch(update).delete(delete_user),
             [
                 Op::get("users_retrieve", "A user").ok::<UserOut>(),
                 Op::put("users_update", "Replace a user")
@@ -279,7 +276,14 @@ async fn create_user(
     Ok((StatusCode::CREATED, Json(UserOut::from(u))).into_response())
 }
 
-async fn update(state: AppState, id: i64, body: Fields, mode: Mode) -> ApiResult<Json<UserOut>> {
+async fn update(
+    State(state): State<AppState>,
+    _: Superuser,
+    ids: Ids,
+    mode: Mode,
+    body: Fields,
+) -> ApiResult<Json<UserOut>> {
+    let id = ids.first();
     users::get(&state.db, id)
         .await?
         .ok_or(ApiError::NoMatch("User"))?;
@@ -295,24 +299,6 @@ async fn update(state: AppState, id: i64, body: Fields, mode: Mode) -> ApiResult
         .await?
         .ok_or(ApiError::NoMatch("User"))?;
     Ok(Json(u.into()))
-}
-
-async fn put_user(
-    State(state): State<AppState>,
-    _: Superuser,
-    ids: Ids,
-    body: Fields,
-) -> ApiResult<Json<UserOut>> {
-    update(state, ids.first(), body, Mode::Full).await
-}
-
-async fn patch_user(
-    State(state): State<AppState>,
-    _: Superuser,
-    ids: Ids,
-    body: Fields,
-) -> ApiResult<Json<UserOut>> {
-    update(state, ids.first(), body, Mode::Partial).await
 }
 
 async fn delete_user(

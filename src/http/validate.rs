@@ -114,6 +114,23 @@ pub enum Mode {
     Partial,
 }
 
+/// The mode of an update request, as an extractor: PATCH validates partially, anything else
+/// (PUT) fully, so one handler serves both methods.
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Mode {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(if parts.method == axum::http::Method::PATCH {
+            Mode::Partial
+        } else {
+            Mode::Full
+        })
+    }
+}
+
 /// Collected field errors, reported together.
 #[derive(Debug, Default)]
 pub struct Errors(Map<String, Value>);
@@ -133,11 +150,6 @@ impl Errors {
     /// Sets a structured error (e.g. a per-index list error).
     pub fn set(&mut self, field: &str, v: Value) {
         self.0.insert(field.to_string(), v);
-    }
-
-    /// True when no error was added.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
     }
 
     /// `Err(400)` when any error was added.
@@ -190,11 +202,6 @@ impl Valid {
                 .filter_map(|v| v.as_str().map(str::to_string))
                 .collect()
         })
-    }
-
-    /// True when the field was sent as `null`.
-    pub fn is_null(&self, name: &str) -> bool {
-        matches!(self.0.get(name), Some(Value::Null))
     }
 }
 
