@@ -117,28 +117,16 @@ async fn attempt(
     timeout: Duration,
 ) -> Result<Option<Node>, RegisterError> {
     let bmc_err = |cause: String| RegisterError::Bmc(node.url.clone(), cause);
-    let mut ids: Vec<i64> = Vec::new();
-    let mut tries: Vec<(String, String)> = Vec::new();
-    for c in auth_profiles::credentials(&state.db, profile).await? {
-        let password = sealing::open(&state.credential_key, c.id, &c.secret)
-            .map_err(|e| bmc_err(format!("credential {}: {e}", c.id)))?;
-        ids.push(c.id);
-        tries.push((c.username, password));
-    }
+    let stored = auth_profiles::credentials(&state.db, profile).await?;
+    let ids: Vec<i64> = stored.iter().map(|c| c.id).collect();
+    let tries = unseal(state, stored).map_err(bmc_err)?;
     if tries.is_empty() {
         return Err(bmc_err(format!(
             "auth profile {profile} has no credentials"
         )));
     }
-    let mut config = BmcClientConfig::new(node.url.clone());
-    config.cert_sha256 = node.cert_sha256.clone();
-    config.allow_http = state.config.allow_http_bmc;
-    config.deadline = Some(tokio::time::Instant::now() + timeout);
-    config.tracker = Some(state.tasks.clone());
-    if let Some(path) = &state.config.bmc_ca_bundle {
-        config.ca_bundle = Some(CaBundle::from_file(path).map_err(|e| bmc_err(e.to_string()))?);
-    }
-    let client = BmcClient::new(config).map_err(|e| bmc_err(e.to_string()))?;
+    let deadline = tokio::time::Instant::now() + timeout;
+    let client = bmc_client(state, node, Some(deadline)).map_err(bmc_err)?;
     // Logs in with the first accepted credential, reads everything, always logs out.
     let read = client
         .with_session(&tries, |session| async move {
@@ -185,19 +173,40 @@ pub async fn node_access(
         .await
         .map_err(|e| bmc_err(e.to_string()))?;
     stored.sort_by_key(|c| (Some(c.id) != node.credential, c.id));
-    let mut creds = Vec::with_capacity(stored.len());
-    for c in stored {
-        let password = sealing::open(&state.credential_key, c.id, &c.secret)
-            .map_err(|e| bmc_err(format!("credential {}: {e}", c.id)))?;
-        creds.push((c.username, password));
-    }
+    let creds = unseal(state, stored).map_err(bmc_err)?;
+    let client = bmc_client(state, node, None).map_err(bmc_err)?;
+    Ok((client, creds))
+}
+
+/// The (username, password) pairs of stored credentials, in their order.
+fn unseal(
+    state: &AppState,
+    stored: Vec<auth_profiles::StoredCredential>,
+) -> Result<Vec<(String, String)>, String> {
+    stored
+        .into_iter()
+        .map(|c| {
+            sealing::open(&state.credential_key, c.id, &c.secret)
+                .map(|password| (c.username, password))
+                .map_err(|e| format!("credential {}: {e}", c.id))
+        })
+        .collect()
+}
+
+/// A client for a node's BMC with the server's BMC settings (pinned certificate, plain HTTP
+/// allowance, CA bundle), tracked for shutdown.
+fn bmc_client(
+    state: &AppState,
+    node: &Node,
+    deadline: Option<tokio::time::Instant>,
+) -> Result<BmcClient, String> {
     let mut config = BmcClientConfig::new(node.url.clone());
     config.cert_sha256 = node.cert_sha256.clone();
     config.allow_http = state.config.allow_http_bmc;
+    config.deadline = deadline;
     config.tracker = Some(state.tasks.clone());
     if let Some(path) = &state.config.bmc_ca_bundle {
-        config.ca_bundle = Some(CaBundle::from_file(path).map_err(|e| bmc_err(e.to_string()))?);
+        config.ca_bundle = Some(CaBundle::from_file(path).map_err(|e| e.to_string())?);
     }
-    let client = BmcClient::new(config).map_err(|e| bmc_err(e.to_string()))?;
-    Ok((client, creds))
+    BmcClient::new(config).map_err(|e| e.to_string())
 }

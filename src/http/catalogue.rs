@@ -24,7 +24,7 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{parse_body, read_body, Fields, Ids};
 use super::list::{self, Filter, FilterKind, ListQuery, ListSpec, Shape};
 use super::routes::{Api, Op};
-use super::validate::{validate, validate_into, Errors, Field, Kind, Mode};
+use super::validate::{validate, validate_into, Errors, Field, Kind, Mode, Valid};
 use super::AppState;
 use crate::db::{now, render_time, DbResult, Row, Sql, Val};
 
@@ -144,8 +144,6 @@ pub struct OperatingSystemRequest {
 
 /// One catalogue: its table, its upload directory and its writable fields.
 struct Catalogue {
-    /// Model name in 404 bodies.
-    model: &'static str,
     /// Table.
     table: &'static str,
     /// Sub-directory of the data dir holding the files.
@@ -293,7 +291,6 @@ fn render_os(r: &Row) -> DbResult<Value> {
 }
 
 static FIRMWARE: Catalogue = Catalogue {
-    model: "Firmware",
     table: "firmware_images",
     dir: "firmware",
     fields: FIRMWARE_FIELDS,
@@ -302,7 +299,6 @@ static FIRMWARE: Catalogue = Catalogue {
 };
 
 static OS: Catalogue = Catalogue {
-    model: "OperatingSystem",
     table: "os_images",
     dir: "os",
     fields: OS_FIELDS,
@@ -380,38 +376,22 @@ async fn list_items(
     list::respond(&state.db, cat.list, &q, &user, cat.render).await
 }
 
-async fn fetch(state: &AppState, cat: &Catalogue, id: i64) -> ApiResult<Value> {
-    let sql = Sql::new(format!(
-        "SELECT {} FROM {} WHERE c.id = $1",
-        cat.list.columns, cat.list.from
-    ))
-    .arg(id);
-    let row = state
-        .db
-        .fetch_optional(&sql)
-        .await?
-        .ok_or(ApiError::NoMatch(cat.model))?;
-    Ok((cat.render)(&row)?)
+async fn fetch(state: &AppState, cat: &Catalogue, user: &CurrentUser, id: i64) -> ApiResult<Value> {
+    list::fetch_one(&state.db, cat.list, user, id, cat.render).await
 }
 
 async fn get_item(
     State(state): State<AppState>,
-    _: CurrentUser,
+    user: CurrentUser,
     ids: Ids,
     cat: &'static Catalogue,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(fetch(&state, cat, ids.first()).await?))
+    Ok(Json(fetch(&state, cat, &user, ids.first()).await?))
 }
 
 /// Column values of the validated writable fields that were sent.
-fn columns_of(
-    cat: &Catalogue,
-    body: &Fields,
-    mode: Mode,
-) -> ApiResult<Vec<(&'static str, Option<Val>)>> {
-    let v = validate(body, cat.fields, mode)?;
-    Ok(cat
-        .fields
+fn columns_of(cat: &Catalogue, v: &Valid) -> Vec<(&'static str, Option<Val>)> {
+    cat.fields
         .iter()
         .map(|f| {
             let val = match f.kind {
@@ -420,23 +400,23 @@ fn columns_of(
             };
             (f.name, val)
         })
-        .collect())
+        .collect()
 }
 
 async fn patch_item(
     State(state): State<AppState>,
-    _: Superuser,
+    Superuser(user): Superuser,
     ids: Ids,
     body: Fields,
     cat: &'static Catalogue,
 ) -> ApiResult<Json<Value>> {
     let id = ids.first();
-    fetch(&state, cat, id).await?;
-    let cols = columns_of(cat, &body, Mode::Partial)?;
+    fetch(&state, cat, &user, id).await?;
+    let cols = columns_of(cat, &validate(&body, cat.fields, Mode::Partial)?);
     let mut tx = state.db.begin().await?;
     crate::db::update_columns(&mut tx, cat.table, id, cols.into_iter()).await?;
     tx.commit().await?;
-    Ok(Json(fetch(&state, cat, id).await?))
+    Ok(Json(fetch(&state, cat, &user, id).await?))
 }
 
 async fn delete_item(
@@ -456,7 +436,7 @@ async fn delete_item(
             .arg(id),
         )
         .await?
-        .ok_or(ApiError::NoMatch(cat.model))?;
+        .ok_or(ApiError::NoMatch(cat.list.model))?;
     let stored = row.text("stored_name")?;
     tx.execute(&Sql::new(format!("DELETE FROM {} WHERE id = $1", cat.table)).arg(id))
         .await?;
@@ -623,7 +603,7 @@ async fn upload(
         form,
     };
     let mut errors = Errors::default();
-    validate_into(&body, cat.fields, Mode::Full, &mut errors)?;
+    let valid = validate_into(&body, cat.fields, Mode::Full, &mut errors)?;
     if received.is_none() {
         errors.add("file", "No file was submitted.");
     }
@@ -631,7 +611,7 @@ async fn upload(
     let Some(mut received) = received else {
         return Err(ApiError::field("file", "No file was submitted."));
     };
-    let cols = columns_of(cat, &body, Mode::Full)?;
+    let cols = columns_of(cat, &valid);
     let final_path = dir.join(&received.stored_name);
     tokio::fs::rename(&received.pending.path, &final_path)
         .await
@@ -667,5 +647,9 @@ async fn upload(
     tx.commit().await?;
     received.pending.keep = true;
     tracing::info!(table = cat.table, id, size = received.size, user = %user.username, "upload stored");
-    Ok((StatusCode::CREATED, Json(fetch(&state, cat, id).await?)).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(fetch(&state, cat, &user, id).await?),
+    )
+        .into_response())
 }

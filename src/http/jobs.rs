@@ -15,7 +15,7 @@ use super::list::{self, Filter, FilterKind, ListQuery, ListSpec, Shape};
 use super::routes::{Api, Op};
 use super::AppState;
 use crate::db::jobs::{self, Job, JOB_COLUMNS};
-use crate::db::{render_time, scan_ranges};
+use crate::db::render_time;
 
 /// A job.
 #[derive(Debug, Serialize, ToSchema)]
@@ -138,13 +138,12 @@ async fn cancel_job(
         .await?
         .ok_or(ApiError::NoMatch("Job"))?;
     let mut tx = state.db.begin().await?;
-    if !jobs::cancel(&mut tx, id).await? {
+    if !crate::jobs::cancel(&mut tx, &j).await? {
         return Err(ApiError::bad_request(format!(
             "Job {id} has already ended ({}).",
             j.status
         )));
     }
-    scan_ranges::release_job(&mut tx, id, None).await?;
     tx.commit().await?;
     let j = jobs::get(&state.db, id)
         .await?

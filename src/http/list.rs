@@ -68,7 +68,7 @@ pub struct Filter {
 /// `ordering_fields` together, plus the SQL the engine runs.
 #[derive(Debug)]
 pub struct ListSpec {
-    /// Model name used in 404 bodies (`No Pool matches the given query.`).
+    /// Model name used in 404 bodies (`No Pool matches the given query.`), see [`fetch_one`].
     pub model: &'static str,
     /// `FROM` clause (table with alias and joins).
     pub from: &'static str,
@@ -491,6 +491,30 @@ impl Listed<()> {
         results.push(b'}');
         (json, results).into_response()
     }
+}
+
+/// One row of a declaration by id, within the caller's scope, decoded; anything else is the
+/// 404 `No <model> matches the given query.` (an invisible row does not reveal that it exists).
+pub async fn fetch_one<T>(
+    db: &Db,
+    spec: &ListSpec,
+    user: &CurrentUser,
+    id: i64,
+    decode: impl FnOnce(&Row) -> DbResult<T>,
+) -> ApiResult<T> {
+    let mut sql = Sql::new(format!(
+        "SELECT {} FROM {} WHERE {} = $1",
+        spec.columns, spec.from, spec.id_column
+    ))
+    .arg(id);
+    if let Some(scope) = spec.scope {
+        scope(user, &mut sql);
+    }
+    let row = db
+        .fetch_optional(&sql)
+        .await?
+        .ok_or(ApiError::NoMatch(spec.model))?;
+    Ok(decode(&row)?)
 }
 
 /// Runs a list request and answers it, each row decoded and serialized as it arrives: a large

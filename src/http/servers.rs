@@ -276,17 +276,7 @@ pub fn routes() -> Api {
 
 /// The server if the caller may see it, else 404.
 async fn visible_server(state: &AppState, user: &CurrentUser, id: i64) -> ApiResult<Server> {
-    let mut sql = Sql::new(format!(
-        "SELECT {SERVER_COLUMNS} FROM {SERVER_FROM} WHERE s.id = $1"
-    ))
-    .arg(id);
-    server_scope(user, &mut sql);
-    let row = state
-        .db
-        .fetch_optional(&sql)
-        .await?
-        .ok_or(ApiError::NoMatch("Server"))?;
-    Ok(Server::from_row(&row)?)
+    list::fetch_one(&state.db, &SERVER_LIST, user, id, Server::from_row).await
 }
 
 async fn list_servers(

@@ -181,17 +181,7 @@ pub fn routes() -> Api {
 }
 
 async fn visible_switch(state: &AppState, user: &CurrentUser, id: i64) -> ApiResult<Switch> {
-    let mut sql = Sql::new(format!(
-        "SELECT {SWITCH_COLUMNS} FROM {SWITCH_FROM} WHERE w.id = $1"
-    ))
-    .arg(id);
-    switch_scope(user, &mut sql);
-    let row = state
-        .db
-        .fetch_optional(&sql)
-        .await?
-        .ok_or(ApiError::NoMatch("Switch"))?;
-    Ok(Switch::from_row(&row)?)
+    list::fetch_one(&state.db, &SWITCH_LIST, user, id, Switch::from_row).await
 }
 
 async fn list_switches(

@@ -84,6 +84,18 @@ pub fn handlers() -> Arc<Vec<Arc<dyn JobHandler>>> {
     Arc::new(vec![Arc::new(crate::discovery::scan::ScanJob::default())])
 }
 
+/// Cancels a queued or running job inside `tx` and lets its kind's handler clean up, as when a
+/// job ends. False when the job had already ended.
+pub async fn cancel(tx: &mut crate::db::Tx, job: &Job) -> DbResult<bool> {
+    if !jobs::cancel(tx, job.id).await? {
+        return Ok(false);
+    }
+    if let Some(handler) = handlers().iter().find(|h| h.kind() == job.kind) {
+        handler.finish(tx, job, None).await?;
+    }
+    Ok(true)
+}
+
 /// A lease owner name unique to this worker.
 pub fn owner_name(worker: usize) -> String {
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "mojo".into());

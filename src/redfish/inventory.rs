@@ -368,24 +368,32 @@ impl Fetcher<'_> {
 
     /// `@odata.id`s of a collection's members, following `Members@odata.nextLink`.
     async fn members(&self, path: &str) -> Result<Vec<String>, RedfishError> {
+        match self.get_optional(path).await? {
+            Some(first) => self.members_from(first).await,
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// [`Fetcher::members`] from a first page already read.
+    async fn members_from(&self, first: Value) -> Result<Vec<String>, RedfishError> {
         let mut ids = Vec::new();
-        let mut next = Some(path.to_string());
-        let mut pages = 0;
-        while let Some(page_path) = next.take() {
-            pages += 1;
-            let Some(page) = self.get_optional(&page_path).await? else {
-                break;
-            };
+        let mut page = first;
+        let mut pages = 1;
+        loop {
             if let Some(members) = page.get("Members").and_then(Value::as_array) {
                 ids.extend(members.iter().filter_map(link).map(str::to_string));
             }
-            next = page
-                .get("Members@odata.nextLink")
-                .and_then(Value::as_str)
-                .map(str::to_string);
+            let Some(next) = page.get("Members@odata.nextLink").and_then(Value::as_str) else {
+                break;
+            };
             if pages >= MAX_PAGES || ids.len() >= MAX_MEMBERS {
                 break;
             }
+            let Some(next_page) = self.get_optional(next).await? else {
+                break;
+            };
+            page = next_page;
+            pages += 1;
         }
         ids.truncate(MAX_MEMBERS);
         Ok(ids)
@@ -424,19 +432,9 @@ pub async fn read_inventory(session: &Session) -> Result<Inventory, RedfishError
     let update_path = link_of(&root, "UpdateService").unwrap_or("/redfish/v1/UpdateService");
 
     // The systems collection is the point of registration: failing to read it is an error.
-    let systems_collection = fetcher.get(systems_path).await?;
-    let mut system_ids: Vec<String> = systems_collection
-        .get("Members")
-        .and_then(Value::as_array)
-        .map(|members| {
-            members
-                .iter()
-                .filter_map(link)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default();
-    system_ids.truncate(MAX_MEMBERS);
+    let system_ids = fetcher
+        .members_from(fetcher.get(systems_path).await?)
+        .await?;
 
     let (systems, firmwares) = tokio::join!(
         join_all(system_ids.iter().map(|id| read_system(&fetcher, id))),
