@@ -13,9 +13,8 @@ use super::error::{ApiError, ApiResult, ConstraintRule, OnConstraint};
 use super::extract::{Fields, Ids};
 use super::list::{self, ListQuery, ListSpec, Shape};
 use super::routes::{Api, Op};
-use super::validate::{validate_into, Errors, Field, Kind, Mode};
+use super::validate::{check_pks, validate_into, Errors, Field, Kind, Mode};
 use super::AppState;
-use crate::db::existing_ids;
 use crate::db::groups::{self, Group, DEFAULT_GROUP_ID, GROUP_COLUMNS};
 
 /// A group.
@@ -71,6 +70,7 @@ const GROUP_FIELDS: &[Field] = &[
             min: None,
             max: None,
             allow_empty: true,
+            max_items: None,
         },
     )
     .optional(),
@@ -142,13 +142,7 @@ async fn write(state: &AppState, id: Option<i64>, body: &Fields, mode: Mode) -> 
     let mut errors = Errors::default();
     let v = validate_into(body, GROUP_FIELDS, mode, &mut errors)?;
     if let Some(users) = v.ints("users") {
-        let found = existing_ids(&state.db, "auth_user", &users).await?;
-        if let Some(missing) = users.iter().find(|u| !found.contains(u)) {
-            errors.add(
-                "users",
-                format!("Invalid pk \"{missing}\" - object does not exist."),
-            );
-        }
+        check_pks(&state.db, "auth_user", "users", &users, &mut errors).await?;
     }
     errors.check()?;
     let mut tx = state.db.begin().await?;

@@ -13,10 +13,10 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{Fields, Ids};
 use super::list::{self, Filter, FilterKind, ListQuery, ListSpec, Shape};
 use super::routes::{Api, Op};
-use super::validate::{validate_into, Errors, Field, Kind, Mode};
+use super::validate::{check_pks, validate_into, Errors, Field, Kind, Mode};
 use super::AppState;
 use crate::db::nodes::{self, Node, NODE_COLUMNS};
-use crate::db::{auth_profiles, render_time};
+use crate::db::render_time;
 use crate::discovery::register::{register_node, RegisterError};
 
 /// A node: one BMC endpoint.
@@ -222,12 +222,14 @@ async fn register(
     let v = validate_into(&body, REGISTER_FIELDS, Mode::Full, &mut errors)?;
     let profile = v.int("auth_profile");
     if let Some(p) = profile {
-        if auth_profiles::get(&state.db, p).await?.is_none() {
-            errors.add(
-                "auth_profile",
-                format!("Invalid pk \"{p}\" - object does not exist."),
-            );
-        }
+        check_pks(
+            &state.db,
+            "auth_profiles",
+            "auth_profile",
+            &[p],
+            &mut errors,
+        )
+        .await?;
     }
     if nodes::get(&state.db, id).await?.is_none() {
         return Err(ApiError::NoMatch("Node"));

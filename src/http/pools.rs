@@ -20,7 +20,7 @@ use super::error::{ApiError, ApiResult, ConstraintRule, OnConstraint};
 use super::extract::{Fields, Ids};
 use super::list::{self, Filter, FilterKind, ListQuery, ListSpec, Shape};
 use super::routes::{Api, Op};
-use super::validate::{validate, validate_into, Errors, Field, Kind, Mode};
+use super::validate::{invalid_pk, validate, validate_into, Errors, Field, Kind, Mode};
 use super::AppState;
 use crate::db::pools::{self, Pool, PoolServer, PoolSwitch, PoolWrite, POOL_COLUMNS};
 use crate::db::{servers, Db, Sql};
@@ -54,22 +54,6 @@ pub async fn can_see_pool(db: &Db, user: &CurrentUser, id: i64) -> ApiResult<boo
 /// Most ids one assignment or removal may name (keeps every statement within the engines'
 /// bind-parameter limits).
 pub const MAX_IDS: usize = 10_000;
-
-/// 400 when a list of ids is longer than [`MAX_IDS`].
-pub fn check_id_count(field: &str, ids: &[i64]) -> ApiResult<()> {
-    if ids.len() > MAX_IDS {
-        return Err(ApiError::field(
-            field,
-            format!("Ensure this field has no more than {MAX_IDS} elements."),
-        ));
-    }
-    Ok(())
-}
-
-/// DRF's message for a primary key that names nothing (or nothing the caller may see).
-pub fn invalid_pk(id: i64) -> String {
-    format!("Invalid pk \"{id}\" - object does not exist.")
-}
 
 /// One child pool.
 #[derive(Debug, Serialize, ToSchema)]
@@ -648,11 +632,11 @@ async fn assign(
             min: None,
             max: None,
             allow_empty: false,
+            max_items: Some(MAX_IDS),
         },
     )];
     let v = validate(&body, &fields, Mode::Full)?;
     let sent = v.ints(kind.field).unwrap_or_default();
-    check_id_count(kind.field, &sent)?;
     let mut seen = HashSet::new();
     let requested: Vec<i64> = sent.into_iter().filter(|i| seen.insert(*i)).collect();
     let groups = (!user.is_superuser).then_some(user.groups.as_slice());

@@ -16,10 +16,10 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{Fields, Ids};
 use super::list::{self, Filter, FilterKind, ListQuery, ListSpec, Shape};
 use super::routes::{Api, Op};
-use super::validate::{validate, validate_into, Errors, Field, Kind, Mode};
+use super::validate::{check_pks, validate, validate_into, Errors, Field, Kind, Mode};
 use super::AppState;
 use crate::db::scan_ranges::{self, ScanRange, ScanRangeWrite, SCAN_RANGE_COLUMNS};
-use crate::db::{existing_ids, jobs, render_time};
+use crate::db::{jobs, render_time};
 use crate::discovery::{address_count, range_allowed, scan};
 
 /// Live or last progress of a scan.
@@ -156,6 +156,7 @@ const PORTS: Kind = Kind::IntList {
     min: Some(1),
     max: Some(65535),
     allow_empty: false,
+    max_items: Some(16),
 };
 
 const FIELDS: &[Field] = &[
@@ -171,6 +172,7 @@ const RUN_FIELDS: &[Field] = &[Field::new(
         min: None,
         max: None,
         allow_empty: false,
+        max_items: Some(1000),
     },
 )];
 
@@ -260,9 +262,6 @@ fn check(
             .collect()
     });
     if let Some(p) = &ports {
-        if p.len() > 16 {
-            errors.add("ports", "Ensure this field has no more than 16 elements.");
-        }
         let mut sorted = p.clone();
         sorted.sort_unstable();
         sorted.dedup();
@@ -381,21 +380,11 @@ async fn run_scan(
 ) -> ApiResult<Response> {
     let v = validate(&body, RUN_FIELDS, Mode::Full)?;
     let mut ids = v.ints("scan_ranges").unwrap_or_default();
-    if ids.len() > 1000 {
-        return Err(ApiError::field(
-            "scan_ranges",
-            "Ensure this field has no more than 1000 elements.",
-        ));
-    }
     ids.sort_unstable();
     ids.dedup();
-    let found = existing_ids(&state.db, "scan_ranges", &ids).await?;
-    if let Some(missing) = ids.iter().find(|i| !found.contains(i)) {
-        return Err(ApiError::field(
-            "scan_ranges",
-            format!("Invalid pk \"{missing}\" - object does not exist."),
-        ));
-    }
+    let mut errors = Errors::default();
+    check_pks(&state.db, "scan_ranges", "scan_ranges", &ids, &mut errors).await?;
+    errors.check()?;
     let mut tx = state.db.begin().await?;
     let job = jobs::enqueue(
         &mut tx,

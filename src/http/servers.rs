@@ -12,9 +12,9 @@ use super::auth::CurrentUser;
 use super::error::{ApiError, ApiResult};
 use super::extract::{Fields, Ids};
 use super::list::{self, Filter, FilterKind, ListQuery, ListSpec, Shape};
-use super::pools::{can_see_pool, check_id_count, invalid_pk, pool_visible, scope_on};
+use super::pools::{can_see_pool, pool_visible, scope_on, MAX_IDS};
 use super::routes::{Api, Op};
-use super::validate::{validate, validate_into, Errors, Field, Kind, Mode};
+use super::validate::{invalid_pk, validate, validate_into, Errors, Field, Kind, Mode};
 use super::AppState;
 use crate::db::servers::{
     self, EthernetInterface, Processor, Server, ServerFirmware, Storage, SERVER_COLUMNS,
@@ -369,11 +369,11 @@ async fn remove_from_pool(
             min: None,
             max: None,
             allow_empty: false,
+            max_items: Some(MAX_IDS),
         },
     )];
     let v = validate(&body, &fields, Mode::Full)?;
     let sent = v.ints("servers").unwrap_or_default();
-    check_id_count("servers", &sent)?;
     let mut seen = std::collections::HashSet::new();
     let wanted: Vec<i64> = sent.into_iter().filter(|i| seen.insert(*i)).collect();
     let mut tx = state.db.begin().await?;

@@ -13,10 +13,10 @@ use super::error::{ApiError, ApiResult, OnConstraint};
 use super::extract::{Fields, Ids};
 use super::list::{self, Filter, FilterKind, ListQuery, ListSpec, Shape};
 use super::routes::{Api, Op};
-use super::validate::{validate_into, Errors, Field, Kind, Mode, Valid};
+use super::validate::{check_pks, validate_into, Errors, Field, Kind, Mode, Valid};
 use super::AppState;
+use crate::db::render_time;
 use crate::db::users::{self, User, UserWrite, USER_COLUMNS};
-use crate::db::{existing_ids, render_time};
 
 /// A user.
 #[derive(Debug, Serialize, ToSchema)]
@@ -149,6 +149,7 @@ const USER_FIELDS: &[Field] = &[
             min: None,
             max: None,
             allow_empty: true,
+            max_items: None,
         },
     )
     .optional(),
@@ -233,13 +234,7 @@ async fn user_write(
         errors.add("password", "This field is required.");
     }
     if let Some(groups) = v.ints("groups") {
-        let found = existing_ids(&state.db, "auth_group", &groups).await?;
-        if let Some(missing) = groups.iter().find(|g| !found.contains(g)) {
-            errors.add(
-                "groups",
-                format!("Invalid pk \"{missing}\" - object does not exist."),
-            );
-        }
+        check_pks(&state.db, "auth_group", "groups", &groups, &mut errors).await?;
     }
     errors.check()?;
     let password_hash = match v.str("password") {

@@ -37,6 +37,8 @@ pub enum Kind {
         max: Option<i64>,
         /// Whether `[]` is accepted.
         allow_empty: bool,
+        /// Most items accepted.
+        max_items: Option<usize>,
     },
     /// A list of strings.
     StrList,
@@ -129,6 +131,26 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Mode {
             Mode::Full
         })
     }
+}
+
+/// DRF's message for a primary key that names nothing (or nothing the caller may see).
+pub fn invalid_pk(id: impl std::fmt::Display) -> String {
+    format!("Invalid pk \"{id}\" - object does not exist.")
+}
+
+/// Adds DRF's "Invalid pk" error to `field` for the first of `ids` that is not a row of `table`.
+pub async fn check_pks(
+    db: &crate::db::Db,
+    table: &str,
+    field: &str,
+    ids: &[i64],
+    errors: &mut Errors,
+) -> crate::db::DbResult<()> {
+    let found = crate::db::existing_ids(db, table, ids).await?;
+    if let Some(missing) = ids.iter().find(|i| !found.contains(i)) {
+        errors.add(field, invalid_pk(missing));
+    }
+    Ok(())
 }
 
 /// Collected field errors, reported together.
@@ -391,6 +413,7 @@ fn coerce(f: &Field, v: &Value) -> Result<Value, Value> {
             min,
             max,
             allow_empty,
+            max_items,
         } => {
             let items = as_list(v)?;
             if items.is_empty() && !allow_empty {
@@ -411,10 +434,14 @@ fn coerce(f: &Field, v: &Value) -> Result<Value, Value> {
                     }
                 }
             }
-            if errs.is_empty() {
-                Ok(Value::Array(out))
-            } else {
-                Err(Value::Object(errs))
+            if !errs.is_empty() {
+                return Err(Value::Object(errs));
+            }
+            match max_items {
+                Some(m) if out.len() > m => Err(msgs(format!(
+                    "Ensure this field has no more than {m} elements."
+                ))),
+                _ => Ok(Value::Array(out)),
             }
         }
         Kind::StrList => {
@@ -441,12 +468,9 @@ fn coerce(f: &Field, v: &Value) -> Result<Value, Value> {
                 "Incorrect type. Expected pk value, received {}.",
                 python_type_name(v)
             ))),
-            _ => coerce_int(v).map(|n| json!(n)).ok_or_else(|| {
-                msgs(format!(
-                    "Invalid pk \"{}\" - object does not exist.",
-                    plain(v)
-                ))
-            }),
+            _ => coerce_int(v)
+                .map(|n| json!(n))
+                .ok_or_else(|| msgs(invalid_pk(plain(v)))),
         },
     }
 }
@@ -491,6 +515,7 @@ mod tests {
                 min: Some(1),
                 max: Some(65535),
                 allow_empty: false,
+                max_items: None,
             },
         )
         .optional(),

@@ -424,10 +424,15 @@ pub async fn read_inventory(session: &Session) -> Result<Inventory, RedfishError
         session,
         permits: Arc::new(Semaphore::new(INVENTORY_CONCURRENCY)),
     };
-    let root = fetcher
-        .get_optional("/redfish/v1/")
-        .await?
-        .unwrap_or(Value::Null);
+    // The root read at login serves when it names the systems; some BMCs show an anonymous
+    // caller less, and then it is read again with the session.
+    let root = match session.service_root() {
+        Some(root) if link_of(root, "Systems").is_some() => root.clone(),
+        _ => fetcher
+            .get_optional("/redfish/v1/")
+            .await?
+            .unwrap_or(Value::Null),
+    };
     let systems_path = link_of(&root, "Systems").unwrap_or("/redfish/v1/Systems");
     let update_path = link_of(&root, "UpdateService").unwrap_or("/redfish/v1/UpdateService");
 

@@ -48,6 +48,8 @@ struct SessionInner {
     credential_index: usize,
     username: String,
     auth: SessionAuth,
+    /// The service root read (without credentials) before logging in, when it could be.
+    service_root: Option<Value>,
     logged_out: AtomicBool,
 }
 
@@ -91,6 +93,11 @@ impl Session {
             SessionAuth::Token { location, .. } => Some(location.as_str()),
             SessionAuth::Basic { .. } => None,
         }
+    }
+
+    /// The service root as read before logging in (None when it could not be read).
+    pub fn service_root(&self) -> Option<&Value> {
+        self.inner.service_root.as_ref()
     }
 
     /// The client this session runs on.
@@ -207,15 +214,17 @@ impl BmcClient {
         }
         // The unauthenticated service root checks reachability and the certificate before any
         // credential is sent, and says where the sessions collection is.
-        let sessions_path = match self.get_json("/redfish/v1/", Auth::None).await {
-            Ok(root) => root
-                .pointer("/Links/Sessions/@odata.id")
-                .and_then(Value::as_str)
-                .unwrap_or(SESSIONS_PATH)
-                .to_string(),
+        let service_root = match self.get_json("/redfish/v1/", Auth::None).await {
+            Ok(root) => Some(root),
             Err(error) if error.is_fatal() => return Err(error),
-            Err(_) => SESSIONS_PATH.to_string(),
+            Err(_) => None,
         };
+        let sessions_path = service_root
+            .as_ref()
+            .and_then(|root| root.pointer("/Links/Sessions/@odata.id"))
+            .and_then(Value::as_str)
+            .unwrap_or(SESSIONS_PATH)
+            .to_string();
         let sessions_url = self.resolve(&sessions_path)?;
 
         let mut use_sessions = true;
@@ -252,6 +261,7 @@ impl BmcClient {
                             credential_index: index,
                             username: username.to_string(),
                             auth,
+                            service_root,
                             logged_out: AtomicBool::new(false),
                         }),
                     });
