@@ -331,6 +331,7 @@ both!(
             .delete(&format!("/api/node_discovery/auth_profile/{good}/"))
             .await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+        assert!(e.to_string().contains("is used by nodes"), "{e}");
 
         // No session left open anywhere.
         assert_eq!(lab.open_sessions().await, 0);

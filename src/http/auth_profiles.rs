@@ -238,9 +238,7 @@ async fn update(
     body: Fields,
 ) -> ApiResult<Json<AuthProfileOut>> {
     let id = ids.first();
-    auth_profiles::get(&state.db, id)
-        .await?
-        .ok_or(ApiError::NoMatch("AuthProfile"))?;
+    list::require(&state.db, "auth_profiles", "AuthProfile", id).await?;
     let v = validate(&body, FIELDS, mode)?;
     let mut tx = state.db.begin().await?;
     auth_profiles::update(&mut tx, id, v.str("node_classification"), v.str("bmc"))
@@ -270,10 +268,7 @@ async fn delete_profile(
     ids: Ids,
 ) -> ApiResult<StatusCode> {
     let id = ids.first();
-    let using = auth_profiles::nodes_using(&state.db, id, 10).await?;
-    if !using.is_empty() {
-        return Err(in_use(id, &using));
-    }
+    // A profile that nodes use is protected by their foreign key; the violation names them.
     match auth_profiles::delete(&state.db, id).await {
         Ok(0) => Err(ApiError::NoMatch("AuthProfile")),
         Ok(_) => Ok(StatusCode::NO_CONTENT),
@@ -291,9 +286,7 @@ async fn list_credentials(
     ids: Ids,
 ) -> ApiResult<Json<Vec<CredentialOut>>> {
     let id = ids.first();
-    auth_profiles::get(&state.db, id)
-        .await?
-        .ok_or(ApiError::NoMatch("AuthProfile"))?;
+    list::require(&state.db, "auth_profiles", "AuthProfile", id).await?;
     let items = auth_profiles::credential_names(&state.db, id)
         .await?
         .into_iter()
@@ -309,9 +302,7 @@ async fn add_credential(
     body: Fields,
 ) -> ApiResult<Response> {
     let profile = ids.first();
-    auth_profiles::get(&state.db, profile)
-        .await?
-        .ok_or(ApiError::NoMatch("AuthProfile"))?;
+    list::require(&state.db, "auth_profiles", "AuthProfile", profile).await?;
     let v = validate(&body, CREDENTIAL_FIELDS, Mode::Full)?;
     let username = v.str("username").unwrap_or_default();
     let password = v.str("password").unwrap_or_default();
@@ -331,9 +322,7 @@ async fn delete_credential(
     ids: Ids,
 ) -> ApiResult<StatusCode> {
     let (profile, id) = (ids.first(), ids.second());
-    auth_profiles::get(&state.db, profile)
-        .await?
-        .ok_or(ApiError::NoMatch("AuthProfile"))?;
+    list::require(&state.db, "auth_profiles", "AuthProfile", profile).await?;
     match auth_profiles::delete_credential(&state.db, profile, id).await? {
         0 => Err(ApiError::NoMatch("Credential")),
         _ => Ok(StatusCode::NO_CONTENT),

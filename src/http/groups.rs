@@ -186,9 +186,7 @@ async fn update(
     body: Fields,
 ) -> ApiResult<Json<GroupOut>> {
     let id = ids.first();
-    groups::get(&state.db, id)
-        .await?
-        .ok_or(ApiError::NoMatch("Group"))?;
+    list::require(&state.db, "auth_group", "Group", id).await?;
     write(&state, Some(id), &body, mode).await?;
     let g = groups::get(&state.db, id)
         .await?

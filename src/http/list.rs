@@ -517,6 +517,16 @@ pub async fn fetch_one<T>(
     Ok(decode(&row)?)
 }
 
+/// The 404 `No <model> matches the given query.` unless `table` has a row `id`: for checks
+/// that need none of its columns.
+pub async fn require(db: &Db, table: &str, model: &'static str, id: i64) -> ApiResult<()> {
+    if crate::db::existing_ids(db, table, &[id]).await?.is_empty() {
+        Err(ApiError::NoMatch(model))
+    } else {
+        Ok(())
+    }
+}
+
 /// Runs a list request and answers it, each row decoded and serialized as it arrives: a large
 /// list is never held as rows or items, only as the JSON it becomes.
 pub async fn respond<T: Serialize>(

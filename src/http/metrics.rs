@@ -18,11 +18,19 @@ struct Histogram {
     total: u64,
 }
 
+/// What is counted per route.
+#[derive(Default)]
+struct RouteStats {
+    /// Requests by method, then status.
+    requests: BTreeMap<String, BTreeMap<u16, u64>>,
+    latency: Histogram,
+}
+
 /// Process metrics.
 #[derive(Default)]
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
-    latency: Mutex<BTreeMap<String, Histogram>>,
+    /// By route pattern; names are allocated only the first time they are seen.
+    routes: Mutex<BTreeMap<String, RouteStats>>,
     login_failures: AtomicU64,
     /// Named counters other modules add to (probes, BMC errors, ...), with one label set each.
     counters: Mutex<BTreeMap<(String, String), u64>>,
@@ -37,16 +45,21 @@ impl std::fmt::Debug for Metrics {
 impl Metrics {
     /// Records one finished request.
     pub fn observe_request(&self, route: &str, method: &str, status: u16, took: Duration) {
-        let key = (route.to_string(), method.to_string(), status);
-        *self
-            .requests
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(key)
-            .or_default() += 1;
+        let mut routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
+        if !routes.contains_key(route) {
+            routes.insert(route.to_string(), RouteStats::default());
+        }
+        let Some(stats) = routes.get_mut(route) else {
+            return;
+        };
+        if !stats.requests.contains_key(method) {
+            stats.requests.insert(method.to_string(), BTreeMap::new());
+        }
+        if let Some(by_status) = stats.requests.get_mut(method) {
+            *by_status.entry(status).or_default() += 1;
+        }
         let secs = took.as_secs_f64();
-        let mut lat = self.latency.lock().unwrap_or_else(|p| p.into_inner());
-        let h = lat.entry(route.to_string()).or_default();
+        let h = &mut stats.latency;
         for (i, b) in BUCKETS.iter().enumerate() {
             if secs <= *b {
                 h.counts[i] += 1;
@@ -80,25 +93,21 @@ impl Metrics {
             "# HELP mojo_http_requests_total HTTP requests by route, method and status.\n",
         );
         out.push_str("# TYPE mojo_http_requests_total counter\n");
-        for ((route, method, status), n) in self
-            .requests
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-        {
-            let _ = writeln!(
-                out,
-                "mojo_http_requests_total{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}} {n}"
-            );
+        let routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
+        for (route, stats) in routes.iter() {
+            for (method, by_status) in &stats.requests {
+                for (status, n) in by_status {
+                    let _ = writeln!(
+                        out,
+                        "mojo_http_requests_total{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}} {n}"
+                    );
+                }
+            }
         }
         out.push_str("# HELP mojo_http_request_duration_seconds HTTP request latency by route.\n");
         out.push_str("# TYPE mojo_http_request_duration_seconds histogram\n");
-        for (route, h) in self
-            .latency
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-        {
+        for (route, stats) in routes.iter() {
+            let h = &stats.latency;
             for (i, b) in BUCKETS.iter().enumerate() {
                 let _ = writeln!(
                     out,
@@ -122,6 +131,7 @@ impl Metrics {
                 h.total
             );
         }
+        drop(routes);
         out.push_str("# HELP mojo_login_failures_total Failed logins.\n");
         out.push_str("# TYPE mojo_login_failures_total counter\n");
         let _ = writeln!(

@@ -251,33 +251,33 @@ async fn drf_shapes(
     req: Request,
     next: Next,
 ) -> Response {
-    let method = req.method().to_string();
-    let path = req.uri().path().to_string();
+    // Cheap clones (shared buffers); turned into text only for a 405.
+    let (method, uri) = (req.method().clone(), req.uri().clone());
     let resp = next.run(req).await;
     if resp.status() == StatusCode::METHOD_NOT_ALLOWED
         && !resp.headers().contains_key(header::CONTENT_TYPE)
     {
         let allow = allow
             .iter()
-            .find(|(p, _)| matches_pattern(p, &path))
+            .find(|(p, _)| matches_pattern(p, uri.path()))
             .map(|(_, m)| m.clone())
             .unwrap_or_default();
-        return ApiError::MethodNotAllowed { method, allow }.into_response();
+        return ApiError::MethodNotAllowed {
+            method: method.to_string(),
+            allow,
+        }
+        .into_response();
     }
     resp
 }
 
 async fn record_metrics(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".into());
+    let route = req.extensions().get::<MatchedPath>().cloned();
     let method = req.method().clone();
     let resp = next.run(req).await;
     state.metrics.observe_request(
-        &route,
+        route.as_ref().map_or("unmatched", MatchedPath::as_str),
         method.as_str(),
         resp.status().as_u16(),
         start.elapsed(),

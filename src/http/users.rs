@@ -279,9 +279,7 @@ async fn update(
     body: Fields,
 ) -> ApiResult<Json<UserOut>> {
     let id = ids.first();
-    users::get(&state.db, id)
-        .await?
-        .ok_or(ApiError::NoMatch("User"))?;
+    list::require(&state.db, "auth_user", "User", id).await?;
     let w = user_write(&state, &body, mode, false).await?;
     let mut tx = state.db.begin().await?;
     users::update(&mut tx, id, &w).await.on_constraint(&[

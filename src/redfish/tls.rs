@@ -69,60 +69,6 @@ impl CaBundle {
     }
 }
 
-/// Accepts any server certificate, but still checks that the server owns its key.
-#[derive(Debug)]
-pub(crate) struct AcceptAnyCert {
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for AcceptAnyCert {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        // Discovery is trust on first use: the fingerprint is recorded and pinned later.
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
-
 /// What the pinning verifier saw when it refused a certificate, read back to build a clear error
 /// (the TLS stack only reports a generic failure).
 #[derive(Debug, Default)]
@@ -144,16 +90,30 @@ impl PinState {
     }
 }
 
-/// Accepts only the pinned certificate and/or one that chains to the CA bundle.
+/// Which certificates a BMC connection accepts.
 #[derive(Debug)]
-struct PinnedVerifier {
-    pinned: Option<String>,
-    ca: Option<Arc<WebPkiServerVerifier>>,
-    provider: Arc<CryptoProvider>,
-    state: Arc<PinState>,
+enum Policy {
+    /// Any certificate (discovery: trust on first use, the fingerprint is recorded and pinned
+    /// later).
+    AcceptAny,
+    /// Only the pinned certificate and/or one that chains to the CA bundle (at least one of
+    /// the two is set).
+    Pinned {
+        pinned: Option<String>,
+        ca: Option<Arc<WebPkiServerVerifier>>,
+        state: Arc<PinState>,
+    },
 }
 
-impl ServerCertVerifier for PinnedVerifier {
+/// The certificate check of BMC connections. Whatever the policy, the handshake signatures are
+/// verified, so the server must own the certificate's key.
+#[derive(Debug)]
+struct BmcVerifier {
+    policy: Policy,
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for BmcVerifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -162,24 +122,29 @@ impl ServerCertVerifier for PinnedVerifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        if let Some(expected) = &self.pinned {
+        let refused = || {
+            rustls::Error::InvalidCertificate(
+                rustls::CertificateError::ApplicationVerificationFailure,
+            )
+        };
+        let (pinned, ca, state) = match &self.policy {
+            Policy::AcceptAny => return Ok(ServerCertVerified::assertion()),
+            Policy::Pinned { pinned, ca, state } => (pinned, ca, state),
+        };
+        if let Some(expected) = pinned {
             let actual = cert_sha256(end_entity.as_ref());
             if &actual != expected {
-                self.state.record(actual);
-                return Err(rustls::Error::InvalidCertificate(
-                    rustls::CertificateError::ApplicationVerificationFailure,
-                ));
+                state.record(actual);
+                return Err(refused());
             }
         }
-        match &self.ca {
+        match ca {
             Some(ca) => {
                 ca.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
             }
-            None if self.pinned.is_some() => Ok(ServerCertVerified::assertion()),
+            None if pinned.is_some() => Ok(ServerCertVerified::assertion()),
             // Unreachable by construction (client_tls_config demands one of them); refuse anyway.
-            None => Err(rustls::Error::InvalidCertificate(
-                rustls::CertificateError::ApplicationVerificationFailure,
-            )),
+            None => Err(refused()),
         }
     }
 
@@ -224,7 +189,10 @@ pub(crate) fn probe_tls_config() -> Result<Arc<ClientConfig>, rustls::Error> {
     let config = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AcceptAnyCert { provider }))
+        .with_custom_certificate_verifier(Arc::new(BmcVerifier {
+            policy: Policy::AcceptAny,
+            provider,
+        }))
         .with_no_client_auth();
     Ok(Arc::new(config))
 }
@@ -253,11 +221,13 @@ pub(crate) fn client_tls_config(
         None => None,
     };
     let state = Arc::new(PinState::default());
-    let verifier = PinnedVerifier {
-        pinned,
-        ca: ca_verifier,
+    let verifier = BmcVerifier {
+        policy: Policy::Pinned {
+            pinned,
+            ca: ca_verifier,
+            state: state.clone(),
+        },
         provider: provider.clone(),
-        state: state.clone(),
     };
     let config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
