@@ -1,6 +1,6 @@
 //! `auth_group` and its memberships.
 
-use super::{in_list, Db, DbResult, Row, Sql, Tx};
+use super::{in_list, insert_rows, Db, DbResult, Row, Sql, Tx, Val};
 
 /// The group every installation starts with; the guide creates pools with `"group": 1`.
 pub const DEFAULT_GROUP_ID: i64 = 1;
@@ -81,17 +81,28 @@ pub async fn rename(tx: &mut Tx, id: i64, name: &str) -> DbResult<()> {
 
 /// Replaces the members of a group.
 pub async fn set_users(tx: &mut Tx, id: i64, users: &[i64]) -> DbResult<()> {
-    tx.execute(&Sql::new("DELETE FROM auth_user_groups WHERE group_id = $1").arg(id))
+    replace_memberships(tx, "group_id", "user_id", id, users).await
+}
+
+/// Replaces every membership whose `key` column is `id` with one per id of `others`
+/// (in the `other` column), in one statement per few hundred rows.
+pub(crate) async fn replace_memberships(
+    tx: &mut Tx,
+    key: &str,
+    other: &str,
+    id: i64,
+    others: &[i64],
+) -> DbResult<()> {
+    tx.execute(&Sql::new(format!("DELETE FROM auth_user_groups WHERE {key} = $1")).arg(id))
         .await?;
-    for u in users {
-        tx.execute(
-            &Sql::new("INSERT INTO auth_user_groups (user_id, group_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-                .arg(*u)
-                .arg(id),
-        )
-        .await?;
-    }
-    Ok(())
+    let mut others = others.to_vec();
+    others.sort_unstable();
+    others.dedup();
+    let rows = others
+        .into_iter()
+        .map(|o| vec![Val::Int(id), Val::Int(o)])
+        .collect();
+    insert_rows(tx, "auth_user_groups", &[key, other], rows).await
 }
 
 /// Deletes a group (memberships go with it).

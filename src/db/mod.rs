@@ -831,6 +831,32 @@ pub fn in_list(sql: &mut Sql, ids: &[i64]) {
     sql.push(")");
 }
 
+/// Inserts `rows` into `table` in multi-row statements.
+pub async fn insert_rows(
+    tx: &mut Tx,
+    table: &str,
+    cols: &[&str],
+    rows: Vec<Vec<Val>>,
+) -> DbResult<()> {
+    // Stay far below both engines' bind-parameter limits.
+    let per_stmt = (900 / cols.len().max(1)).max(1);
+    for chunk in rows.chunks(per_stmt) {
+        let mut sql = Sql::new(format!("INSERT INTO {table} ({}) VALUES ", cols.join(", ")));
+        for (i, row) in chunk.iter().enumerate() {
+            sql.push(if i == 0 { "(" } else { ", (" });
+            for (j, v) in row.iter().enumerate() {
+                if j > 0 {
+                    sql.push(", ");
+                }
+                sql.bind(v.clone());
+            }
+            sql.push(")");
+        }
+        tx.execute(&sql).await?;
+    }
+    Ok(())
+}
+
 /// `UPDATE table SET col = value, ... WHERE id = $n` for the columns that have a value.
 pub async fn update_columns(
     tx: &mut Tx,

@@ -1,6 +1,6 @@
 //! `pools`: a tree of resource pools, each owned by a group that controls who sees it.
 
-use super::{in_list, now, Db, DbResult, Row, Sql, Tx};
+use super::{in_list, now, update_columns, Db, DbResult, Row, Sql, Tx, Val};
 
 /// A pool as the API shows it.
 #[derive(Debug, Clone)]
@@ -125,27 +125,14 @@ pub struct PoolWrite {
 
 /// Changes a pool.
 pub async fn update(tx: &mut Tx, id: i64, w: &PoolWrite) -> DbResult<()> {
-    let mut sql = Sql::new("UPDATE pools SET updated_at = ");
-    sql.bind(now());
-    if let Some(name) = &w.name {
-        sql.push(", name = ");
-        sql.bind(name);
-    }
-    if let Some(d) = &w.description {
-        sql.push(", description = ");
-        sql.bind(d);
-    }
-    if let Some(g) = w.group {
-        sql.push(", group_id = ");
-        sql.bind(g);
-    }
-    if let Some(p) = w.parent {
-        sql.push(", parent_id = ");
-        sql.bind(p);
-    }
-    sql.push(" WHERE id = ");
-    sql.bind(id);
-    tx.execute(&sql).await?;
+    let cols = [
+        ("updated_at", Some(Val::from(now()))),
+        ("name", w.name.as_deref().map(Val::from)),
+        ("description", w.description.as_deref().map(Val::from)),
+        ("group_id", w.group.map(Val::from)),
+        ("parent_id", w.parent.map(Val::from)),
+    ];
+    update_columns(tx, "pools", id, cols.into_iter()).await?;
     Ok(())
 }
 

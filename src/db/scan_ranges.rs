@@ -97,14 +97,19 @@ pub async fn get(db: &Db, id: i64) -> DbResult<Option<ScanRange>> {
         .transpose()
 }
 
-/// Ranges by id, in id order.
-pub async fn get_many(db: &Db, ids: &[i64]) -> DbResult<Vec<ScanRange>> {
+/// The query of [`get_many`] and [`get_many_tx`].
+fn many(ids: &[i64]) -> Sql {
     let mut sql = Sql::new(format!(
         "SELECT {SCAN_RANGE_COLUMNS} FROM scan_ranges r WHERE r.id IN "
     ));
     in_list(&mut sql, ids);
     sql.push(" ORDER BY r.id");
-    db.fetch_all(&sql)
+    sql
+}
+
+/// Ranges by id, in id order.
+pub async fn get_many(db: &Db, ids: &[i64]) -> DbResult<Vec<ScanRange>> {
+    db.fetch_all(&many(ids))
         .await?
         .iter()
         .map(ScanRange::from_row)
@@ -113,12 +118,7 @@ pub async fn get_many(db: &Db, ids: &[i64]) -> DbResult<Vec<ScanRange>> {
 
 /// Ranges by id, in id order, inside a transaction.
 pub async fn get_many_tx(tx: &mut Tx, ids: &[i64]) -> DbResult<Vec<ScanRange>> {
-    let mut sql = Sql::new(format!(
-        "SELECT {SCAN_RANGE_COLUMNS} FROM scan_ranges r WHERE r.id IN "
-    ));
-    in_list(&mut sql, ids);
-    sql.push(" ORDER BY r.id");
-    tx.fetch_all(&sql)
+    tx.fetch_all(&many(ids))
         .await?
         .iter()
         .map(ScanRange::from_row)
@@ -239,8 +239,11 @@ pub async fn release_job(tx: &mut Tx, job: i64, error: Option<&str>) -> DbResult
 
 /// Deletes a range; returns the job that was scanning it, if any, and whether it existed.
 pub async fn delete(tx: &mut Tx, id: i64) -> DbResult<Option<Option<i64>>> {
+    // Nodes it found keep existing: `nodes.scan_range_id` is `ON DELETE SET NULL`.
     let row = tx
-        .fetch_optional(&Sql::new("SELECT status, job_id FROM scan_ranges WHERE id = $1").arg(id))
+        .fetch_optional(
+            &Sql::new("DELETE FROM scan_ranges WHERE id = $1 RETURNING status, job_id").arg(id),
+        )
         .await?;
     let Some(row) = row else { return Ok(None) };
     let scanning_job = if row.text("status")? == "scanning" {
@@ -248,10 +251,6 @@ pub async fn delete(tx: &mut Tx, id: i64) -> DbResult<Option<Option<i64>>> {
     } else {
         None
     };
-    tx.execute(&Sql::new("UPDATE nodes SET scan_range_id = NULL WHERE scan_range_id = $1").arg(id))
-        .await?;
-    tx.execute(&Sql::new("DELETE FROM scan_ranges WHERE id = $1").arg(id))
-        .await?;
     Ok(Some(scanning_job))
 }
 

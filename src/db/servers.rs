@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{in_list, now, Db, DbResult, Row, Sql, Tx, Val};
+use super::{in_list, insert_rows, now, update_columns, Db, DbResult, Row, Sql, Tx, Val};
 
 /// Longest server name stored (the API validates the same bound).
 pub const NAME_MAX: usize = 255;
@@ -309,17 +309,8 @@ pub async fn upsert_from_inventory(
     ];
     let (id, keep_name) = match existing {
         Some((id, custom)) => {
-            let mut sql = Sql::new("UPDATE servers SET ");
-            for (i, (col, v)) in fields.iter().enumerate() {
-                if i > 0 {
-                    sql.push(", ");
-                }
-                sql.push(&format!("{col} = "));
-                sql.bind(v.clone());
-            }
-            sql.push(" WHERE id = ");
-            sql.bind(id);
-            tx.execute(&sql).await?;
+            let cols = fields.iter().map(|(col, v)| (*col, Some(v.clone())));
+            update_columns(tx, "servers", id, cols).await?;
             (id, custom)
         }
         None => {
@@ -348,27 +339,6 @@ pub async fn upsert_from_inventory(
     replace_hardware(tx, id, inv).await?;
     tracing::debug!(server_id = id, node_id, "inventory stored");
     Ok(id)
-}
-
-/// Inserts `rows` into `table` in multi-row statements.
-async fn insert_rows(tx: &mut Tx, table: &str, cols: &[&str], rows: Vec<Vec<Val>>) -> DbResult<()> {
-    // Stay far below both engines' bind-parameter limits.
-    let per_stmt = (900 / cols.len().max(1)).max(1);
-    for chunk in rows.chunks(per_stmt) {
-        let mut sql = Sql::new(format!("INSERT INTO {table} ({}) VALUES ", cols.join(", ")));
-        for (i, row) in chunk.iter().enumerate() {
-            sql.push(if i == 0 { "(" } else { ", (" });
-            for (j, v) in row.iter().enumerate() {
-                if j > 0 {
-                    sql.push(", ");
-                }
-                sql.bind(v.clone());
-            }
-            sql.push(")");
-        }
-        tx.execute(&sql).await?;
-    }
-    Ok(())
 }
 
 fn json_text<T: Serialize>(v: &T) -> String {
@@ -534,21 +504,13 @@ pub async fn update(
     name: Option<&str>,
     pool: Option<Option<i64>>,
 ) -> DbResult<()> {
-    let mut sql = Sql::new("UPDATE servers SET updated_at = ");
-    sql.bind(now());
-    if let Some(name) = name {
-        sql.push(", name_is_custom = ");
-        sql.bind(true);
-        sql.push(", name = ");
-        sql.bind(name);
-    }
-    if let Some(pool) = pool {
-        sql.push(", resource_pool_id = ");
-        sql.bind(pool);
-    }
-    sql.push(" WHERE id = ");
-    sql.bind(id);
-    tx.execute(&sql).await?;
+    let cols = [
+        ("updated_at", Some(Val::from(now()))),
+        ("name_is_custom", name.map(|_| Val::Bool(true))),
+        ("name", name.map(Val::from)),
+        ("resource_pool_id", pool.map(Val::from)),
+    ];
+    update_columns(tx, "servers", id, cols.into_iter()).await?;
     Ok(())
 }
 

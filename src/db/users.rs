@@ -267,17 +267,7 @@ pub async fn update(tx: &mut Tx, id: i64, w: &UserWrite) -> DbResult<()> {
 }
 
 async fn set_groups(tx: &mut Tx, user_id: i64, groups: &[i64]) -> DbResult<()> {
-    tx.execute(&Sql::new("DELETE FROM auth_user_groups WHERE user_id = $1").arg(user_id))
-        .await?;
-    for g in groups {
-        tx.execute(
-            &Sql::new("INSERT INTO auth_user_groups (user_id, group_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-                .arg(user_id)
-                .arg(*g),
-        )
-        .await?;
-    }
-    Ok(())
+    super::groups::replace_memberships(tx, "user_id", "group_id", user_id, groups).await
 }
 
 /// Number of users.
