@@ -21,7 +21,7 @@ use utoipa::ToSchema;
 
 use super::auth::{CurrentUser, Superuser};
 use super::error::{ApiError, ApiResult};
-use super::extract::{parse_body, read_body, Fields, Ids};
+use super::extract::{insert_multi, is_form, multipart_error, parse_body, read_body, Fields, Ids};
 use super::list::{self, Filter, FilterKind, ListQuery, ListSpec, Shape};
 use super::routes::{Api, Op};
 use super::validate::{validate, validate_into, Errors, Field, Kind, Mode, Valid};
@@ -473,10 +473,6 @@ struct Received {
     sha256: String,
 }
 
-fn multipart_error(e: multer::Error) -> ApiError {
-    ApiError::bad_request(format!("Multipart form parse error - {e}"))
-}
-
 fn io_error(e: std::io::Error) -> ApiError {
     ApiError::Internal(format!("upload storage: {e}"))
 }
@@ -566,17 +562,11 @@ async fn receive(
             }
             text.extend_from_slice(&chunk);
         }
-        let text = String::from_utf8_lossy(&text).into_owned();
-        match fields.get_mut(&name) {
-            Some(Value::Array(items)) => items.push(Value::String(text)),
-            Some(existing) => {
-                let first = existing.take();
-                *existing = Value::Array(vec![first, Value::String(text)]);
-            }
-            None => {
-                fields.insert(name, Value::String(text));
-            }
-        }
+        insert_multi(
+            &mut fields,
+            name,
+            String::from_utf8_lossy(&text).into_owned(),
+        );
     }
     Ok((fields, received))
 }
@@ -588,15 +578,11 @@ async fn upload(
     cat: &'static Catalogue,
 ) -> ApiResult<Response> {
     let dir = state.config.data_dir.join(cat.dir);
-    let form = req
-        .headers()
-        .get(axum::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|c| {
-            let c = c.to_ascii_lowercase();
-            c.starts_with("multipart/form-data")
-                || c.starts_with("application/x-www-form-urlencoded")
-        });
+    let form = is_form(
+        req.headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok()),
+    );
     let (fields, received) = receive(&state, req, &dir).await?;
     let body = Fields {
         data: Value::Object(fields),

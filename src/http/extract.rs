@@ -60,8 +60,22 @@ fn media_type(headers: &HeaderMap) -> Option<String> {
     Some(ct.to_string())
 }
 
+/// True for the content types that carry form data (their single-valued fields take the last
+/// of repeated keys, as Django's QueryDict does).
+pub(super) fn is_form(content_type: Option<&str>) -> bool {
+    content_type.is_some_and(|c| {
+        let c = c.trim_start().to_ascii_lowercase();
+        c.starts_with("application/x-www-form-urlencoded") || c.starts_with("multipart/form-data")
+    })
+}
+
+/// DRF's 400 for a multipart body that cannot be parsed.
+pub(super) fn multipart_error(e: impl std::fmt::Display) -> ApiError {
+    ApiError::bad_request(format!("Multipart form parse error - {e}"))
+}
+
 /// Inserts a form value, turning repeated keys into a list (as a QueryDict's `getlist`).
-fn insert_multi(map: &mut Map<String, Value>, key: String, val: String) {
+pub(super) fn insert_multi(map: &mut Map<String, Value>, key: String, val: String) {
     match map.get_mut(&key) {
         Some(Value::Array(items)) => items.push(Value::String(val)),
         Some(existing) => {
@@ -100,24 +114,17 @@ pub async fn parse_body(content_type: Option<&str>, bytes: &[u8]) -> Result<Valu
         return Ok(Value::Object(map));
     }
     if essence == "multipart/form-data" {
-        let boundary = multer::parse_boundary(ct)
-            .map_err(|e| ApiError::bad_request(format!("Multipart form parse error - {e}")))?;
+        let boundary = multer::parse_boundary(ct).map_err(multipart_error)?;
         let data = bytes::Bytes::copy_from_slice(bytes);
         let stream = futures::stream::once(async move { Ok::<_, std::io::Error>(data) });
         let mut mp = multer::Multipart::new(stream, boundary);
         let mut map = Map::new();
         loop {
-            let field = mp
-                .next_field()
-                .await
-                .map_err(|e| ApiError::bad_request(format!("Multipart form parse error - {e}")))?;
+            let field = mp.next_field().await.map_err(multipart_error)?;
             let Some(field) = field else { break };
             let is_file = field.file_name().is_some();
             let name = field.name().unwrap_or("").to_string();
-            let text = field
-                .text()
-                .await
-                .map_err(|e| ApiError::bad_request(format!("Multipart form parse error - {e}")))?;
+            let text = field.text().await.map_err(multipart_error)?;
             if !is_file {
                 insert_multi(&mut map, name, text);
             }
@@ -134,11 +141,7 @@ impl FromRequest<AppState> for Fields {
         let ct = media_type(req.headers());
         let limit = usize::try_from(state.config.max_body).unwrap_or(usize::MAX);
         let bytes = read_body(req.into_body(), limit).await?;
-        let form = ct.as_deref().is_some_and(|c| {
-            let c = c.to_ascii_lowercase();
-            c.starts_with("application/x-www-form-urlencoded")
-                || c.starts_with("multipart/form-data")
-        });
+        let form = is_form(ct.as_deref());
         Ok(Fields {
             data: parse_body(ct.as_deref(), &bytes).await?,
             form,

@@ -710,7 +710,7 @@ fn is_absent(doc: &Value) -> bool {
 }
 
 /// A non-empty, trimmed string property.
-fn text(doc: &Value, key: &str) -> Option<String> {
+pub(super) fn text(doc: &Value, key: &str) -> Option<String> {
     doc.get(key).and_then(plain_text)
 }
 

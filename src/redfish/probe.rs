@@ -175,16 +175,10 @@ pub struct ServiceRoot {
 /// Parses a service root; `Err` (with a short reason) when the body is not one.
 pub fn parse_service_root(body: &[u8]) -> Result<ServiceRoot, String> {
     let value: Value = serde_json::from_slice(body).map_err(|_| "body is not JSON".to_string())?;
-    let Value::Object(map) = value else {
+    let Some(map) = value.as_object() else {
         return Err("JSON is not an object".into());
     };
-    let text = |key: &str| {
-        map.get(key)
-            .and_then(Value::as_str)
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-    };
+    let text = |key: &str| super::inventory::text(&value, key);
     let redfish_version = text("RedfishVersion");
     let is_root_id = text("@odata.id")
         .is_some_and(|id| id.trim_end_matches('/').eq_ignore_ascii_case("/redfish/v1"));
