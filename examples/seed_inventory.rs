@@ -65,7 +65,7 @@ fn inventory(i: usize) -> ServerInventory {
                 version: Some(format!("1.{f}.{}", i % 7)),
                 component_id: Some(format!("Installed-{f}-1.{f}")),
                 updateable: f % 4 != 0,
-                firmware_type: None,
+                firmware_type: Some(["BIOS", "BMC", "Storage", "NIC", "PSU", "CPLD"][f % 6].to_string()),
             })
             .collect(),
     }

@@ -1,5 +1,10 @@
-//! Building and running one server process: storage, keys, first-start bootstrap, the HTTP
-//! listener and the background workers, all stopped by one cancellation token.
+//! The composition root: builds one server process (storage, keys, first-start bootstrap, the
+//! process context, the job kinds, the HTTP listener, the background workers) and runs it
+//! until one cancellation token stops everything.
+//!
+//! Everything below the web edge receives the [`Ctx`] built here; the web edge wraps it in
+//! [`AppState`]. Job kinds are registered in [`job_kinds`], background work in [`BACKGROUND`],
+//! scrape-time gauges in [`METRIC_GAUGES`].
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,16 +16,35 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{redact_url, secret_from_env, Config};
+use crate::ctx::{Ctx, CtxParts, GaugeFn};
 use crate::db::{groups::DEFAULT_GROUP_ID, users, Db};
 use crate::http::auth::{JwtKeys, LoginThrottle};
-use crate::http::metrics::Metrics;
-use crate::http::{AppState, Shared};
-use crate::keys;
+use crate::http::AppState;
+use crate::jobs::{Queue, Registry};
+use crate::metrics::Metrics;
+use crate::{discovery, jobs, keys};
+
+/// Every kind of job this server runs.
+pub fn job_kinds() -> Registry {
+    Registry::new().register(discovery::scan::ScanJob::default())
+}
+
+/// Starts one kind of background work (workers, sweepers) into `ctx.tasks`; each stops when
+/// the shutdown token is cancelled.
+pub type StartFn = fn(&Ctx, &Arc<Queue>);
+
+/// Background work started with the server.
+pub const BACKGROUND: &[StartFn] = &[jobs::start];
+
+/// Scrape-time gauges added to `/metrics`.
+pub const METRIC_GAUGES: &[GaugeFn] = &[jobs::job_gauges];
 
 /// A built server: state ready, listener bound, not yet serving.
 pub struct App {
-    /// Shared state (tests use it to reach the database).
+    /// The web edge's state around the process context (tests reach the database through it).
     pub state: AppState,
+    /// The job queue the workers serve.
+    pub queue: Arc<Queue>,
     listener: std::net::TcpListener,
     tls: Option<RustlsConfig>,
 }
@@ -57,25 +81,26 @@ impl App {
             .await
             .map_err(anyhow::Error::msg)?;
         bootstrap_admin(&db, &config).await?;
-        let tls = crate::tls::server_config(&config)
-            .await
-            .map_err(anyhow::Error::msg)?;
+        let tls = server_tls(&config).await.map_err(anyhow::Error::msg)?;
         let listener = std::net::TcpListener::bind(config.listen)
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         listener.set_nonblocking(true)?;
-        let state = AppState(Arc::new(Shared {
+        let queue = Queue::new(job_kinds());
+        let login_throttle = LoginThrottle::new(config.login_throttle);
+        let ctx = Ctx::new(CtxParts {
             db,
-            jwt: JwtKeys::new(&jwt_secret),
+            config,
             credential_key,
-            login_throttle: LoginThrottle::new(config.login_throttle),
-            identities: Default::default(),
             metrics: Metrics::default(),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
-            config,
-        }));
+            jobs: queue.clone(),
+            gauges: METRIC_GAUGES.to_vec(),
+        });
+        let state = AppState::new(ctx, JwtKeys::new(&jwt_secret), login_throttle);
         Ok(App {
             state,
+            queue,
             listener,
             tls,
         })
@@ -91,8 +116,8 @@ impl App {
     pub async fn run(self) -> anyhow::Result<()> {
         let state = self.state.clone();
         let grace = Duration::from_secs(state.config.shutdown_grace_secs);
-        for start in crate::BACKGROUND {
-            start(&state);
+        for start in BACKGROUND {
+            start(&state.ctx, &self.queue);
         }
         let handle = axum_server::Handle::new();
         let watcher = {
@@ -136,6 +161,18 @@ impl App {
         state.db.close().await;
         served.context("server failed")
     }
+}
+
+/// The listener's TLS configuration, or None when TLS is off.
+async fn server_tls(config: &Config) -> Result<Option<RustlsConfig>, String> {
+    if !config.tls {
+        return Ok(None);
+    }
+    let (cert, key) = crate::tls::cert_paths(config)?;
+    RustlsConfig::from_pem_file(&cert, &key)
+        .await
+        .map(Some)
+        .map_err(|e| format!("cannot load TLS certificate {}: {e}", cert.display()))
 }
 
 /// First start with no users: creates superuser `admin` in group 1.

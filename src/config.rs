@@ -280,6 +280,14 @@ pub struct Config {
     /// Job lease in seconds (renewed every third of it while the job runs).
     #[arg(long, env = "MOJO_JOB_LEASE_SECS", default_value_t = 30, global = true)]
     pub job_lease_secs: u64,
+    /// Claims a job gets before it is failed (a job whose worker died this often is given up).
+    #[arg(
+        long,
+        env = "MOJO_JOB_MAX_ATTEMPTS",
+        default_value_t = 5,
+        global = true
+    )]
+    pub job_max_attempts: i64,
     /// Job workers in this process.
     #[arg(long, env = "MOJO_WORKERS", default_value_t = 4, global = true)]
     pub workers: usize,
@@ -356,6 +364,9 @@ impl Config {
         }
         if self.workers == 0 {
             return Err("MOJO_WORKERS must be at least 1".into());
+        }
+        if self.job_max_attempts < 1 {
+            return Err("MOJO_JOB_MAX_ATTEMPTS must be at least 1".into());
         }
         if self.job_lease_secs < 3 {
             return Err("MOJO_JOB_LEASE_SECS must be at least 3".into());

@@ -1,23 +1,17 @@
 //! mojo-server: the MOJO REST API for the physical server lifecycle.
+//!
+//! Layers, top to bottom (dependencies point down): `app` (the composition root) -> `http`
+//! (the web edge) -> `discovery` and other lifecycle modules -> `jobs` -> `ctx` -> `db` (all
+//! SQL) and `redfish` (all BMC traffic). See README, "Layout".
 
 pub mod app;
 pub mod config;
+pub mod ctx;
 pub mod db;
 pub mod discovery;
 pub mod http;
 pub mod jobs;
 pub mod keys;
+pub mod metrics;
 pub mod redfish;
 pub mod tls;
-
-use http::AppState;
-
-/// Starts one kind of background work (workers, sweepers) into `state.tasks`.
-pub type StartFn = fn(&AppState);
-
-/// Background work started with the server; each entry spawns into the app's TaskTracker and
-/// stops when the shutdown token is cancelled.
-pub const BACKGROUND: &[StartFn] = &[jobs::start];
-
-/// Scrape-time gauges added to `/metrics`.
-pub const METRIC_GAUGES: &[http::ops::GaugeFn] = &[jobs::job_gauges];

@@ -3,8 +3,6 @@
 
 use std::path::PathBuf;
 
-use axum_server::tls_rustls::RustlsConfig;
-
 use crate::config::Config;
 use crate::keys::write_private;
 
@@ -50,16 +48,4 @@ pub fn cert_paths(config: &Config) -> Result<(PathBuf, PathBuf), String> {
         .map_err(|e| format!("cannot write {}: {e}", cert.display()))?;
     tracing::info!(cert = %cert.display(), "generated a self-signed TLS certificate");
     Ok((cert, key))
-}
-
-/// The rustls server configuration, or None when TLS is off.
-pub async fn server_config(config: &Config) -> Result<Option<RustlsConfig>, String> {
-    if !config.tls {
-        return Ok(None);
-    }
-    let (cert, key) = cert_paths(config)?;
-    RustlsConfig::from_pem_file(&cert, &key)
-        .await
-        .map(Some)
-        .map_err(|e| format!("cannot load TLS certificate {}: {e}", cert.display()))
 }

@@ -5,6 +5,8 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
+mod common;
+
 use clap::Parser;
 use futures::future::BoxFuture;
 use mojo_server::app::App;
@@ -13,7 +15,7 @@ use mojo_server::db::{jobs, nodes, scan_ranges, Sql};
 use mojo_server::discovery::scan::ScanJob;
 use mojo_server::discovery::Prober;
 use mojo_server::http::AppState;
-use mojo_server::jobs::{run_single_iteration, JobHandler};
+use mojo_server::jobs::{run_single_iteration, JobContext, JobHandler, Outcome, Registry};
 use mojo_server::redfish::{BmcInfo, ProbeOutcome, Scheme};
 use serde_json::json;
 
@@ -66,7 +68,21 @@ async fn state() -> (AppState, tempfile::TempDir) {
 }
 
 async fn state_with(extra: &[&str]) -> (AppState, tempfile::TempDir) {
+    let (state, dir, _) = state_on(common::Backend::Sqlite, extra).await;
+    (state, dir)
+}
+
+/// A built (never run) app on `backend`, and the Postgres database to drop afterwards.
+async fn state_on(
+    backend: common::Backend,
+    extra: &[&str],
+) -> (AppState, tempfile::TempDir, Option<String>) {
     let dir = tempfile::tempdir().unwrap();
+    let pg = match backend {
+        common::Backend::Postgres => Some(common::create_pg_database().await),
+        common::Backend::Sqlite => None,
+    };
+    let url = pg.as_ref().map(|db| format!("{}/{db}", common::pg_base()));
     let mut args = vec![
         "mojo-server",
         "--listen",
@@ -80,6 +96,9 @@ async fn state_with(extra: &[&str]) -> (AppState, tempfile::TempDir) {
         "--data-dir",
         dir.path().to_str().unwrap(),
     ];
+    if let Some(url) = &url {
+        args.extend_from_slice(&["--database-url", url]);
+    }
     args.extend_from_slice(extra);
     let mut config = Cli::parse_from(args).config;
     config.injected.admin_password = Some("pw-of-the-admin".into());
@@ -88,7 +107,14 @@ async fn state_with(extra: &[&str]) -> (AppState, tempfile::TempDir) {
         Some("00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff".into());
     // Built, never run: no background workers, the test is the only worker.
     let app = App::build(config).await.unwrap();
-    (app.state.clone(), dir)
+    (app.state.clone(), dir, pg)
+}
+
+async fn drop_state(state: AppState, pg: Option<String>) {
+    state.db.close().await;
+    if let Some(db) = pg {
+        common::drop_pg_database(&db).await;
+    }
 }
 
 async fn queue_scan(state: &AppState, range: i64) -> i64 {
@@ -120,7 +146,7 @@ async fn node_status(state: &AppState, ip: &str) -> String {
 async fn scans_rescans_and_status_rules() {
     let (state, _dir) = state().await;
     let fake = Arc::new(FakeProber::default());
-    let handlers: Vec<Arc<dyn JobHandler>> = vec![Arc::new(ScanJob::with_prober(fake.clone()))];
+    let handlers = Registry::new().register(ScanJob::with_prober(fake.clone()));
     fake.set("127.0.0.1", found("127.0.0.1"));
     fake.set("127.0.0.3", found("127.0.0.3"));
     fake.set(
@@ -206,7 +232,7 @@ async fn scans_rescans_and_status_rules() {
 async fn leases_expire_and_cancellation_sticks() {
     let (state, _dir) = state().await;
     let fake = Arc::new(FakeProber::default());
-    let handlers: Vec<Arc<dyn JobHandler>> = vec![Arc::new(ScanJob::with_prober(fake.clone()))];
+    let handlers = Registry::new().register(ScanJob::with_prober(fake.clone()));
     let mut tx = state.db.begin().await.unwrap();
     let w = scan_ranges::ScanRangeWrite {
         name: Some("r".into()),
@@ -284,7 +310,7 @@ async fn leases_expire_and_cancellation_sticks() {
 async fn scan_rate_paces_probes() {
     let (state, _dir) = state_with(&["--scan-rate", "20"]).await;
     let fake = Arc::new(FakeProber::default());
-    let handlers: Vec<Arc<dyn JobHandler>> = vec![Arc::new(ScanJob::with_prober(fake.clone()))];
+    let handlers = Registry::new().register(ScanJob::with_prober(fake.clone()));
     let mut tx = state.db.begin().await.unwrap();
     let w = scan_ranges::ScanRangeWrite {
         name: Some("r".into()),
@@ -305,4 +331,182 @@ async fn scan_rate_paces_probes() {
     );
     let r = scan_ranges::get(&state.db, range).await.unwrap().unwrap();
     assert_eq!(r.progress["scanned"], 11);
+}
+
+/// A job kind for the queue's own rules: panics, or stops after writing a checkpoint (as a
+/// worker that died would), recording the checkpoint each attempt saw.
+struct Probe {
+    panic: bool,
+    seen: Arc<Mutex<Vec<serde_json::Value>>>,
+    finished: Arc<Mutex<Vec<Option<String>>>>,
+}
+
+impl JobHandler for Probe {
+    fn kind(&self) -> &'static str {
+        "test_probe"
+    }
+    fn run<'a>(&'a self, ctx: &'a JobContext) -> BoxFuture<'a, Outcome> {
+        Box::pin(async move {
+            self.seen.lock().unwrap().push(ctx.job.checkpoint.clone());
+            if self.panic {
+                panic!("handler bug");
+            }
+            let step = ctx.job.checkpoint["step"].as_i64().unwrap_or(0) + 1;
+            assert!(ctx
+                .checkpoint(&json!({ "step": step }), Some(&json!({ "done": step })))
+                .await
+                .unwrap());
+            Outcome::Stopped
+        })
+    }
+    fn finish<'a>(
+        &'a self,
+        _tx: &'a mut mojo_server::db::Tx,
+        _job: &'a jobs::Job,
+        error: Option<&'a str>,
+    ) -> BoxFuture<'a, mojo_server::db::DbResult<()>> {
+        self.finished
+            .lock()
+            .unwrap()
+            .push(error.map(str::to_string));
+        Box::pin(async { Ok(()) })
+    }
+}
+
+fn probe_kind(panic: bool) -> (Registry, Probe) {
+    let p = || Probe {
+        panic,
+        seen: Default::default(),
+        finished: Default::default(),
+    };
+    let shared = p();
+    let handler = Probe {
+        panic,
+        seen: shared.seen.clone(),
+        finished: shared.finished.clone(),
+    };
+    (Registry::new().register(handler), shared)
+}
+
+async fn queue_probe(state: &AppState) -> i64 {
+    let mut tx = state.db.begin().await.unwrap();
+    let id = jobs::enqueue(&mut tx, "test_probe", &json!([]), &json!({}), None)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    id
+}
+
+async fn expire_lease(state: &AppState, id: i64) {
+    state
+        .db
+        .execute(
+            &Sql::new("UPDATE jobs SET lease_expires_at = $1 WHERE id = $2")
+                .arg(mojo_server::db::now() - chrono::Duration::seconds(60))
+                .arg(id),
+        )
+        .await
+        .unwrap();
+}
+
+async fn lease_owner(state: &AppState, id: i64) -> Option<String> {
+    let row = state
+        .db
+        .fetch_optional(&Sql::new("SELECT lease_owner FROM jobs WHERE id = $1").arg(id))
+        .await
+        .unwrap()
+        .unwrap();
+    row.opt_text("lease_owner").unwrap()
+}
+
+#[tokio::test]
+async fn a_panicking_handler_fails_its_job_sqlite() {
+    panicking_handler(common::Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_panicking_handler_fails_its_job_postgres() {
+    panicking_handler(common::Backend::Postgres).await;
+}
+
+/// A handler that panics ends its job `failed` and releases the lease.
+async fn panicking_handler(backend: common::Backend) {
+    let (state, _dir, pg) = state_on(backend, &[]).await;
+    let (registry, probe) = probe_kind(true);
+    let id = queue_probe(&state).await;
+    assert_eq!(
+        run_single_iteration(&state, "w1", &registry).await.unwrap(),
+        Some(id)
+    );
+    let job = jobs::get(&state.db, id).await.unwrap().unwrap();
+    assert_eq!(job.status, "failed");
+    let error = job.error.unwrap();
+    assert!(error.contains("test_probe"), "{error}");
+    assert!(
+        !error.contains("handler bug"),
+        "panic text is for the log: {error}"
+    );
+    assert_eq!(lease_owner(&state, id).await, None);
+    assert_eq!(probe.finished.lock().unwrap().len(), 1, "finish hook ran");
+    // Nothing left to claim: the job is not retried forever.
+    assert_eq!(
+        run_single_iteration(&state, "w1", &registry).await.unwrap(),
+        None
+    );
+    drop_state(state, pg).await;
+}
+
+#[tokio::test]
+async fn a_reclaimed_job_resumes_from_its_checkpoint_sqlite() {
+    reclaimed_job(common::Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_reclaimed_job_resumes_from_its_checkpoint_postgres() {
+    reclaimed_job(common::Backend::Postgres).await;
+}
+
+/// A re-claimed job sees the checkpoint its last attempt wrote; attempts are capped.
+async fn reclaimed_job(backend: common::Backend) {
+    let (state, _dir, pg) = state_on(backend, &["--job-max-attempts", "3"]).await;
+    let (registry, probe) = probe_kind(false);
+    let id = queue_probe(&state).await;
+    for (attempt, owner) in ["w1", "w2", "w3"].iter().enumerate() {
+        assert_eq!(
+            run_single_iteration(&state, owner, &registry)
+                .await
+                .unwrap(),
+            Some(id)
+        );
+        let job = jobs::get(&state.db, id).await.unwrap().unwrap();
+        assert_eq!(job.status, "running", "the worker 'died' holding the lease");
+        assert_eq!(job.attempts, attempt as i64 + 1);
+        assert_eq!(job.checkpoint, json!({ "step": attempt + 1 }));
+        assert_eq!(job.progress, json!({ "done": attempt + 1 }));
+        // Not claimable while the lease holds.
+        assert_eq!(
+            run_single_iteration(&state, "other", &registry)
+                .await
+                .unwrap(),
+            None
+        );
+        expire_lease(&state, id).await;
+    }
+    assert_eq!(
+        *probe.seen.lock().unwrap(),
+        vec![json!({}), json!({ "step": 1 }), json!({ "step": 2 })],
+        "each attempt resumed from the checkpoint of the one before"
+    );
+    // The fourth claim exceeds the cap: failed without running, finish hook called.
+    assert_eq!(
+        run_single_iteration(&state, "w4", &registry).await.unwrap(),
+        Some(id)
+    );
+    let job = jobs::get(&state.db, id).await.unwrap().unwrap();
+    assert_eq!(job.status, "failed");
+    assert!(job.error.unwrap().contains("3 attempts"));
+    assert_eq!(probe.seen.lock().unwrap().len(), 3);
+    assert_eq!(probe.finished.lock().unwrap().len(), 1);
+    assert_eq!(lease_owner(&state, id).await, None);
+    drop_state(state, pg).await;
 }

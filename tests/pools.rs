@@ -65,14 +65,14 @@ fn inventory(
                 version: Some("2.1.0".into()),
                 component_id: Some("Installed-159-2.1.0".into()),
                 updateable: true,
-                firmware_type: None,
+                firmware_type: Some("BIOS".into()),
             },
             FirmwareInput {
                 name: Some("Integrated Dell Remote Access Controller".into()),
                 version: Some("6.10".into()),
                 component_id: Some("iDRAC".into()),
                 updateable: true,
-                firmware_type: None,
+                firmware_type: Some("BMC".into()),
             },
         ],
     }

@@ -38,12 +38,15 @@ pub struct Job {
     pub finished_at: Option<DateTime<Utc>>,
     /// How many times a worker claimed it.
     pub attempts: i64,
+    /// What the handler recorded as done so far (`{}` until it writes one); a re-claimed job
+    /// reads it to resume instead of starting over.
+    pub checkpoint: Value,
 }
 
 /// Columns selected for [`Job::from_row`].
 pub const JOB_COLUMNS: &str =
     "j.id, j.kind, j.status, j.progress, j.targets, j.error, j.created_by, \
-     j.created_at, j.started_at, j.finished_at, j.attempts";
+     j.created_at, j.started_at, j.finished_at, j.attempts, j.checkpoint";
 
 fn json_col(r: &Row, name: &str) -> DbResult<Value> {
     Ok(r.opt_text(name)?
@@ -66,6 +69,7 @@ impl Job {
             started_at: r.opt_time("started_at")?,
             finished_at: r.opt_time("finished_at")?,
             attempts: r.int("attempts")?,
+            checkpoint: json_col(r, "checkpoint")?,
         })
     }
 
@@ -172,6 +176,30 @@ pub async fn set_progress(db: &Db, id: i64, owner: &str, progress: &Value) -> Db
                 .arg(progress.to_string())
                 .arg(id)
                 .arg(owner),
+        )
+        .await?;
+    Ok(n == 1)
+}
+
+/// Writes the checkpoint (and, when given, the progress with it); false when the job is no
+/// longer this owner's.
+pub async fn set_checkpoint(
+    db: &Db,
+    id: i64,
+    owner: &str,
+    checkpoint: &Value,
+    progress: Option<&Value>,
+) -> DbResult<bool> {
+    let n = db
+        .execute(
+            &Sql::new(
+                "UPDATE jobs SET checkpoint = $1, progress = COALESCE($2, progress) \
+                 WHERE id = $3 AND lease_owner = $4 AND status = 'running'",
+            )
+            .arg(checkpoint.to_string())
+            .arg(progress.map(Value::to_string))
+            .arg(id)
+            .arg(owner),
         )
         .await?;
     Ok(n == 1)

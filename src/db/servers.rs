@@ -70,8 +70,8 @@ pub struct FirmwareInput {
     pub component_id: Option<String>,
     /// Whether the BMC can update it.
     pub updateable: bool,
-    /// `BIOS`, `BMC`, `NIC`, `Storage`, `CPLD`, `PSU` or `Other`; inferred with
-    /// [`crate::redfish::infer_firmware_type`] when None.
+    /// `BIOS`, `BMC`, `NIC`, `Storage`, `CPLD`, `PSU` or `Other` (the caller classifies;
+    /// stored as `Other` when None).
     pub firmware_type: Option<String>,
 }
 
@@ -205,19 +205,9 @@ pub async fn get(db: &Db, id: i64) -> DbResult<Option<Server>> {
         .transpose()
 }
 
-/// The firmware category of an inventory item: the one given, else what the Redfish reader's
-/// rules infer from its Redfish id and name.
+/// The firmware category of an inventory item: the one given, else `Other`.
 fn firmware_type_of(f: &FirmwareInput) -> String {
-    match clean(&f.firmware_type) {
-        Some(t) => t.to_string(),
-        None => crate::redfish::infer_firmware_type(
-            f.component_id.as_deref().unwrap_or(""),
-            f.name.as_deref().unwrap_or(""),
-            "",
-        )
-        .as_str()
-        .to_string(),
-    }
+    clean(&f.firmware_type).unwrap_or("Other").to_string()
 }
 
 fn clean(s: &Option<String>) -> Option<&str> {
@@ -718,26 +708,15 @@ mod tests {
     }
 
     #[test]
-    fn missing_firmware_types_follow_the_redfish_rules() {
-        let item = |name: &str, id: &str, given: Option<&str>| FirmwareInput {
-            name: Some(name.into()),
+    fn firmware_types_are_stored_as_given() {
+        let item = |given: Option<&str>| FirmwareInput {
+            name: Some("BIOS".into()),
             version: None,
-            component_id: Some(id.into()),
+            component_id: Some("x".into()),
             updateable: true,
             firmware_type: given.map(Into::into),
         };
-        assert_eq!(
-            firmware_type_of(&item("BIOS", "Installed-159-2.1.0", None)),
-            "BIOS"
-        );
-        assert_eq!(
-            firmware_type_of(&item(
-                "Integrated Dell Remote Access Controller",
-                "iDRAC",
-                None
-            )),
-            "BMC"
-        );
-        assert_eq!(firmware_type_of(&item("BIOS", "x", Some("CPLD"))), "CPLD");
+        assert_eq!(firmware_type_of(&item(Some("CPLD"))), "CPLD");
+        assert_eq!(firmware_type_of(&item(None)), "Other");
     }
 }

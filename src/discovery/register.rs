@@ -1,12 +1,12 @@
 //! Node registration: log in with a profile's credentials, read the inventory, write it in one
-//! transaction, always log out. Runs as a task owned by `state.tasks` that the HTTP handler
+//! transaction, always log out. Runs as a task owned by `ctx.tasks` that the HTTP handler
 //! awaits, so a client that disconnects does not cut it off halfway.
 
 use std::time::Duration;
 
+use crate::ctx::Ctx;
 use crate::db::nodes::{self, Begin, Node};
 use crate::db::{auth_profiles, DbError};
-use crate::http::AppState;
 use crate::redfish::{self, BmcClient, BmcClientConfig, CaBundle, Inventory, RedfishError};
 
 use super::sealing;
@@ -47,30 +47,26 @@ async fn record_inventory(
 }
 
 /// Registers a node with an auth profile, within `MOJO_REGISTER_TIMEOUT`.
-pub async fn register_node(
-    state: &AppState,
-    node_id: i64,
-    profile: i64,
-) -> Result<Node, RegisterError> {
-    let timeout = state.config.register_timeout;
+pub async fn register_node(ctx: &Ctx, node_id: i64, profile: i64) -> Result<Node, RegisterError> {
+    let timeout = ctx.config.register_timeout;
     let deadline = crate::db::now()
         + chrono::Duration::from_std(timeout).unwrap_or(chrono::Duration::seconds(60));
-    let node = match nodes::begin_registration(&state.db, node_id, deadline).await? {
+    let node = match nodes::begin_registration(&ctx.db, node_id, deadline).await? {
         Begin::Started(n) => *n,
         Begin::Busy => return Err(RegisterError::Busy(node_id)),
         Begin::Missing => return Err(RegisterError::Missing),
     };
     let task = {
-        let state = state.clone();
-        state
+        let ctx = ctx.clone();
+        ctx
             .tasks
             .clone()
             .spawn(async move {
                 // On shutdown the attempt is dropped; an open session's drop guard still logs out.
                 tokio::select! {
-                    r = run(&state, node, profile, timeout) => r,
-                    _ = state.shutdown.cancelled() => {
-                        let _ = nodes::fail_registration(&state.db, node_id, "registration was interrupted by a shutdown").await;
+                    r = run(&ctx, node, profile, timeout) => r,
+                    _ = ctx.shutdown.cancelled() => {
+                        let _ = nodes::fail_registration(&ctx.db, node_id, "registration was interrupted by a shutdown").await;
                         Err(RegisterError::Interrupted)
                     }
                 }
@@ -80,53 +76,52 @@ pub async fn register_node(
         Ok(r) => r,
         Err(_) => {
             let _ =
-                nodes::fail_registration(&state.db, node_id, "registration was interrupted").await;
+                nodes::fail_registration(&ctx.db, node_id, "registration was interrupted").await;
             Err(RegisterError::Interrupted)
         }
     }
 }
 
 async fn run(
-    state: &AppState,
+    ctx: &Ctx,
     node: Node,
     profile: i64,
     timeout: Duration,
 ) -> Result<Node, RegisterError> {
-    match attempt(state, &node, profile, timeout).await {
+    match attempt(ctx, &node, profile, timeout).await {
         Ok(Some(n)) => Ok(n),
         Ok(None) => Err(RegisterError::Missing),
         Err(RegisterError::Bmc(u, cause)) => {
             tracing::info!(node = node.id, bmc = %u, cause = %cause, "registration failed");
-            state
-                .metrics
+            ctx.metrics
                 .add("mojo_bmc_errors_total", "op=\"register\"", 1);
-            nodes::fail_registration(&state.db, node.id, &cause).await?;
+            nodes::fail_registration(&ctx.db, node.id, &cause).await?;
             Err(RegisterError::Bmc(u, cause))
         }
         Err(e) => {
-            let _ = nodes::fail_registration(&state.db, node.id, &e.to_string()).await;
+            let _ = nodes::fail_registration(&ctx.db, node.id, &e.to_string()).await;
             Err(e)
         }
     }
 }
 
 async fn attempt(
-    state: &AppState,
+    ctx: &Ctx,
     node: &Node,
     profile: i64,
     timeout: Duration,
 ) -> Result<Option<Node>, RegisterError> {
     let bmc_err = |cause: String| RegisterError::Bmc(node.url.clone(), cause);
-    let stored = auth_profiles::credentials(&state.db, profile).await?;
+    let stored = auth_profiles::credentials(&ctx.db, profile).await?;
     let ids: Vec<i64> = stored.iter().map(|c| c.id).collect();
-    let tries = unseal(state, stored).map_err(bmc_err)?;
+    let tries = unseal(ctx, stored).map_err(bmc_err)?;
     if tries.is_empty() {
         return Err(bmc_err(format!(
             "auth profile {profile} has no credentials"
         )));
     }
     let deadline = tokio::time::Instant::now() + timeout;
-    let client = bmc_client(state, node, Some(deadline)).map_err(bmc_err)?;
+    let client = bmc_client(ctx, node, Some(deadline)).map_err(bmc_err)?;
     // Logs in with the first accepted credential, reads everything, always logs out.
     let read = client
         .with_session(&tries, |session| async move {
@@ -139,11 +134,11 @@ async fn attempt(
         Ok((_, Err(e))) | Err(e) => return Err(bmc_err(cause(&e, profile))),
     };
     let credential = ids.get(index).copied().unwrap_or_default();
-    let mut tx = state.db.begin().await?;
+    let mut tx = ctx.db.begin().await?;
     let server = record_inventory(&mut tx, node, &inventory).await?;
     nodes::complete_registration(&mut tx, node.id, server, profile, credential).await?;
     tx.commit().await?;
-    Ok(nodes::get(&state.db, node.id).await?)
+    Ok(nodes::get(&ctx.db, node.id).await?)
 }
 
 fn cause(e: &RedfishError, profile: i64) -> String {
@@ -162,31 +157,31 @@ fn cause(e: &RedfishError, profile: i64) -> String {
 /// accepted at registration first (later operations: power, refresh, firmware, deployment).
 /// Errors are `BMC <url>: <cause>` texts.
 pub async fn node_access(
-    state: &AppState,
+    ctx: &Ctx,
     node: &Node,
 ) -> Result<(BmcClient, Vec<(String, String)>), String> {
     let bmc_err = |cause: String| format!("BMC {}: {cause}", node.url);
     let profile = node
         .auth_profile
         .ok_or_else(|| bmc_err("the node is not registered".into()))?;
-    let mut stored = auth_profiles::credentials(&state.db, profile)
+    let mut stored = auth_profiles::credentials(&ctx.db, profile)
         .await
         .map_err(|e| bmc_err(e.to_string()))?;
     stored.sort_by_key(|c| (Some(c.id) != node.credential, c.id));
-    let creds = unseal(state, stored).map_err(bmc_err)?;
-    let client = bmc_client(state, node, None).map_err(bmc_err)?;
+    let creds = unseal(ctx, stored).map_err(bmc_err)?;
+    let client = bmc_client(ctx, node, None).map_err(bmc_err)?;
     Ok((client, creds))
 }
 
 /// The (username, password) pairs of stored credentials, in their order.
 fn unseal(
-    state: &AppState,
+    ctx: &Ctx,
     stored: Vec<auth_profiles::StoredCredential>,
 ) -> Result<Vec<(String, String)>, String> {
     stored
         .into_iter()
         .map(|c| {
-            sealing::open(&state.credential_key, c.id, &c.secret)
+            sealing::open(&ctx.credential_key, c.id, &c.secret)
                 .map(|password| (c.username, password))
                 .map_err(|e| format!("credential {}: {e}", c.id))
         })
@@ -196,16 +191,16 @@ fn unseal(
 /// A client for a node's BMC with the server's BMC settings (pinned certificate, plain HTTP
 /// allowance, CA bundle), tracked for shutdown.
 fn bmc_client(
-    state: &AppState,
+    ctx: &Ctx,
     node: &Node,
     deadline: Option<tokio::time::Instant>,
 ) -> Result<BmcClient, String> {
     let mut config = BmcClientConfig::new(node.url.clone());
     config.cert_sha256 = node.cert_sha256.clone();
-    config.allow_http = state.config.allow_http_bmc;
+    config.allow_http = ctx.config.allow_http_bmc;
     config.deadline = deadline;
-    config.tracker = Some(state.tasks.clone());
-    if let Some(path) = &state.config.bmc_ca_bundle {
+    config.tracker = Some(ctx.tasks.clone());
+    if let Some(path) = &ctx.config.bmc_ca_bundle {
         config.ca_bundle = Some(CaBundle::from_file(path).map_err(|e| e.to_string())?);
     }
     BmcClient::new(config).map_err(|e| e.to_string())

@@ -67,9 +67,8 @@ impl JobHandler for ScanJob {
             let prober: Arc<dyn Prober> = match &self.prober {
                 Some(p) => p.clone(),
                 None => {
-                    match RedfishProber::new(Duration::from_millis(
-                        ctx.state.config.probe_timeout_ms,
-                    )) {
+                    match RedfishProber::new(Duration::from_millis(ctx.ctx.config.probe_timeout_ms))
+                    {
                         Ok(p) => Arc::new(p),
                         Err(e) => return Outcome::Failed(format!("cannot build the prober: {e}")),
                     }
@@ -107,7 +106,7 @@ fn range_plan(r: &ScanRange) -> Option<(IpAddr, IpAddr)> {
 }
 
 async fn scan_job(ctx: &JobContext, prober: Arc<dyn Prober>) -> DbResult<Outcome> {
-    let db = &ctx.state.db;
+    let db = &ctx.ctx.db;
     let ranges: Vec<ScanRange> = scan_ranges::get_many(db, &ctx.job.target_ids())
         .await?
         .into_iter()
@@ -124,14 +123,14 @@ async fn scan_job(ctx: &JobContext, prober: Arc<dyn Prober>) -> DbResult<Outcome
     if !ctx.progress(&job_tally.json()).await? {
         return Ok(Outcome::Stopped);
     }
-    let rate = ctx.state.config.scan_rate;
+    let rate = ctx.ctx.config.scan_rate;
     let pacer = (rate > 0).then(|| {
         let mut iv = tokio::time::interval(Duration::from_secs(1) / rate);
         iv.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         Arc::new(tokio::sync::Mutex::new(iv))
     });
     let budget =
-        Duration::from_millis(ctx.state.config.probe_timeout_ms) + Duration::from_millis(500);
+        Duration::from_millis(ctx.ctx.config.probe_timeout_ms) + Duration::from_millis(500);
     for range in ranges {
         let Some((from, to)) = range_plan(&range) else {
             let mut tx = db.begin().await?;
@@ -166,7 +165,7 @@ async fn scan_job(ctx: &JobContext, prober: Arc<dyn Prober>) -> DbResult<Outcome
                     (ip, port, outcome)
                 }
             })
-            .buffer_unordered(ctx.state.config.scan_concurrency.max(1));
+            .buffer_unordered(ctx.ctx.config.scan_concurrency.max(1));
         futures::pin_mut!(probes);
         let mut seen: HashSet<(String, i64)> = HashSet::new();
         let mut last_write = Instant::now();
@@ -182,7 +181,7 @@ async fn scan_job(ctx: &JobContext, prober: Arc<dyn Prober>) -> DbResult<Outcome
             tally.scanned += 1;
             job_tally.scanned += 1;
             let label = format!("outcome=\"{}\"", outcome.kind());
-            ctx.state
+            ctx.ctx
                 .metrics
                 .add("mojo_discovery_probes_total", &label, 1);
             let written = match outcome {

@@ -138,7 +138,7 @@ async fn cancel_job(
         .await?
         .ok_or(ApiError::NoMatch("Job"))?;
     let mut tx = state.db.begin().await?;
-    if !crate::jobs::cancel(&mut tx, &j).await? {
+    if !state.jobs.cancel(&mut tx, &j).await? {
         return Err(ApiError::bad_request(format!(
             "Job {id} has already ended ({}).",
             j.status

@@ -9,7 +9,6 @@ pub mod extract;
 pub mod groups;
 pub mod jobs;
 pub mod list;
-pub mod metrics;
 pub mod nodes;
 pub mod openapi;
 pub mod ops;
@@ -31,8 +30,6 @@ use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::request_id::{
@@ -40,38 +37,46 @@ use tower_http::request_id::{
 };
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
-use crate::config::Config;
-use crate::db::Db;
+use crate::ctx::Ctx;
 use auth::{JwtKeys, LoginThrottle};
 use error::ApiError;
-use metrics::Metrics;
 use routes::{matches_pattern, Api};
 
-/// State shared by every handler and worker of one process.
+/// What the web edge adds to the process context: token keys, the login throttle and the
+/// identity cache.
 pub struct Shared {
-    /// The database.
-    pub db: Db,
-    /// Settings.
-    pub config: Config,
+    /// The process context (storage, settings, metrics, tasks, the job queue).
+    pub ctx: Ctx,
     /// JWT keys.
     pub jwt: JwtKeys,
-    /// Key sealing stored BMC credentials (32 bytes).
-    pub credential_key: crate::keys::CredentialKey,
     /// Failed-login throttle.
     pub login_throttle: LoginThrottle,
     /// Recently seen token holders.
     pub identities: auth::IdentityCache,
-    /// Prometheus counters.
-    pub metrics: Metrics,
-    /// Cancelled on shutdown.
-    pub shutdown: CancellationToken,
-    /// Owns every background task of the process (no detached spawns).
-    pub tasks: TaskTracker,
+}
+
+impl Deref for Shared {
+    type Target = Ctx;
+    fn deref(&self) -> &Ctx {
+        &self.ctx
+    }
 }
 
 /// Cheaply clonable handle to [`Shared`].
 #[derive(Clone)]
 pub struct AppState(pub Arc<Shared>);
+
+impl AppState {
+    /// The web edge's state around `ctx`.
+    pub fn new(ctx: Ctx, jwt: JwtKeys, login_throttle: LoginThrottle) -> AppState {
+        AppState(Arc::new(Shared {
+            ctx,
+            jwt,
+            login_throttle,
+            identities: Default::default(),
+        }))
+    }
+}
 
 impl Deref for AppState {
     type Target = Shared;

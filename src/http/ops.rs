@@ -10,9 +10,6 @@ use serde_json::json;
 use super::error::ApiError;
 use super::AppState;
 
-/// Extra scrape-time gauges; other modules (jobs) register theirs here.
-pub type GaugeFn = fn(&AppState) -> futures::future::BoxFuture<'_, String>;
-
 /// `/healthz`, `/readyz`, `/metrics`.
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -42,8 +39,8 @@ async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, ApiE
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let mut extra = String::new();
-    for gauge in crate::METRIC_GAUGES {
-        extra.push_str(&gauge(&state).await);
+    for gauge in &state.gauges {
+        extra.push_str(&gauge(&state.ctx).await);
     }
     (
         [(

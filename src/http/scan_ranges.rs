@@ -408,7 +408,7 @@ async fn run_scan(
     // Read inside the transaction: the answer shows `scanning` even if a worker finishes first.
     let ranges = scan_ranges::get_many_tx(&mut tx, &ids).await?;
     tx.commit().await?;
-    crate::jobs::wake();
+    state.jobs.wake();
     let job = job
         .or_else(|| ranges.iter().find_map(|r| r.job_id))
         .ok_or_else(|| ApiError::Internal("scan ranges without a job".into()))?;

@@ -1,40 +1,41 @@
-//! The job queue and its worker pool.
+//! The job queue and its worker pool, for whatever kinds of job the composition root registers.
 //!
-//! `start` spawns `MOJO_WORKERS` workers into `state.tasks`; each `run`s until the shutdown
-//! token is cancelled, calling [`run_single_iteration`] (public so tests drive the queue without
-//! sleeping). A claimed job holds a lease renewed every third of `MOJO_JOB_LEASE_SECS`; when the
-//! lease cannot be renewed (the job was cancelled, or another process took it over) the job's
+//! A [`Registry`] holds one [`JobHandler`] per kind; [`Queue`] (the [`JobQueue`] the context
+//! carries) wakes this process's workers and cancels jobs through their kind. `start` spawns
+//! `MOJO_WORKERS` workers into `ctx.tasks`; each `run`s until the shutdown token is cancelled,
+//! calling [`run_single_iteration`] (public so tests drive the queue without sleeping).
+//!
+//! A claimed job holds a lease renewed every third of `MOJO_JOB_LEASE_SECS`; when the lease
+//! cannot be renewed (the job was cancelled, or another process took it over) the job's
 //! cancellation token fires and its handler stops. A job left running by a dead process is
-//! claimed again once its lease expires, also by the next start of the same process.
+//! claimed again once its lease expires, also by the next start of the same process, and its
+//! handler sees the checkpoint it wrote (`JobContext::checkpoint`) so that it resumes instead of
+//! starting over. A job claimed more than `MOJO_JOB_MAX_ATTEMPTS` times is failed without
+//! running, and a handler that panics fails its job (the lease is released, not left running).
 
+use std::any::Any;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+use futures::FutureExt;
 use serde_json::Value;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::ctx::{Ctx, JobQueue};
 use crate::db::jobs::{self, Job};
-use crate::db::DbResult;
-use crate::http::AppState;
-
-/// Wakes idle workers of this process when a job is queued.
-static WAKE: Notify = Notify::const_new();
-
-/// Tells idle workers that a job was queued (call after the enqueueing transaction commits).
-pub fn wake() {
-    WAKE.notify_waiters();
-}
+use crate::db::{DbResult, Tx};
 
 /// Longest idle wait between polls of the queue (other processes may queue work too).
 const POLL: Duration = Duration::from_millis(1000);
 
 /// What a handler gets to run one job.
 pub struct JobContext {
-    /// App state.
-    pub state: AppState,
-    /// The claimed job.
+    /// The process context.
+    pub ctx: Ctx,
+    /// The claimed job (its `checkpoint` is what an earlier attempt recorded).
     pub job: Job,
     /// The lease owner (this worker).
     pub owner: String,
@@ -45,7 +46,21 @@ pub struct JobContext {
 impl JobContext {
     /// Writes the job's progress; false (and the token cancelled) when the job is no longer ours.
     pub async fn progress(&self, progress: &Value) -> DbResult<bool> {
-        let ours = jobs::set_progress(&self.state.db, self.job.id, &self.owner, progress).await?;
+        let ours = jobs::set_progress(&self.ctx.db, self.job.id, &self.owner, progress).await?;
+        self.keep(ours)
+    }
+
+    /// Records what is done so far (with the progress, when given), before the next step
+    /// that must not be repeated; a re-claimed job starts from it. False (and the token
+    /// cancelled) when the job is no longer ours: the handler must then stop.
+    pub async fn checkpoint(&self, checkpoint: &Value, progress: Option<&Value>) -> DbResult<bool> {
+        let ours =
+            jobs::set_checkpoint(&self.ctx.db, self.job.id, &self.owner, checkpoint, progress)
+                .await?;
+        self.keep(ours)
+    }
+
+    fn keep(&self, ours: bool) -> DbResult<bool> {
         if !ours {
             self.cancel.cancel();
         }
@@ -68,32 +83,81 @@ pub enum Outcome {
 pub trait JobHandler: Send + Sync {
     /// The `kind` this handler runs.
     fn kind(&self) -> &'static str;
-    /// Runs one claimed job. Must be idempotent: a re-claimed job starts over.
+    /// Runs one claimed job. A re-claimed job runs again: the handler resumes from
+    /// `ctx.job.checkpoint` and must not repeat a step it recorded as done.
     fn run<'a>(&'a self, ctx: &'a JobContext) -> BoxFuture<'a, Outcome>;
-    /// Cleans up after a job that ended (succeeded, failed) inside the finishing transaction.
+    /// Cleans up after a job that ended (succeeded, failed, cancelled) inside the finishing
+    /// transaction.
     fn finish<'a>(
         &'a self,
-        tx: &'a mut crate::db::Tx,
+        tx: &'a mut Tx,
         job: &'a Job,
         error: Option<&'a str>,
     ) -> BoxFuture<'a, DbResult<()>>;
 }
 
-/// The handlers of every job kind, as the server runs them.
-pub fn handlers() -> Arc<Vec<Arc<dyn JobHandler>>> {
-    Arc::new(vec![Arc::new(crate::discovery::scan::ScanJob::default())])
+/// The handlers of every job kind this process runs, registered at the composition root.
+#[derive(Default, Clone)]
+pub struct Registry {
+    handlers: Vec<Arc<dyn JobHandler>>,
 }
 
-/// Cancels a queued or running job inside `tx` and lets its kind's handler clean up, as when a
-/// job ends. False when the job had already ended.
-pub async fn cancel(tx: &mut crate::db::Tx, job: &Job) -> DbResult<bool> {
-    if !jobs::cancel(tx, job.id).await? {
-        return Ok(false);
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Registry {
+        Registry::default()
     }
-    if let Some(handler) = handlers().iter().find(|h| h.kind() == job.kind) {
-        handler.finish(tx, job, None).await?;
+
+    /// Adds the handler of one kind (a later one of the same kind replaces it).
+    pub fn register(mut self, handler: impl JobHandler + 'static) -> Registry {
+        self.handlers.retain(|h| h.kind() != handler.kind());
+        self.handlers.push(Arc::new(handler));
+        self
     }
-    Ok(true)
+
+    /// The handler of `kind`.
+    pub fn get(&self, kind: &str) -> Option<Arc<dyn JobHandler>> {
+        self.handlers.iter().find(|h| h.kind() == kind).cloned()
+    }
+}
+
+/// This process's queue: the registry and the signal that wakes its idle workers.
+pub struct Queue {
+    registry: Registry,
+    wake: Notify,
+}
+
+impl Queue {
+    /// A queue running the kinds of `registry`.
+    pub fn new(registry: Registry) -> Arc<Queue> {
+        Arc::new(Queue {
+            registry,
+            wake: Notify::new(),
+        })
+    }
+
+    /// The registered kinds.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+}
+
+impl JobQueue for Queue {
+    fn wake(&self) {
+        self.wake.notify_waiters();
+    }
+
+    fn cancel<'a>(&'a self, tx: &'a mut Tx, job: &'a Job) -> BoxFuture<'a, DbResult<bool>> {
+        Box::pin(async move {
+            if !jobs::cancel(tx, job.id).await? {
+                return Ok(false);
+            }
+            if let Some(handler) = self.registry.get(&job.kind) {
+                handler.finish(tx, job, None).await?;
+            }
+            Ok(true)
+        })
+    }
 }
 
 /// A lease owner name unique to this worker.
@@ -106,74 +170,86 @@ pub fn owner_name(worker: usize) -> String {
     )
 }
 
-/// Starts the worker pool into `state.tasks` (a [`crate::StartFn`]).
-pub fn start(state: &AppState) {
-    let handlers = handlers();
-    for i in 0..state.config.workers {
-        let state = state.clone();
-        let handlers = handlers.clone();
+/// Starts `MOJO_WORKERS` workers of `queue` into `ctx.tasks`.
+pub fn start(ctx: &Ctx, queue: &Arc<Queue>) {
+    for i in 0..ctx.config.workers {
+        let (ctx, queue) = (ctx.clone(), queue.clone());
         let owner = owner_name(i);
-        state
-            .tasks
+        ctx.tasks
             .clone()
-            .spawn(async move { run(state, owner, handlers).await });
+            .spawn(async move { run(ctx, owner, queue).await });
     }
 }
 
 /// One worker: claims and runs jobs until shutdown.
-pub async fn run(state: AppState, owner: String, handlers: Arc<Vec<Arc<dyn JobHandler>>>) {
-    while !state.shutdown.is_cancelled() {
-        match run_single_iteration(&state, &owner, &handlers).await {
+pub async fn run(ctx: Ctx, owner: String, queue: Arc<Queue>) {
+    while !ctx.shutdown.is_cancelled() {
+        // Registered before the claim, so a job queued meanwhile is not slept through.
+        let notified = queue.wake.notified();
+        match run_single_iteration(&ctx, &owner, queue.registry()).await {
             Ok(Some(_)) => continue,
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, worker = %owner, "job queue unavailable"),
         }
-        let notified = WAKE.notified();
         tokio::select! {
-            _ = state.shutdown.cancelled() => break,
+            _ = ctx.shutdown.cancelled() => break,
             _ = notified => {}
             _ = tokio::time::sleep(POLL) => {}
         }
     }
 }
 
-fn lease_of(state: &AppState) -> (chrono::Duration, Duration) {
-    let secs = state.config.job_lease_secs.max(3);
+fn lease_of(ctx: &Ctx) -> (chrono::Duration, Duration) {
+    let secs = ctx.config.job_lease_secs.max(3);
     (
         chrono::Duration::seconds(i64::try_from(secs).unwrap_or(30)),
         Duration::from_secs(secs) / 3,
     )
 }
 
+/// The text of a panic payload.
+fn panic_text(payload: &(dyn Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".into())
+}
+
 /// Claims at most one job and runs it to its end; returns the job id, or None when the queue
 /// had nothing to claim.
 pub async fn run_single_iteration(
-    state: &AppState,
+    ctx: &Ctx,
     owner: &str,
-    handlers: &[Arc<dyn JobHandler>],
+    registry: &Registry,
 ) -> DbResult<Option<i64>> {
-    let (lease, renew_every) = lease_of(state);
-    let Some(job) = jobs::claim(&state.db, owner, lease).await? else {
+    let (lease, renew_every) = lease_of(ctx);
+    let Some(job) = jobs::claim(&ctx.db, owner, lease).await? else {
         return Ok(None);
     };
     let id = job.id;
     tracing::info!(job = id, kind = %job.kind, attempt = job.attempts, worker = %owner, "job claimed");
-    let Some(handler) = handlers.iter().find(|h| h.kind() == job.kind).cloned() else {
-        let mut tx = state.db.begin().await?;
-        jobs::finish(&mut tx, id, owner, "failed", Some("unknown job kind")).await?;
-        tx.commit().await?;
+    let Some(handler) = registry.get(&job.kind) else {
+        end(ctx, None, &job, owner, Some("unknown job kind")).await?;
         return Ok(Some(id));
     };
-    let cancel = state.shutdown.child_token();
+    let max = ctx.config.job_max_attempts.max(1);
+    if job.attempts > max {
+        let error = format!("given up after {max} attempts: its worker stopped each time");
+        tracing::warn!(job = id, kind = %job.kind, "{error}");
+        end(ctx, Some(&handler), &job, owner, Some(&error)).await?;
+        return Ok(Some(id));
+    }
+    let cancel = ctx.shutdown.child_token();
     let done = CancellationToken::new();
     let renewal = {
         let (db, cancel, done, owner) = (
-            state.db.clone(),
+            ctx.db.clone(),
             cancel.clone(),
             done.clone(),
             owner.to_string(),
         );
-        state.tasks.spawn(async move {
+        ctx.tasks.spawn(async move {
             loop {
                 tokio::select! {
                     _ = done.cancelled() => break,
@@ -190,13 +266,24 @@ pub async fn run_single_iteration(
             }
         })
     };
-    let ctx = JobContext {
-        state: state.clone(),
+    let jc = JobContext {
+        ctx: ctx.clone(),
         job,
         owner: owner.to_string(),
         cancel,
     };
-    let outcome = handler.run(&ctx).await;
+    // A panicking handler fails its job instead of leaving it running under a live lease.
+    let outcome = match AssertUnwindSafe(handler.run(&jc)).catch_unwind().await {
+        Ok(outcome) => outcome,
+        Err(payload) => {
+            let text = panic_text(payload.as_ref());
+            tracing::error!(job = id, kind = %jc.job.kind, panic = %text, "job handler panicked");
+            Outcome::Failed(format!(
+                "internal error: the {} job stopped unexpectedly",
+                jc.job.kind
+            ))
+        }
+    };
     done.cancel();
     let _ = renewal.await;
     let error = match &outcome {
@@ -207,34 +294,41 @@ pub async fn run_single_iteration(
             return Ok(Some(id));
         }
     };
-    let mut tx = state.db.begin().await?;
-    if jobs::finish(
-        &mut tx,
-        id,
-        owner,
-        if error.is_some() {
-            "failed"
-        } else {
-            "succeeded"
-        },
-        error,
-    )
-    .await?
-    {
-        handler.finish(&mut tx, &ctx.job, error).await?;
-    }
-    tx.commit().await?;
+    end(ctx, Some(&handler), &jc.job, owner, error).await?;
     tracing::info!(job = id, failed = error.is_some(), "job finished");
     Ok(Some(id))
 }
 
-/// Prometheus gauges of jobs by kind and status (a [`crate::http::ops::GaugeFn`]).
-pub fn job_gauges(state: &AppState) -> BoxFuture<'_, String> {
+/// Ends a job this owner holds (`failed` with an error, else `succeeded`) and runs its kind's
+/// finish hook in the same transaction.
+async fn end(
+    ctx: &Ctx,
+    handler: Option<&Arc<dyn JobHandler>>,
+    job: &Job,
+    owner: &str,
+    error: Option<&str>,
+) -> DbResult<()> {
+    let status = if error.is_some() {
+        "failed"
+    } else {
+        "succeeded"
+    };
+    let mut tx = ctx.db.begin().await?;
+    if jobs::finish(&mut tx, job.id, owner, status, error).await? {
+        if let Some(handler) = handler {
+            handler.finish(&mut tx, job, error).await?;
+        }
+    }
+    tx.commit().await
+}
+
+/// Prometheus gauges of jobs by kind and status (a [`crate::ctx::GaugeFn`]).
+pub fn job_gauges(ctx: &Ctx) -> BoxFuture<'_, String> {
     Box::pin(async move {
         use std::fmt::Write as _;
         let mut out =
             String::from("# HELP mojo_jobs Jobs by kind and status.\n# TYPE mojo_jobs gauge\n");
-        match jobs::counts(&state.db).await {
+        match jobs::counts(&ctx.db).await {
             Ok(rows) => {
                 for (kind, status, n) in rows {
                     let _ = writeln!(out, "mojo_jobs{{kind=\"{kind}\",status=\"{status}\"}} {n}");

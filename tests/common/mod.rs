@@ -39,7 +39,7 @@ pub fn pg_base() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
-async fn create_pg_database() -> String {
+pub async fn create_pg_database() -> String {
     use sqlx::Connection;
     let name = format!("mojo_t_{}", hex_id());
     let mut conn = sqlx::PgConnection::connect(&format!("{}/postgres", pg_base()))
@@ -52,7 +52,7 @@ async fn create_pg_database() -> String {
     name
 }
 
-async fn drop_pg_database(name: &str) {
+pub async fn drop_pg_database(name: &str) {
     use sqlx::Connection;
     if let Ok(mut conn) = sqlx::PgConnection::connect(&format!("{}/postgres", pg_base())).await {
         let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
