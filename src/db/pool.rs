@@ -1,0 +1,187 @@
+//! Connection pools and transactions: [`Db`] (connect, migrate, ping, close, queries) and
+//! [`Tx`].
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::PgPoolOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::{PgPool, Postgres, Sqlite, SqlitePool};
+
+use super::row::{decode_all, decode_each, decode_pg, decode_sqlite, scalar_int, Row};
+use super::sql::{pg_query, sqlite_query, Sql};
+use super::{sqlite_setup, DbResult, Dialect};
+
+/// A connection pool on either backend.
+#[derive(Clone, Debug)]
+pub enum Db {
+    /// Embedded SQLite.
+    Sqlite(SqlitePool),
+    /// PostgreSQL.
+    Postgres(PgPool),
+}
+
+/// An open write transaction on either backend.
+pub enum Tx {
+    /// SQLite, opened with `BEGIN IMMEDIATE`.
+    Sqlite(sqlx::Transaction<'static, Sqlite>),
+    /// PostgreSQL.
+    Postgres(sqlx::Transaction<'static, Postgres>),
+}
+
+impl Db {
+    /// Connects to `url` (`sqlite://path` or `postgres://...`) with the pool settings this
+    /// server relies on: WAL, a 5 s busy timeout and foreign keys on SQLite.
+    pub async fn connect(url: &str, max_connections: u32) -> DbResult<Db> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            // Connections are checked by use; a ping before every acquire costs a round trip
+            // per query.
+            let pool = PgPoolOptions::new()
+                .max_connections(max_connections)
+                .test_before_acquire(false)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect(url)
+                .await?;
+            Ok(Db::Postgres(pool))
+        } else {
+            sqlite_setup::install();
+            let opts = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .busy_timeout(Duration::from_secs(5))
+                .foreign_keys(true)
+                .pragma("synchronous", "NORMAL")
+                .with_regexp();
+            let pool = SqlitePoolOptions::new()
+                .after_connect(|conn, _| Box::pin(sqlite_setup::stable_plans(conn)))
+                .max_connections(max_connections)
+                .test_before_acquire(false)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(opts)
+                .await?;
+            Ok(Db::Sqlite(pool))
+        }
+    }
+
+    /// The dialect of this pool.
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            Db::Sqlite(_) => Dialect::Sqlite,
+            Db::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    /// Applies the migrations of this backend (`migrations/sqlite` or `migrations/postgres`).
+    pub async fn migrate(&self) -> DbResult<()> {
+        match self {
+            Db::Sqlite(p) => sqlx::migrate!("migrations/sqlite").run(p).await?,
+            Db::Postgres(p) => sqlx::migrate!("migrations/postgres").run(p).await?,
+        }
+        Ok(())
+    }
+
+    /// Opens a write transaction (`BEGIN IMMEDIATE` on SQLite, so a read-then-write
+    /// transaction never fails to upgrade its lock).
+    pub async fn begin(&self) -> DbResult<Tx> {
+        Ok(match self {
+            Db::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Postgres(p) => Tx::Postgres(p.begin().await?),
+        })
+    }
+
+    /// Runs a statement, returning the number of rows it changed.
+    pub async fn execute(&self, q: &Sql) -> DbResult<u64> {
+        Ok(match self {
+            Db::Sqlite(p) => sqlite_query(q).execute(p).await?.rows_affected(),
+            Db::Postgres(p) => pg_query(q).execute(p).await?.rows_affected(),
+        })
+    }
+
+    /// All rows of a query.
+    pub async fn fetch_all(&self, q: &Sql) -> DbResult<Vec<Row>> {
+        match self {
+            Db::Sqlite(p) => decode_all(sqlite_query(q).fetch_all(p).await?, decode_sqlite),
+            Db::Postgres(p) => decode_all(pg_query(q).fetch_all(p).await?, decode_pg),
+        }
+    }
+
+    /// Hands each row of a query to `f` as it arrives, so a large answer is never held twice.
+    pub async fn fetch_each(&self, q: &Sql, f: impl FnMut(Row) -> DbResult<()>) -> DbResult<()> {
+        match self {
+            Db::Sqlite(p) => decode_each(sqlite_query(q).fetch(p), decode_sqlite, f).await,
+            Db::Postgres(p) => decode_each(pg_query(q).fetch(p), decode_pg, f).await,
+        }
+    }
+
+    /// At most one row.
+    pub async fn fetch_optional(&self, q: &Sql) -> DbResult<Option<Row>> {
+        Ok(self.fetch_all(q).await?.into_iter().next())
+    }
+
+    /// A single integer (e.g. `COUNT(*)`, an `INSERT ... RETURNING id`).
+    pub async fn fetch_int(&self, q: &Sql) -> DbResult<i64> {
+        let rows = self.fetch_all(q).await?;
+        scalar_int(&rows)
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> DbResult<()> {
+        self.fetch_all(&Sql::new("SELECT 1 AS one"))
+            .await
+            .map(|_| ())
+    }
+
+    /// Closes the pool, waiting for connections to be returned.
+    pub async fn close(&self) {
+        match self {
+            Db::Sqlite(p) => p.close().await,
+            Db::Postgres(p) => p.close().await,
+        }
+    }
+}
+
+impl Tx {
+    /// The dialect of this transaction.
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            Tx::Sqlite(_) => Dialect::Sqlite,
+            Tx::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    /// Runs a statement, returning the number of rows it changed.
+    pub async fn execute(&mut self, q: &Sql) -> DbResult<u64> {
+        Ok(match self {
+            Tx::Sqlite(t) => sqlite_query(q).execute(&mut **t).await?.rows_affected(),
+            Tx::Postgres(t) => pg_query(q).execute(&mut **t).await?.rows_affected(),
+        })
+    }
+
+    /// All rows of a query.
+    pub async fn fetch_all(&mut self, q: &Sql) -> DbResult<Vec<Row>> {
+        match self {
+            Tx::Sqlite(t) => decode_all(sqlite_query(q).fetch_all(&mut **t).await?, decode_sqlite),
+            Tx::Postgres(t) => decode_all(pg_query(q).fetch_all(&mut **t).await?, decode_pg),
+        }
+    }
+
+    /// At most one row.
+    pub async fn fetch_optional(&mut self, q: &Sql) -> DbResult<Option<Row>> {
+        Ok(self.fetch_all(q).await?.into_iter().next())
+    }
+
+    /// A single integer.
+    pub async fn fetch_int(&mut self, q: &Sql) -> DbResult<i64> {
+        let rows = self.fetch_all(q).await?;
+        scalar_int(&rows)
+    }
+
+    /// Commits.
+    pub async fn commit(self) -> DbResult<()> {
+        match self {
+            Tx::Sqlite(t) => t.commit().await?,
+            Tx::Postgres(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+}
