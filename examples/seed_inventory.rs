@@ -3,6 +3,7 @@
 //! Servers are registered through the same inventory API node registration uses, each with
 //! 2 CPUs, 4 NICs, one controller with 8 drives and 20 firmware items, spread over the pools
 //! (owned by group 1). Half are Dell PowerEdge, half HPE ProLiant.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use anyhow::Context;
 use mojo_server::db::servers::{

@@ -1,5 +1,6 @@
 //! Discovery through HTTP against emulated BMCs: scan ranges, scans, nodes, auth profiles,
 //! credentials and registration, on both backends. Address blocks 127.0.70.x-127.0.99.x.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 mod lab;

@@ -4,6 +4,7 @@
 //! Chromium comes from Debian's `chromium` package; `tests/setup-chromium.sh` installs it when
 //! missing (set `MOJO_CHROMIUM` to use another binary). The browser's DNS and proxy are pointed
 //! at nothing, so only 127.0.0.1 is reachable; its net log then shows what the page tried.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 

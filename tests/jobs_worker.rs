@@ -1,5 +1,6 @@
 //! The worker driven directly with `run_single_iteration` and a fake prober: no sleeps, no
 //! network. Covers node status rules across rescans, leases and their takeover, cancellation.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::HashMap;
 use std::net::IpAddr;

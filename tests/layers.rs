@@ -4,6 +4,7 @@
 //!   name `axum` or `crate::http`.
 //! - `src/db/` never names `redfish`, and `src/redfish/` never names `db`.
 //! - The top-level modules form no import cycle.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

@@ -2,6 +2,7 @@
 //!
 //! Each test starts its own lab (own state dir, own address range) and stops it in a drop guard,
 //! also when the test fails. After every test that logs in, each BMC reports no open session.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;

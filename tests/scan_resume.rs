@@ -1,6 +1,7 @@
 //! A scan interrupted by stopping the server mid-scan is resumed by the next start on the same
 //! database (its lease expires, the job is claimed again and starts over idempotently).
 //! Address blocks 127.0.74.x (SQLite) and 127.0.75.x (Postgres).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 mod lab;

@@ -1,5 +1,6 @@
 //! The storage layer on both engines: one query text, NULLs and values in any order, time and
 //! boolean round trips.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
