@@ -35,4 +35,4 @@ pub use error::{DbError, DbResult};
 pub use pool::{Db, Tx};
 pub use row::Row;
 pub use sql::{existing_ids, in_list, insert_rows, update_columns, Sql};
-pub use value::{now, render_time, time_to_text, Val};
+pub use value::{now, time_to_text, Val};

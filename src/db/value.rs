@@ -1,6 +1,6 @@
 //! [`Val`], the bound or decoded value, and the timestamp encodings both backends share.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 
 /// A bound value or a decoded column.
 #[derive(Debug, Clone, PartialEq)]
@@ -93,16 +93,6 @@ pub(super) fn text_to_time(s: &str) -> Option<DateTime<Utc>> {
         })
 }
 
-/// DRF's rendering of a datetime: ISO 8601, UTC as `Z`, microseconds only when non-zero.
-pub fn render_time(t: &DateTime<Utc>) -> String {
-    let format = if t.timestamp_subsec_micros() == 0 {
-        SecondsFormat::Secs
-    } else {
-        SecondsFormat::Micros
-    };
-    t.to_rfc3339_opts(format, true)
-}
-
 /// Current time truncated to microseconds (what both backends store).
 pub fn now() -> DateTime<Utc> {
     let t = Utc::now();
@@ -114,15 +104,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn renders_times_like_drf() {
-        let t = DateTime::parse_from_rfc3339("2026-01-11T11:13:05.109631Z")
-            .unwrap()
-            .with_timezone(&Utc);
-        assert_eq!(render_time(&t), "2026-01-11T11:13:05.109631Z");
+    fn stores_times_as_fixed_width_text() {
         let t = DateTime::parse_from_rfc3339("2026-01-11T11:13:05Z")
             .unwrap()
             .with_timezone(&Utc);
-        assert_eq!(render_time(&t), "2026-01-11T11:13:05Z");
         assert_eq!(time_to_text(&t), "2026-01-11T11:13:05.000000Z");
         assert_eq!(text_to_time("2026-01-11T11:13:05.000000Z"), Some(t));
     }

@@ -25,8 +25,9 @@ use super::extract::{insert_multi, is_form, multipart_error, parse_body, read_bo
 use super::list::{self, Filter, FilterKind, ListQuery, ListSpec, Shape};
 use super::routes::{Api, Op};
 use super::validate::{validate, validate_into, Errors, Field, Kind, Mode, Valid};
+use super::wire::render_time;
 use super::AppState;
-use crate::db::{now, render_time, DbResult, Row, Sql, Val};
+use crate::db::{now, DbResult, Row, Sql, Val};
 
 /// An uploaded firmware package.
 #[derive(Debug, Serialize, ToSchema)]

@@ -50,6 +50,9 @@ pub enum ApiError {
     /// 500: the cause is logged, never shown.
     #[error("internal error: {0}")]
     Internal(String),
+    /// 500 from storage: the database error is kept as the source, logged, never shown.
+    #[error("database error")]
+    Db(#[source] DbError),
 }
 
 /// Result alias for handlers.
@@ -85,7 +88,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Internal(_) | ApiError::Db(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -113,15 +116,19 @@ impl ApiError {
                 let unit = if *secs == 1 { "second" } else { "seconds" };
                 json!({ "detail": format!("Request was throttled. Expected available in {secs} {unit}.") })
             }
-            ApiError::Internal(_) => json!({"detail": "A server error occurred."}),
+            ApiError::Internal(_) | ApiError::Db(_) => {
+                json!({"detail": "A server error occurred."})
+            }
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let ApiError::Internal(cause) = &self {
-            tracing::error!(error = %cause, "request failed");
+        match &self {
+            ApiError::Internal(cause) => tracing::error!(error = %cause, "request failed"),
+            ApiError::Db(e) => tracing::error!(error = %e, "request failed in the database"),
+            _ => {}
         }
         let status = self.status();
         let mut resp = (status, axum::Json(self.body())).into_response();
@@ -151,7 +158,7 @@ impl IntoResponse for ApiError {
 
 impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
-        ApiError::Internal(e.to_string())
+        ApiError::Db(e)
     }
 }
 

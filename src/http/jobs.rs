@@ -13,9 +13,9 @@ use super::error::{ApiError, ApiResult};
 use super::extract::Ids;
 use super::list::{self, Filter, FilterKind, ListQuery, ListSpec, Shape};
 use super::routes::{Api, Op};
+use super::wire::render_time;
 use super::AppState;
 use crate::db::jobs::{self, Job, JOB_COLUMNS};
-use crate::db::render_time;
 
 /// A job.
 #[derive(Debug, Serialize, ToSchema)]

@@ -19,6 +19,7 @@ pub mod servers;
 pub mod switches;
 pub mod users;
 pub mod validate;
+pub mod wire;
 
 use std::ops::Deref;
 use std::sync::Arc;

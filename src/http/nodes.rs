@@ -14,9 +14,9 @@ use super::extract::{Fields, Ids};
 use super::list::{self, Filter, FilterKind, ListQuery, ListSpec, Shape};
 use super::routes::{Api, Op};
 use super::validate::{check_pks, validate_into, Errors, Field, Kind, Mode};
+use super::wire::render_time;
 use super::AppState;
 use crate::db::nodes::{self, Node, NODE_COLUMNS};
-use crate::db::render_time;
 use crate::discovery::register::{register_node, RegisterError};
 
 /// A node: one BMC endpoint.

@@ -17,9 +17,10 @@ use super::extract::{Fields, Ids};
 use super::list::{self, Filter, FilterKind, ListQuery, ListSpec, Shape};
 use super::routes::{Api, Op};
 use super::validate::{check_pks, validate, validate_into, Errors, Field, Kind, Mode};
+use super::wire::render_time;
 use super::AppState;
+use crate::db::jobs;
 use crate::db::scan_ranges::{self, ScanRange, ScanRangeWrite, SCAN_RANGE_COLUMNS};
-use crate::db::{jobs, render_time};
 use crate::discovery::{address_count, range_allowed, scan};
 
 /// Live or last progress of a scan.

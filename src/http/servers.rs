@@ -15,12 +15,13 @@ use super::list::{self, Filter, FilterKind, ListQuery, ListSpec, Shape};
 use super::pools::{can_see_pool, pool_visible, scope_on, MAX_IDS};
 use super::routes::{Api, Op};
 use super::validate::{invalid_pk, validate, validate_into, Errors, Field, Kind, Mode};
+use super::wire::render_time;
 use super::AppState;
 use crate::db::servers::{
     self, EthernetInterface, Processor, Server, ServerFirmware, Storage, SERVER_COLUMNS,
     SERVER_FROM,
 };
-use crate::db::{in_list, render_time, Sql};
+use crate::db::{in_list, Sql};
 
 /// Redfish `PowerState` values.
 pub const POWER_STATES: &[&str] = &["On", "Off", "PoweringOn", "PoweringOff", "Paused"];

@@ -15,9 +15,10 @@ use super::list::{self, Filter, FilterKind, ListQuery, ListSpec, Shape};
 use super::pools::{can_see_pool, pool_visible, scope_on};
 use super::routes::{Api, Op};
 use super::validate::{invalid_pk, validate_into, Errors, Field, Kind, Mode};
+use super::wire::render_time;
 use super::AppState;
 use crate::db::switches::{self, Switch, SwitchWrite, SWITCH_COLUMNS, SWITCH_FROM};
-use crate::db::{render_time, Sql, Val};
+use crate::db::{Sql, Val};
 
 /// A switch.
 #[derive(Debug, Serialize, ToSchema)]

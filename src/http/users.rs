@@ -14,8 +14,8 @@ use super::extract::{Fields, Ids};
 use super::list::{self, Filter, FilterKind, ListQuery, ListSpec, Shape};
 use super::routes::{Api, Op};
 use super::validate::{check_pks, validate_into, Errors, Field, Kind, Mode, Valid};
+use super::wire::render_time;
 use super::AppState;
-use crate::db::render_time;
 use crate::db::users::{self, User, UserWrite, USER_COLUMNS};
 
 /// A user.
