@@ -294,7 +294,10 @@ async fn leases_expire_and_cancellation_sticks() {
         None
     );
     assert_eq!(
-        jobs::status(&state.db, job).await.unwrap().as_deref(),
+        jobs::status(&state.db, job)
+            .await
+            .unwrap()
+            .map(|s| s.as_str()),
         Some("cancelled")
     );
     assert_eq!(

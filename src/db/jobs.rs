@@ -8,10 +8,10 @@
 use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 
-use super::{now, Db, DbResult, Row, Sql, Tx};
+use super::{now, Db, DbResult, JobStatus, Row, Sql, Tx};
 
 /// Job statuses.
-pub const STATUSES: &[&str] = &["queued", "running", "succeeded", "failed", "cancelled"];
+pub const STATUSES: &[&str] = JobStatus::NAMES;
 
 /// A job as the API shows it.
 #[derive(Debug, Clone)]
@@ -20,8 +20,8 @@ pub struct Job {
     pub id: i64,
     /// What the job does (`scan`).
     pub kind: String,
-    /// `queued` | `running` | `succeeded` | `failed` | `cancelled`.
-    pub status: String,
+    /// Where the job is in its life.
+    pub status: JobStatus,
     /// Kind-specific progress object.
     pub progress: Value,
     /// Ids of the objects the job works on (scan ranges for a scan).
@@ -60,7 +60,7 @@ impl Job {
         Ok(Job {
             id: r.int("id")?,
             kind: r.text("kind")?,
-            status: r.text("status")?,
+            status: JobStatus::from_row(r, "status")?,
             progress: json_col(r, "progress")?,
             targets: json_col(r, "targets")?,
             error: r.opt_text("error")?,
@@ -210,7 +210,7 @@ pub async fn finish(
     tx: &mut Tx,
     id: i64,
     owner: &str,
-    status: &str,
+    status: JobStatus,
     error: Option<&str>,
 ) -> DbResult<bool> {
     let n = tx
@@ -245,11 +245,11 @@ pub async fn cancel(tx: &mut Tx, id: i64) -> DbResult<bool> {
 }
 
 /// Current status of a job.
-pub async fn status(db: &Db, id: i64) -> DbResult<Option<String>> {
+pub async fn status(db: &Db, id: i64) -> DbResult<Option<JobStatus>> {
     let row = db
         .fetch_optional(&Sql::new("SELECT status FROM jobs WHERE id = $1").arg(id))
         .await?;
-    row.map(|r| r.text("status")).transpose()
+    row.map(|r| JobStatus::from_row(&r, "status")).transpose()
 }
 
 /// Number of jobs per (kind, status), for `/metrics`.

@@ -6,16 +6,10 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{in_list, now, Db, DbResult, Row, Sql, Tx};
+use super::{in_list, now, Db, DbResult, NodeStatus, Row, Sql, Tx};
 
 /// Node statuses.
-pub const STATUSES: &[&str] = &[
-    "discovered",
-    "registering",
-    "registered",
-    "unreachable",
-    "error",
-];
+pub const STATUSES: &[&str] = NodeStatus::NAMES;
 
 /// A node as the API shows it, plus what registration needs.
 #[derive(Debug, Clone)]
@@ -39,7 +33,7 @@ pub struct Node {
     /// SHA-256 (hex) of the certificate seen at discovery; credentials go only to it.
     pub cert_sha256: Option<String>,
     /// Status.
-    pub status: String,
+    pub status: NodeStatus,
     /// The scan range that found it.
     pub scan_range: Option<i64>,
     /// The profile it was registered with.
@@ -74,7 +68,7 @@ impl Node {
             uuid: r.opt_text("uuid")?,
             redfish_version: r.opt_text("redfish_version")?,
             cert_sha256: r.opt_text("cert_sha256")?,
-            status: r.text("status")?,
+            status: NodeStatus::from_row(r, "status")?,
             scan_range: r.opt_int("scan_range_id")?,
             auth_profile: r.opt_int("auth_profile_id")?,
             credential: r.opt_int("credential_id")?,

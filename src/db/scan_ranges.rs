@@ -3,10 +3,10 @@
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
-use super::{in_list, now, Db, DbResult, Row, Sql, Tx};
+use super::{in_list, now, Db, DbResult, Row, ScanRangeStatus, Sql, Tx};
 
 /// Scan range statuses.
-pub const STATUSES: &[&str] = &["ready", "scanning", "error"];
+pub const STATUSES: &[&str] = ScanRangeStatus::NAMES;
 
 /// A scan range as the API shows it.
 #[derive(Debug, Clone)]
@@ -21,8 +21,8 @@ pub struct ScanRange {
     pub ip_to: String,
     /// Ports probed on every address.
     pub ports: Vec<u16>,
-    /// `ready` | `scanning` | `error`.
-    pub status: String,
+    /// Where the range is.
+    pub status: ScanRangeStatus,
     /// When the last scan ended.
     pub last_scan_at: Option<DateTime<Utc>>,
     /// Why the last scan failed.
@@ -51,7 +51,7 @@ impl ScanRange {
             ip_from: r.text("ip_from")?,
             ip_to: r.text("ip_to")?,
             ports: serde_json::from_str(&r.text("ports")?).unwrap_or_default(),
-            status: r.text("status")?,
+            status: ScanRangeStatus::from_row(r, "status")?,
             last_scan_at: r.opt_time("last_scan_at")?,
             last_error: r.opt_text("last_error")?,
             progress: serde_json::from_str(&r.text("progress")?).unwrap_or(Value::Null),
@@ -210,7 +210,11 @@ pub async fn finish_scan(
             "UPDATE scan_ranges SET status = $1, last_error = $2, progress = $3, last_scan_at = $4, updated_at = $4 \
              WHERE id = $5 AND job_id = $6 AND status = 'scanning'",
         )
-        .arg(if error.is_some() { "error" } else { "ready" })
+        .arg(if error.is_some() {
+            ScanRangeStatus::Error
+        } else {
+            ScanRangeStatus::Ready
+        })
         .arg(error)
         .arg(progress.to_string())
         .arg(t)
@@ -228,7 +232,11 @@ pub async fn release_job(tx: &mut Tx, job: i64, error: Option<&str>) -> DbResult
         &Sql::new(
             "UPDATE scan_ranges SET status = $1, last_error = $2, updated_at = $3 WHERE job_id = $4 AND status = 'scanning'",
         )
-        .arg(if error.is_some() { "error" } else { "ready" })
+        .arg(if error.is_some() {
+            ScanRangeStatus::Error
+        } else {
+            ScanRangeStatus::Ready
+        })
         .arg(error)
         .arg(now())
         .arg(job),
@@ -246,7 +254,7 @@ pub async fn delete(tx: &mut Tx, id: i64) -> DbResult<Option<Option<i64>>> {
         )
         .await?;
     let Some(row) = row else { return Ok(None) };
-    let scanning_job = if row.text("status")? == "scanning" {
+    let scanning_job = if ScanRangeStatus::from_row(&row, "status")? == ScanRangeStatus::Scanning {
         row.opt_int("job_id")?
     } else {
         None

@@ -18,6 +18,7 @@ use super::{addresses, endpoint_url, Prober};
 use crate::db::jobs::Job;
 use crate::db::nodes::{self, Seen};
 use crate::db::scan_ranges::{self, ScanRange};
+use crate::db::ScanRangeStatus;
 use crate::db::{DbResult, Tx};
 use crate::jobs::{JobContext, JobHandler, Outcome};
 use crate::redfish::ProbeOutcome;
@@ -110,7 +111,7 @@ async fn scan_job(ctx: &JobContext, prober: Arc<dyn Prober>) -> DbResult<Outcome
     let ranges: Vec<ScanRange> = scan_ranges::get_many(db, &ctx.job.target_ids())
         .await?
         .into_iter()
-        .filter(|r| r.job_id == Some(ctx.job.id) && r.status == "scanning")
+        .filter(|r| r.job_id == Some(ctx.job.id) && r.status == ScanRangeStatus::Scanning)
         .collect();
     let mut job_tally = Tally::default();
     for r in &ranges {

@@ -49,7 +49,7 @@ impl From<Job> for JobOut {
         JobOut {
             id: j.id,
             kind: j.kind,
-            status: j.status,
+            status: j.status.to_string(),
             progress: j.progress,
             targets: j.targets,
             error: j.error,

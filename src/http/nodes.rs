@@ -17,6 +17,7 @@ use super::validate::{check_pks, validate_into, Errors, Field, Kind, Mode};
 use super::wire::render_time;
 use super::AppState;
 use crate::db::nodes::{self, Node, NODE_COLUMNS};
+use crate::db::NodeStatus;
 use crate::discovery::register::{register_node, RegisterError};
 
 /// A node: one BMC endpoint.
@@ -65,7 +66,7 @@ impl From<Node> for NodeOut {
             product: n.product,
             uuid: n.uuid,
             redfish_version: n.redfish_version,
-            status: n.status,
+            status: n.status.to_string(),
             scan_range: n.scan_range,
             auth_profile: n.auth_profile,
             server: n.server,
@@ -202,7 +203,7 @@ async fn delete_node(
             None => format!("Node {id} has server {server}; delete the server first."),
         }));
     }
-    if n.status == "registering" {
+    if n.status == NodeStatus::Registering {
         return Err(ApiError::bad_request(format!(
             "Node {id} is being registered."
         )));

@@ -87,7 +87,7 @@ impl From<ScanRange> for ScanRangeOut {
             ip_from: r.ip_from,
             ip_to: r.ip_to,
             ports: r.ports,
-            status: r.status,
+            status: r.status.to_string(),
             last_scan_at: r.last_scan_at.as_ref().map(render_time),
             last_error: r.last_error,
             progress,

@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::ctx::{Ctx, JobQueue};
 use crate::db::jobs::{self, Job};
-use crate::db::{DbResult, Tx};
+use crate::db::{DbResult, JobStatus, Tx};
 
 /// Longest idle wait between polls of the queue (other processes may queue work too).
 const POLL: Duration = Duration::from_millis(1000);
@@ -309,9 +309,9 @@ async fn end(
     error: Option<&str>,
 ) -> DbResult<()> {
     let status = if error.is_some() {
-        "failed"
+        JobStatus::Failed
     } else {
-        "succeeded"
+        JobStatus::Succeeded
     };
     let mut tx = ctx.db.begin().await?;
     if jobs::finish(&mut tx, job.id, owner, status, error).await? {
