@@ -34,6 +34,18 @@ pub struct CurrentUser {
     pub groups: Vec<i64>,
 }
 
+impl CurrentUser {
+    /// The caller as the service layer sees them.
+    pub fn viewer(&self) -> crate::service::Viewer<'_> {
+        crate::service::Viewer {
+            id: self.id,
+            username: &self.username,
+            is_superuser: self.is_superuser,
+            groups: &self.groups,
+        }
+    }
+}
+
 /// How long a token holder's identity (active flag, superuser flag, groups) is reused without
 /// reading it again. Changes made through this server take effect at once (the cache is
 /// emptied); changes made through another replica or the CLI within this time.

@@ -4,7 +4,7 @@
 //! those; servers and switches are visible through their pool. The scope functions here are the
 //! only place that rule is written.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -24,6 +24,7 @@ use super::validate::{invalid_pk, validate, validate_into, Errors, Field, Kind, 
 use super::AppState;
 use crate::db::pools::{self, Pool, PoolServer, PoolSwitch, PoolWrite, POOL_COLUMNS};
 use crate::db::{servers, Db, Sql};
+use crate::service::{self, pools::AssignError, pools::Members};
 
 /// Appends ` AND <col> IN (visible pools)` for a non-superuser; nothing for a superuser.
 pub fn scope_on(user: &CurrentUser, sql: &mut Sql, col: &str) {
@@ -574,50 +575,6 @@ async fn delete_pool(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// What an assignment moves.
-#[derive(Clone, Copy)]
-struct Members {
-    /// Body field.
-    field: &'static str,
-    /// Table.
-    table: &'static str,
-    /// Label in conflict messages.
-    label: &'static str,
-    /// Ids may also be node ids.
-    by_node: bool,
-}
-
-const SERVERS: Members = Members {
-    field: "servers",
-    table: "servers",
-    label: "Server",
-    by_node: true,
-};
-const SWITCHES: Members = Members {
-    field: "switches",
-    table: "switches",
-    label: "Switch",
-    by_node: false,
-};
-
-fn conflicts(kind: Members, rows: &[pools::Member], targets: &[i64], pool: i64) -> Vec<String> {
-    let targets: HashSet<i64> = targets.iter().copied().collect();
-    rows.iter()
-        .filter(|m| targets.contains(&m.id))
-        .filter_map(|m| match m.pool {
-            Some(p) if p != pool => Some(format!(
-                "{} {} ({}) is already in pool {} ({}).",
-                kind.label,
-                m.id,
-                m.name,
-                p,
-                m.pool_name.as_deref().unwrap_or("")
-            )),
-            _ => None,
-        })
-        .collect()
-}
-
 async fn assign(
     state: AppState,
     user: CurrentUser,
@@ -627,7 +584,7 @@ async fn assign(
 ) -> ApiResult<Json<PoolDetail>> {
     let pool = visible_pool(&state, &user, id).await?;
     let fields = [Field::new(
-        kind.field,
+        kind.field(),
         Kind::IntList {
             min: None,
             max: None,
@@ -636,51 +593,19 @@ async fn assign(
         },
     )];
     let v = validate(&body, &fields, Mode::Full)?;
-    let sent = v.ints(kind.field).unwrap_or_default();
+    let sent = v.ints(kind.field()).unwrap_or_default();
     let mut seen = HashSet::new();
     let requested: Vec<i64> = sent.into_iter().filter(|i| seen.insert(*i)).collect();
-    let groups = (!user.is_superuser).then_some(user.groups.as_slice());
-    let mut tx = state.db.begin().await?;
-    let rows = pools::members(&mut tx, kind.table, &requested, kind.by_node, groups).await?;
-    let by_id: HashSet<i64> = rows.iter().map(|m| m.id).collect();
-    let mut by_node: HashMap<i64, Vec<i64>> = HashMap::new();
-    for m in &rows {
-        if let Some(n) = m.node {
-            by_node.entry(n).or_default().push(m.id);
+    match service::pools::assign(&state.db, &user.viewer(), pool.id, kind, &requested).await {
+        Ok(_) => Ok(Json(detail(&state, pool.id).await?)),
+        Err(AssignError::InvalidPk(r)) => Err(ApiError::field(kind.field(), invalid_pk(r))),
+        Err(AssignError::Conflicts(msgs)) => {
+            let mut m = Map::new();
+            m.insert(kind.field().to_string(), json!(msgs));
+            Err(ApiError::Validation(m))
         }
+        Err(AssignError::Db(e)) => Err(e.into()),
     }
-    let mut targets: Vec<i64> = Vec::new();
-    let mut taken = HashSet::new();
-    for r in &requested {
-        // A server id wins; otherwise the id names a node standing for its servers.
-        let found = if by_id.contains(r) {
-            vec![*r]
-        } else {
-            by_node.get(r).cloned().unwrap_or_default()
-        };
-        if found.is_empty() {
-            return Err(ApiError::field(kind.field, invalid_pk(*r)));
-        }
-        targets.extend(found.into_iter().filter(|f| taken.insert(*f)));
-    }
-    let report = |msgs: Vec<String>| {
-        let mut m = Map::new();
-        m.insert(kind.field.to_string(), json!(msgs));
-        ApiError::Validation(m)
-    };
-    let clash = conflicts(kind, &rows, &targets, pool.id);
-    if !clash.is_empty() {
-        return Err(report(clash));
-    }
-    let n = pools::assign(&mut tx, kind.table, &targets, pool.id).await?;
-    if usize::try_from(n).unwrap_or(0) != targets.len() {
-        // A concurrent assignment took some of them between the read and the update.
-        let rows = pools::members(&mut tx, kind.table, &targets, false, None).await?;
-        return Err(report(conflicts(kind, &rows, &targets, pool.id)));
-    }
-    tx.commit().await?;
-    tracing::info!(pool_id = pool.id, count = targets.len(), what = kind.table, user = %user.username, "assigned to pool");
-    Ok(Json(detail(&state, pool.id).await?))
 }
 
 async fn assign_servers(
@@ -689,7 +614,7 @@ async fn assign_servers(
     ids: Ids,
     body: Fields,
 ) -> ApiResult<Json<PoolDetail>> {
-    assign(state, user, ids.first(), body, SERVERS).await
+    assign(state, user, ids.first(), body, Members::Servers).await
 }
 
 async fn assign_switches(
@@ -698,5 +623,5 @@ async fn assign_switches(
     ids: Ids,
     body: Fields,
 ) -> ApiResult<Json<PoolDetail>> {
-    assign(state, user, ids.first(), body, SWITCHES).await
+    assign(state, user, ids.first(), body, Members::Switches).await
 }

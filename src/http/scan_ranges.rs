@@ -8,7 +8,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Json;
 use serde::Serialize;
-use serde_json::json;
 use utoipa::ToSchema;
 
 use super::auth::Superuser;
@@ -19,9 +18,9 @@ use super::routes::{Api, Op};
 use super::validate::{check_pks, validate, validate_into, Errors, Field, Kind, Mode};
 use super::wire::render_time;
 use super::AppState;
-use crate::db::jobs;
 use crate::db::scan_ranges::{self, ScanRange, ScanRangeWrite, SCAN_RANGE_COLUMNS};
-use crate::discovery::{address_count, range_allowed, scan};
+use crate::discovery::{address_count, range_allowed};
+use crate::service;
 
 /// Live or last progress of a scan.
 #[derive(Debug, Serialize, ToSchema)]
@@ -359,18 +358,9 @@ async fn delete_range(
     _: Superuser,
     ids: Ids,
 ) -> ApiResult<StatusCode> {
-    let id = ids.first();
-    let mut tx = state.db.begin().await?;
-    let Some(scanning_job) = scan_ranges::delete(&mut tx, id).await? else {
+    if !service::scans::delete_range(&state, ids.first()).await? {
         return Err(ApiError::NoMatch("ScanRange"));
-    };
-    // A job that scanned only this range has nothing left to do: cancel it.
-    if let Some(job) = scanning_job {
-        if scan_ranges::scanning_under(&mut tx, job).await? == 0 {
-            jobs::cancel(&mut tx, job).await?;
-        }
     }
-    tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -386,33 +376,11 @@ async fn run_scan(
     let mut errors = Errors::default();
     check_pks(&state.db, "scan_ranges", "scan_ranges", &ids, &mut errors).await?;
     errors.check()?;
-    let mut tx = state.db.begin().await?;
-    let job = jobs::enqueue(
-        &mut tx,
-        scan::KIND,
-        &json!(ids),
-        &scan_ranges::zero_progress(0),
-        Some(user.id),
-    )
-    .await?;
-    let taken = scan_ranges::start_scan(&mut tx, &ids, job).await?;
-    let job = if taken.is_empty() {
-        // Every range already scans: answer with the scan that runs.
-        jobs::discard(&mut tx, job).await?;
-        None
-    } else {
-        if taken.len() != ids.len() {
-            jobs::set_targets(&mut tx, job, &json!(taken)).await?;
-        }
-        Some(job)
-    };
-    // Read inside the transaction: the answer shows `scanning` even if a worker finishes first.
-    let ranges = scan_ranges::get_many_tx(&mut tx, &ids).await?;
-    tx.commit().await?;
-    state.jobs.wake();
-    let job = job
-        .or_else(|| ranges.iter().find_map(|r| r.job_id))
+    let started = service::scans::start(&state, user.id, &ids).await?;
+    let job = started
+        .job
         .ok_or_else(|| ApiError::Internal("scan ranges without a job".into()))?;
+    let ranges = started.ranges;
     let out = RunScanOut {
         job,
         scan_ranges: ranges.into_iter().map(ScanRangeOut::from).collect(),
