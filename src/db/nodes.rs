@@ -296,8 +296,15 @@ pub async fn complete_registration(
     Ok(())
 }
 
-/// Deletes a node.
-pub async fn delete(db: &Db, id: i64) -> DbResult<u64> {
-    db.execute(&Sql::new("DELETE FROM nodes WHERE id = $1").arg(id))
-        .await
+/// Deletes a node that has no server and is not being registered, in one guarded statement
+/// (no window between a check and the delete); false when nothing was deleted.
+pub async fn delete_unused(db: &Db, id: i64) -> DbResult<bool> {
+    let n = db
+        .execute(
+            &Sql::new("DELETE FROM nodes WHERE id = $1 AND server_id IS NULL AND status <> $2")
+                .arg(id)
+                .arg(NodeStatus::Registering),
+        )
+        .await?;
+    Ok(n == 1)
 }

@@ -17,8 +17,8 @@ use super::validate::{check_pks, validate_into, Errors, Field, Kind, Mode};
 use super::wire::render_time;
 use super::AppState;
 use crate::db::nodes::{self, Node, NODE_COLUMNS};
-use crate::db::NodeStatus;
 use crate::discovery::register::{register_node, RegisterError};
+use crate::service::{self, nodes::DeleteError};
 
 /// A node: one BMC endpoint.
 #[derive(Debug, Serialize, ToSchema)]
@@ -188,28 +188,22 @@ async fn delete_node(
     _: Superuser,
     ids: Ids,
 ) -> ApiResult<StatusCode> {
-    let id = ids.first();
-    let n = nodes::get(&state.db, id)
-        .await?
-        .ok_or(ApiError::NoMatch("Node"))?;
-    if let Some(server) = n.server {
-        let name = crate::db::servers::get(&state.db, server)
-            .await?
-            .map(|s| s.name);
-        return Err(ApiError::bad_request(match name {
-            Some(name) => {
-                format!("Node {id} has server {server} ({name}); delete the server first.")
-            }
-            None => format!("Node {id} has server {server}; delete the server first."),
-        }));
+    match service::nodes::delete(&state, ids.first()).await {
+        Ok(()) => Ok(StatusCode::NO_CONTENT),
+        Err(DeleteError::Missing) => Err(ApiError::NoMatch("Node")),
+        Err(DeleteError::HasServer { node, server, name }) => {
+            Err(ApiError::bad_request(match name {
+                Some(name) => {
+                    format!("Node {node} has server {server} ({name}); delete the server first.")
+                }
+                None => format!("Node {node} has server {server}; delete the server first."),
+            }))
+        }
+        Err(DeleteError::Registering(node)) => Err(ApiError::bad_request(format!(
+            "Node {node} is being registered."
+        ))),
+        Err(DeleteError::Db(e)) => Err(e.into()),
     }
-    if n.status == NodeStatus::Registering {
-        return Err(ApiError::bad_request(format!(
-            "Node {id} is being registered."
-        )));
-    }
-    nodes::delete(&state.db, id).await?;
-    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn register(
