@@ -14,4 +14,5 @@ pub mod jobs;
 pub mod keys;
 pub mod metrics;
 pub mod redfish;
+pub mod service;
 pub mod tls;
