@@ -1,11 +1,10 @@
 //! `/api/firmware/` and `/api/os/`: uploaded firmware packages and OS images.
 //!
-//! Uploads are multipart with a `file` part that is streamed to `<data dir>/firmware/` or
-//! `<data dir>/os/` and checksummed on the way (never held in memory), bounded by
-//! `MOJO_MAX_UPLOAD` rather than `MOJO_MAX_BODY`. Reads are open to every user; writes are for
+//! Uploads are multipart with a `file` part that is handed as a stream to
+//! `service::catalogue`, which stores it under `<data dir>/firmware/` or `<data dir>/os/` and
+//! checksums it on the way (never held in memory), bounded by `MOJO_MAX_UPLOAD` rather than
+//! `MOJO_MAX_BODY`; its SQL is in `db::catalogue`. Reads are open to every user; writes are for
 //! superusers.
-
-use std::path::{Path, PathBuf};
 
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
@@ -15,8 +14,6 @@ use axum::Json;
 use futures::TryStreamExt;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
-use sha2::{Digest, Sha256};
-use tokio::io::AsyncWriteExt;
 use utoipa::ToSchema;
 
 use super::auth::{CurrentUser, Superuser};
@@ -27,7 +24,9 @@ use super::routes::{Api, Op};
 use super::validate::{validate, validate_into, Errors, Field, Kind, Mode, Valid};
 use super::wire::render_time;
 use super::AppState;
-use crate::db::{now, DbResult, Row, Sql, Val};
+use crate::db::catalogue::{CatalogueWrite, Kind as Which};
+use crate::db::{DbResult, Row, Val};
+use crate::service::catalogue::{self as service, CatalogueError, Received};
 
 /// An uploaded firmware package.
 #[derive(Debug, Serialize, ToSchema)]
@@ -143,12 +142,10 @@ pub struct OperatingSystemRequest {
     pub arch: Option<String>,
 }
 
-/// One catalogue: its table, its upload directory and its writable fields.
+/// One catalogue: which one, its writable fields and how it is listed.
 struct Catalogue {
-    /// Table.
-    table: &'static str,
-    /// Sub-directory of the data dir holding the files.
-    dir: &'static str,
+    /// Which catalogue (its table and upload directory).
+    which: Which,
     /// Writable fields (each maps to the column of the same name).
     fields: &'static [Field],
     /// The list declaration (its `from` aliases the table as `c`).
@@ -292,16 +289,14 @@ fn render_os(r: &Row) -> DbResult<Value> {
 }
 
 static FIRMWARE: Catalogue = Catalogue {
-    table: "firmware_images",
-    dir: "firmware",
+    which: Which::Firmware,
     fields: FIRMWARE_FIELDS,
     list: &FIRMWARE_LIST,
     render: render_firmware,
 };
 
 static OS: Catalogue = Catalogue {
-    table: "os_images",
-    dir: "os",
+    which: Which::Os,
     fields: OS_FIELDS,
     list: &OS_LIST,
     render: render_os,
@@ -391,7 +386,7 @@ async fn get_item(
 }
 
 /// Column values of the validated writable fields that were sent.
-fn columns_of(cat: &Catalogue, v: &Valid) -> Vec<(&'static str, Option<Val>)> {
+fn columns_of(cat: &Catalogue, v: &Valid) -> CatalogueWrite {
     cat.fields
         .iter()
         .map(|f| {
@@ -404,6 +399,18 @@ fn columns_of(cat: &Catalogue, v: &Valid) -> Vec<(&'static str, Option<Val>)> {
         .collect()
 }
 
+/// The answer to a failed catalogue operation.
+fn api_error(cat: &Catalogue, e: CatalogueError) -> ApiError {
+    match e {
+        CatalogueError::TooLarge { .. } => ApiError::TooLarge(e.to_string()),
+        CatalogueError::Invalid { field, msg } => ApiError::field(field, msg),
+        CatalogueError::NotFound => ApiError::NoMatch(cat.list.model),
+        CatalogueError::Read(e) => multipart_error(e),
+        CatalogueError::Io(_) => ApiError::Internal(e.to_string()),
+        CatalogueError::Db(e) => ApiError::Db(e),
+    }
+}
+
 async fn patch_item(
     State(state): State<AppState>,
     Superuser(user): Superuser,
@@ -414,9 +421,9 @@ async fn patch_item(
     let id = ids.first();
     fetch(&state, cat, &user, id).await?;
     let cols = columns_of(cat, &validate(&body, cat.fields, Mode::Partial)?);
-    let mut tx = state.db.begin().await?;
-    crate::db::update_columns(&mut tx, cat.table, id, cols.into_iter()).await?;
-    tx.commit().await?;
+    service::update(&state.ctx, cat.which, id, cols)
+        .await
+        .map_err(|e| api_error(cat, e))?;
     Ok(Json(fetch(&state, cat, &user, id).await?))
 }
 
@@ -426,63 +433,18 @@ async fn delete_item(
     ids: Ids,
     cat: &'static Catalogue,
 ) -> ApiResult<StatusCode> {
-    let id = ids.first();
-    let mut tx = state.db.begin().await?;
-    let row = tx
-        .fetch_optional(
-            &Sql::new(format!(
-                "SELECT stored_name FROM {} WHERE id = $1",
-                cat.table
-            ))
-            .arg(id),
-        )
-        .await?
-        .ok_or(ApiError::NoMatch(cat.list.model))?;
-    let stored = row.text("stored_name")?;
-    tx.execute(&Sql::new(format!("DELETE FROM {} WHERE id = $1", cat.table)).arg(id))
-        .await?;
-    tx.commit().await?;
-    let path = state.config.data_dir.join(cat.dir).join(&stored);
-    if let Err(e) = tokio::fs::remove_file(&path).await {
-        if e.kind() != std::io::ErrorKind::NotFound {
-            tracing::warn!(path = %path.display(), error = %e, "could not remove an uploaded file");
-        }
-    }
-    tracing::info!(table = cat.table, id, user = %user.username, "catalogue item deleted");
+    service::delete(&state.ctx, cat.which, ids.first(), &user.username)
+        .await
+        .map_err(|e| api_error(cat, e))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Removes a partly or wholly written upload unless it was kept.
-struct PendingFile {
-    path: PathBuf,
-    keep: bool,
-}
-
-impl Drop for PendingFile {
-    fn drop(&mut self) {
-        if !self.keep {
-            let _ = std::fs::remove_file(&self.path);
-        }
-    }
-}
-
-/// The stored file of an upload.
-struct Received {
-    pending: PendingFile,
-    stored_name: String,
-    size: u64,
-    sha256: String,
-}
-
-fn io_error(e: std::io::Error) -> ApiError {
-    ApiError::Internal(format!("upload storage: {e}"))
-}
-
-/// Streams the `file` part to `dir` while hashing it, and collects the text parts.
+/// Parses the body, handing the first `file` part to the service as a stream (stored and
+/// checksummed on the way), and collects the text parts.
 async fn receive(
     state: &AppState,
     req: Request,
-    dir: &Path,
+    cat: &Catalogue,
 ) -> ApiResult<(Map<String, Value>, Option<Received>)> {
     let ct = req
         .headers()
@@ -518,36 +480,11 @@ async fn receive(
     while let Some(mut field) = mp.next_field().await.map_err(multipart_error)? {
         let name = field.name().unwrap_or("").to_string();
         if name == "file" && field.file_name().is_some() && received.is_none() {
-            tokio::fs::create_dir_all(dir).await.map_err(io_error)?;
-            let stored_name = hex::encode(rand::random::<[u8; 16]>());
-            let pending = PendingFile {
-                path: dir.join(format!(".upload-{stored_name}")),
-                keep: false,
-            };
-            let mut file = tokio::fs::File::create(&pending.path)
+            let chunks = field.map_err(std::io::Error::other);
+            let file = service::receive(&state.ctx, cat.which, chunks)
                 .await
-                .map_err(io_error)?;
-            let mut hasher = Sha256::new();
-            let mut size: u64 = 0;
-            while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
-                size += chunk.len() as u64;
-                if size > state.config.max_upload {
-                    return Err(ApiError::TooLarge(format!(
-                        "Upload exceeds the limit of {} bytes (MOJO_MAX_UPLOAD).",
-                        state.config.max_upload
-                    )));
-                }
-                hasher.update(&chunk);
-                file.write_all(&chunk).await.map_err(io_error)?;
-            }
-            file.flush().await.map_err(io_error)?;
-            file.sync_all().await.map_err(io_error)?;
-            received = Some(Received {
-                pending,
-                stored_name,
-                size,
-                sha256: hex::encode(hasher.finalize()),
-            });
+                .map_err(|e| api_error(cat, e))?;
+            received = Some(file);
             continue;
         }
         if field.file_name().is_some() {
@@ -578,13 +515,12 @@ async fn upload(
     req: Request,
     cat: &'static Catalogue,
 ) -> ApiResult<Response> {
-    let dir = state.config.data_dir.join(cat.dir);
     let form = is_form(
         req.headers()
-            .get(axum::http::header::CONTENT_TYPE)
+            .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok()),
     );
-    let (fields, received) = receive(&state, req, &dir).await?;
+    let (fields, received) = receive(&state, req, cat).await?;
     let body = Fields {
         data: Value::Object(fields),
         form,
@@ -592,48 +528,13 @@ async fn upload(
     let mut errors = Errors::default();
     let valid = validate_into(&body, cat.fields, Mode::Full, &mut errors)?;
     if received.is_none() {
-        errors.add("file", "No file was submitted.");
+        errors.add("file", service::NO_FILE);
     }
     errors.check()?;
-    let Some(mut received) = received else {
-        return Err(ApiError::field("file", "No file was submitted."));
-    };
     let cols = columns_of(cat, &valid);
-    let final_path = dir.join(&received.stored_name);
-    tokio::fs::rename(&received.pending.path, &final_path)
+    let id = service::create(&state.ctx, cat.which, received, cols, &user.username)
         .await
-        .map_err(io_error)?;
-    received.pending.path = final_path;
-
-    let mut sql = Sql::new(format!(
-        "INSERT INTO {} (size, sha256, stored_name, created_at",
-        cat.table
-    ));
-    let set: Vec<(&str, Val)> = cols
-        .into_iter()
-        .filter_map(|(c, v)| v.map(|v| (c, v)))
-        .collect();
-    for (c, _) in &set {
-        sql.push(&format!(", {c}"));
-    }
-    sql.push(") VALUES (");
-    sql.bind(i64::try_from(received.size).unwrap_or(i64::MAX));
-    sql.push(", ");
-    sql.bind(received.sha256.clone());
-    sql.push(", ");
-    sql.bind(received.stored_name.clone());
-    sql.push(", ");
-    sql.bind(now());
-    for (_, v) in set {
-        sql.push(", ");
-        sql.bind(v);
-    }
-    sql.push(") RETURNING id");
-    let mut tx = state.db.begin().await?;
-    let id = tx.fetch_int(&sql).await?;
-    tx.commit().await?;
-    received.pending.keep = true;
-    tracing::info!(table = cat.table, id, size = received.size, user = %user.username, "upload stored");
+        .map_err(|e| api_error(cat, e))?;
     Ok((
         StatusCode::CREATED,
         Json(fetch(&state, cat, &user, id).await?),
