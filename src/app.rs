@@ -209,12 +209,7 @@ pub async fn create_superuser(
     email: &str,
     password: &str,
 ) -> anyhow::Result<i64> {
-    let hash = {
-        let p = password.to_string();
-        tokio::task::spawn_blocking(move || users::hash_password_blocking(&p))
-            .await?
-            .map_err(anyhow::Error::msg)?
-    };
+    let hash = crate::service::passwords::hash(password.to_string()).await?;
     let mut tx = db.begin().await?;
     let id = users::insert(
         &mut tx,

@@ -1,9 +1,5 @@
 //! `auth_user`, `auth_user_groups` and `token_blacklist`.
 
-use argon2::password_hash::{
-    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
-};
-use argon2::Argon2;
 use chrono::{DateTime, Utc};
 
 use super::{in_list, now, update_columns, Db, DbResult, Row, Sql, Tx, Val};
@@ -129,48 +125,14 @@ pub async fn auth_info(db: &Db, id: i64) -> DbResult<Option<AuthInfo>> {
     Ok(Some(info))
 }
 
-/// An argon2id hash of a password (blocking; call from a blocking task).
-pub fn hash_password_blocking(password: &str) -> Result<String, String> {
-    let salt = SaltString::generate(&mut OsRng);
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| format!("password hashing failed: {e}"))
-}
-
-fn verify_blocking(hash: &str, password: &str) -> bool {
-    PasswordHash::new(hash)
-        .map(|h| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &h)
-                .is_ok()
-        })
-        .unwrap_or(false)
-}
-
-/// The id of the active user with these credentials. Unknown users cost the same hashing
-/// work as known ones, so response time does not reveal which names exist.
-pub async fn check_password(db: &Db, username: &str, password: &str) -> DbResult<Option<i64>> {
+/// The id, password hash and active flag of the user named `username`.
+pub async fn login_row(db: &Db, username: &str) -> DbResult<Option<(i64, String, bool)>> {
     let sql =
         Sql::new("SELECT id, password, is_active FROM auth_user WHERE username = $1").arg(username);
-    let row = db.fetch_optional(&sql).await?;
-    let (id, hash, active) = match &row {
-        Some(r) => (r.int("id")?, r.text("password")?, r.bool("is_active")?),
-        None => (0, String::new(), false),
-    };
-    let password = password.to_string();
-    let ok = tokio::task::spawn_blocking(move || {
-        if hash.is_empty() {
-            // Burn the same work for unknown users.
-            let _ = hash_password_blocking(&password);
-            false
-        } else {
-            verify_blocking(&hash, &password)
-        }
-    })
-    .await
-    .unwrap_or(false);
-    Ok((ok && active).then_some(id))
+    db.fetch_optional(&sql)
+        .await?
+        .map(|r| Ok((r.int("id")?, r.text("password")?, r.bool("is_active")?)))
+        .transpose()
 }
 
 /// Records a successful login.

@@ -365,7 +365,7 @@ pub async fn token_obtain(
     if let Some(secs) = state.login_throttle.wait(ip, &username) {
         return Err(ApiError::Throttled(secs));
     }
-    let user = users::check_password(&state.db, &username, &password).await?;
+    let user = crate::service::passwords::check(&state.db, &username, &password).await?;
     let Some(user_id) = user else {
         state.login_throttle.fail(ip, &username);
         state.metrics.login_failed();
@@ -465,10 +465,9 @@ pub async fn token_blacklist(
 
 /// Hashes a password with argon2id (off the async threads: it is deliberately slow).
 pub async fn hash_password(password: String) -> ApiResult<String> {
-    tokio::task::spawn_blocking(move || db::users::hash_password_blocking(&password))
+    crate::service::passwords::hash(password)
         .await
-        .map_err(|e| ApiError::Internal(format!("hashing task failed: {e}")))?
-        .map_err(ApiError::Internal)
+        .map_err(|e| ApiError::Internal(e.to_string()))
 }
 
 #[cfg(test)]

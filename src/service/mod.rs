@@ -4,6 +4,7 @@
 
 pub mod catalogue;
 pub mod nodes;
+pub mod passwords;
 pub mod pools;
 pub mod scans;
 
