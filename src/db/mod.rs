@@ -19,6 +19,7 @@ mod dialect;
 mod error;
 pub mod groups;
 pub mod jobs;
+pub mod list;
 pub mod nodes;
 mod pool;
 pub mod pools;
