@@ -30,8 +30,9 @@ pub trait JobQueue: Send + Sync {
     fn cancel<'a>(&'a self, tx: &'a mut Tx, job: &'a Job) -> BoxFuture<'a, DbResult<bool>>;
 }
 
-/// A scrape-time gauge added to `/metrics` (job counts, ...), registered at the root.
-pub type GaugeFn = fn(&Ctx) -> BoxFuture<'_, String>;
+/// Refreshes scrape-time gauges in `ctx.metrics` before `/metrics` renders (job counts, ...);
+/// registered at the root.
+pub type GaugeFn = fn(&Ctx) -> BoxFuture<'_, ()>;
 
 /// The parts of [`Ctx`].
 pub struct CtxParts {

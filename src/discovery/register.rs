@@ -93,8 +93,12 @@ async fn run(
         Ok(None) => Err(RegisterError::Missing),
         Err(RegisterError::Bmc(u, cause)) => {
             tracing::info!(node = node.id, bmc = %u, cause = %cause, "registration failed");
-            ctx.metrics
-                .add("mojo_bmc_errors_total", "op=\"register\"", 1);
+            ctx.metrics.add(
+                "mojo_bmc_errors_total",
+                "BMC errors by operation.",
+                &[("op", "register")],
+                1,
+            );
             nodes::fail_registration(&ctx.db, node.id, &cause).await?;
             Err(RegisterError::Bmc(u, cause))
         }

@@ -181,10 +181,12 @@ async fn scan_job(ctx: &JobContext, prober: Arc<dyn Prober>) -> DbResult<Outcome
             };
             tally.scanned += 1;
             job_tally.scanned += 1;
-            let label = format!("outcome=\"{}\"", outcome.kind());
-            ctx.ctx
-                .metrics
-                .add("mojo_discovery_probes_total", &label, 1);
+            ctx.ctx.metrics.add(
+                "mojo_discovery_probes_total",
+                "Discovery probes by outcome.",
+                &[("outcome", outcome.kind())],
+                1,
+            );
             let written = match outcome {
                 ProbeOutcome::Redfish(f) => {
                     tally.found += 1;

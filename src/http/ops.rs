@@ -38,15 +38,14 @@ async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, ApiE
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let mut extra = String::new();
-    for gauge in &state.gauges {
-        extra.push_str(&gauge(&state.ctx).await);
+    for refresh in &state.gauges {
+        refresh(&state.ctx).await;
     }
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics.render(&extra),
+        state.metrics.render(),
     )
 }

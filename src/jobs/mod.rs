@@ -322,20 +322,24 @@ async fn end(
     tx.commit().await
 }
 
-/// Prometheus gauges of jobs by kind and status (a [`crate::ctx::GaugeFn`]).
-pub fn job_gauges(ctx: &Ctx) -> BoxFuture<'_, String> {
+/// Refreshes the `mojo_jobs` gauges (jobs by kind and status) before a scrape (a
+/// [`crate::ctx::GaugeFn`]).
+pub fn job_gauges(ctx: &Ctx) -> BoxFuture<'_, ()> {
     Box::pin(async move {
-        use std::fmt::Write as _;
-        let mut out =
-            String::from("# HELP mojo_jobs Jobs by kind and status.\n# TYPE mojo_jobs gauge\n");
         match jobs::counts(&ctx.db).await {
             Ok(rows) => {
-                for (kind, status, n) in rows {
-                    let _ = writeln!(out, "mojo_jobs{{kind=\"{kind}\",status=\"{status}\"}} {n}");
-                }
+                let rows: Vec<(Vec<String>, i64)> = rows
+                    .into_iter()
+                    .map(|(kind, status, n)| (vec![kind, status], n))
+                    .collect();
+                ctx.metrics.set_gauges(
+                    "mojo_jobs",
+                    "Jobs by kind and status.",
+                    &["kind", "status"],
+                    &rows,
+                );
             }
             Err(e) => tracing::warn!(error = %e, "cannot count jobs for /metrics"),
         }
-        out
     })
 }
