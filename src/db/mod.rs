@@ -35,7 +35,7 @@ mod value;
 
 pub use dialect::Dialect;
 pub use error::{DbError, DbResult};
-pub use pool::{Db, Tx};
+pub use pool::{Db, Exec, Tx};
 pub use row::Row;
 pub use sql::{existing_ids, in_list, insert_rows, update_columns, Sql};
 pub use status::{JobStatus, NodeStatus, ScanRangeStatus};

@@ -2,6 +2,8 @@
 //! [`Tx`].
 
 use std::str::FromStr;
+
+use futures::future::BoxFuture;
 use std::time::Duration;
 
 use sqlx::postgres::PgPoolOptions;
@@ -183,5 +185,40 @@ impl Tx {
             Tx::Postgres(t) => t.commit().await?,
         }
         Ok(())
+    }
+}
+
+/// Runs statements on the pool (`&Db`: each on any connection) or inside a transaction
+/// (`&mut Tx`), so one table function serves both callers.
+pub trait Exec: Send {
+    /// Runs a statement, returning the number of rows it changed.
+    fn exec<'a>(&'a mut self, q: &'a Sql) -> BoxFuture<'a, DbResult<u64>>;
+    /// All rows of a query.
+    fn rows<'a>(&'a mut self, q: &'a Sql) -> BoxFuture<'a, DbResult<Vec<Row>>>;
+    /// At most one row.
+    fn row<'a>(&'a mut self, q: &'a Sql) -> BoxFuture<'a, DbResult<Option<Row>>> {
+        Box::pin(async move { Ok(self.rows(q).await?.into_iter().next()) })
+    }
+    /// A single integer.
+    fn int<'a>(&'a mut self, q: &'a Sql) -> BoxFuture<'a, DbResult<i64>> {
+        Box::pin(async move { scalar_int(&self.rows(q).await?) })
+    }
+}
+
+impl Exec for &Db {
+    fn exec<'a>(&'a mut self, q: &'a Sql) -> BoxFuture<'a, DbResult<u64>> {
+        Box::pin(Db::execute(self, q))
+    }
+    fn rows<'a>(&'a mut self, q: &'a Sql) -> BoxFuture<'a, DbResult<Vec<Row>>> {
+        Box::pin(Db::fetch_all(self, q))
+    }
+}
+
+impl Exec for &mut Tx {
+    fn exec<'a>(&'a mut self, q: &'a Sql) -> BoxFuture<'a, DbResult<u64>> {
+        Box::pin(Tx::execute(self, q))
+    }
+    fn rows<'a>(&'a mut self, q: &'a Sql) -> BoxFuture<'a, DbResult<Vec<Row>>> {
+        Box::pin(Tx::fetch_all(self, q))
     }
 }

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
-use super::{in_list, now, Db, DbResult, Row, ScanRangeStatus, Sql, Tx};
+use super::{in_list, now, Db, DbResult, Exec, Row, ScanRangeStatus, Sql, Tx};
 
 /// Scan range statuses.
 pub const STATUSES: &[&str] = ScanRangeStatus::NAMES;
@@ -97,28 +97,14 @@ pub async fn get(db: &Db, id: i64) -> DbResult<Option<ScanRange>> {
         .transpose()
 }
 
-/// The query of [`get_many`] and [`get_many_tx`].
-fn many(ids: &[i64]) -> Sql {
+/// Ranges by id, in id order (on the pool, or inside a transaction).
+pub async fn get_many(mut ex: impl Exec, ids: &[i64]) -> DbResult<Vec<ScanRange>> {
     let mut sql = Sql::new(format!(
         "SELECT {SCAN_RANGE_COLUMNS} FROM scan_ranges r WHERE r.id IN "
     ));
     in_list(&mut sql, ids);
     sql.push(" ORDER BY r.id");
-    sql
-}
-
-/// Ranges by id, in id order.
-pub async fn get_many(db: &Db, ids: &[i64]) -> DbResult<Vec<ScanRange>> {
-    db.fetch_all(&many(ids))
-        .await?
-        .iter()
-        .map(ScanRange::from_row)
-        .collect()
-}
-
-/// Ranges by id, in id order, inside a transaction.
-pub async fn get_many_tx(tx: &mut Tx, ids: &[i64]) -> DbResult<Vec<ScanRange>> {
-    tx.fetch_all(&many(ids))
+    ex.rows(&sql)
         .await?
         .iter()
         .map(ScanRange::from_row)

@@ -41,7 +41,7 @@ pub async fn start(ctx: &Ctx, user: i64, ids: &[i64]) -> DbResult<Started> {
         }
         Some(job)
     };
-    let ranges = scan_ranges::get_many_tx(&mut tx, ids).await?;
+    let ranges = scan_ranges::get_many(&mut tx, ids).await?;
     tx.commit().await?;
     ctx.jobs.wake();
     Ok(Started {
