@@ -34,6 +34,13 @@ impl DbError {
         None
     }
 
+    /// True when the error violates the constraint or index `name`, on either backend
+    /// (Postgres names it; SQLite names an index in its message, or `table.column`).
+    pub fn violates(&self, name: &str) -> bool {
+        self.constraint()
+            .is_some_and(|c| c == name || c.contains(name))
+    }
+
     /// True when the error is a unique-constraint violation.
     pub fn is_unique_violation(&self) -> bool {
         matches!(self, DbError::Sqlx(sqlx::Error::Database(e)) if e.is_unique_violation())

@@ -110,3 +110,11 @@ pub async fn delete(db: &Db, id: i64) -> DbResult<u64> {
     db.execute(&Sql::new("DELETE FROM auth_group WHERE id = $1").arg(id))
         .await
 }
+
+/// True when group `id` exists.
+pub async fn exists(db: &Db, id: i64) -> DbResult<bool> {
+    Ok(db
+        .fetch_int(&Sql::new("SELECT COUNT(*) FROM auth_group WHERE id = $1").arg(id))
+        .await?
+        > 0)
+}

@@ -44,6 +44,22 @@ impl Pool {
     }
 }
 
+/// True when pool `id` exists and is visible to a member of `groups` (None: to a superuser).
+pub async fn visible(db: &Db, groups: Option<&[i64]>, id: i64) -> DbResult<bool> {
+    let mut sql = Sql::new("SELECT COUNT(*) FROM pools WHERE pools.id = $1").arg(id);
+    if let Some(groups) = groups {
+        sql.push(" AND pools.id IN ");
+        push_visible_ids(&mut sql, groups);
+    }
+    Ok(db.fetch_int(&sql).await? > 0)
+}
+
+/// The group of pool `id` (inside the writing transaction).
+pub async fn group_of(tx: &mut Tx, id: i64) -> DbResult<i64> {
+    tx.fetch_int(&Sql::new("SELECT group_id FROM pools WHERE id = $1").arg(id))
+        .await
+}
+
 /// Appends `(subquery)` selecting the ids of the pools owned by one of `groups`, and of all
 /// their descendants. One recursive CTE, valid on both backends.
 pub fn push_visible_ids(sql: &mut Sql, groups: &[i64]) {

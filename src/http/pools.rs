@@ -16,7 +16,7 @@ use serde_json::{json, Map};
 use utoipa::ToSchema;
 
 use super::auth::CurrentUser;
-use super::error::{ApiError, ApiResult, ConstraintRule, OnConstraint};
+use super::error::{ApiError, ApiResult};
 use super::extract::{Fields, Ids};
 use super::list::{self, Filter, FilterKind, ListQuery, ListSpec, Shape};
 use super::routes::{Api, Op};
@@ -24,7 +24,8 @@ use super::validate::{invalid_pk, validate, validate_into, Errors, Field, Kind, 
 use super::AppState;
 use crate::db::pools::{self, Pool, PoolServer, PoolSwitch, PoolWrite, POOL_COLUMNS};
 use crate::db::{servers, Db, Sql};
-use crate::service::{self, pools::AssignError, pools::Members};
+use crate::service;
+use crate::service::pools::{AssignError, Members, PoolTarget, PoolWriteError};
 
 /// Appends ` AND <col> IN (visible pools)` for a non-superuser; nothing for a superuser.
 pub fn scope_on(user: &CurrentUser, sql: &mut Sql, col: &str) {
@@ -47,9 +48,7 @@ pub fn pool_visible(user: &CurrentUser, sql: &mut Sql) {
 
 /// True when the caller may see pool `id`.
 pub async fn can_see_pool(db: &Db, user: &CurrentUser, id: i64) -> ApiResult<bool> {
-    let mut sql = Sql::new("SELECT COUNT(*) FROM pools WHERE pools.id = $1").arg(id);
-    pool_visible(user, &mut sql);
-    Ok(db.fetch_int(&sql).await? > 0)
+    Ok(service::pools::can_see(db, &user.viewer(), id).await?)
 }
 
 /// Most ids one assignment or removal may name (keeps every statement within the engines'
@@ -297,10 +296,7 @@ pub fn routes() -> Api {
 
 /// The pool if the caller may see it, else 404.
 async fn visible_pool(state: &AppState, user: &CurrentUser, id: i64) -> ApiResult<Pool> {
-    if !user.is_superuser && !can_see_pool(&state.db, user, id).await? {
-        return Err(ApiError::NoMatch("Pool"));
-    }
-    pools::get(&state.db, id)
+    service::pools::visible(&state.db, &user.viewer(), id)
         .await?
         .ok_or(ApiError::NoMatch("Pool"))
 }
@@ -357,34 +353,11 @@ fn name_taken() -> ApiError {
     )
 }
 
-const NAME_RULES: &[ConstraintRule] = &[("pools_sibling_name", name_taken)];
-
-/// True when `group` exists and the caller may give a pool to it (superusers: any group; others:
-/// their own groups).
-async fn group_allowed(state: &AppState, user: &CurrentUser, group: i64) -> ApiResult<bool> {
-    if !user.is_superuser && !user.groups.contains(&group) {
-        return Ok(false);
-    }
-    Ok(state
-        .db
-        .fetch_int(&Sql::new("SELECT COUNT(*) FROM auth_group WHERE id = $1").arg(group))
-        .await?
-        > 0)
-}
-
-/// What a pool write is about.
-enum Target<'a> {
-    /// A new pool, optionally under a forced parent (`create_sub_pool`).
-    New { parent: Option<i64> },
-    /// An existing pool.
-    Existing(&'a Pool),
-}
-
 /// Validates and applies a pool write in one transaction; returns the pool id.
 async fn write(
     state: &AppState,
     user: &CurrentUser,
-    target: Target<'_>,
+    target: PoolTarget<'_>,
     body: &Fields,
     fields: &[Field],
     mode: Mode,
@@ -392,11 +365,11 @@ async fn write(
     let mut errors = Errors::default();
     let v = validate_into(body, fields, mode, &mut errors)?;
     let parent: Option<Option<i64>> = match &target {
-        Target::New { parent: Some(p) } => Some(Some(*p)),
+        PoolTarget::New { parent: Some(p) } => Some(Some(*p)),
         _ if v.has("parent") => Some(v.int("parent")),
         _ => None,
     };
-    let forced_parent = matches!(target, Target::New { parent: Some(_) });
+    let forced_parent = matches!(target, PoolTarget::New { parent: Some(_) });
     if let (Some(Some(pid)), false) = (parent, forced_parent) {
         if !can_see_pool(&state.db, user, pid).await? {
             errors.add("parent", invalid_pk(pid));
@@ -404,70 +377,44 @@ async fn write(
     }
     let group = v.int("group");
     let current_group = match &target {
-        Target::Existing(p) => Some(p.group),
-        Target::New { .. } => None,
+        PoolTarget::Existing(p) => Some(p.group),
+        PoolTarget::New { .. } => None,
     };
     if let Some(g) = group.filter(|g| Some(*g) != current_group) {
-        if !group_allowed(state, user, g).await? {
+        if !service::pools::group_allowed(&state.db, &user.viewer(), g).await? {
             errors.add("group", invalid_pk(g));
         }
     }
     let top_level = match (&target, parent) {
         (_, Some(p)) => p.is_none(),
-        (Target::New { .. }, None) => true,
-        (Target::Existing(p), None) => p.parent.is_none(),
+        (PoolTarget::New { .. }, None) => true,
+        (PoolTarget::Existing(p), None) => p.parent.is_none(),
     };
     let group_needed = match &target {
-        Target::New { .. } => top_level,
-        Target::Existing(_) => top_level && mode == Mode::Full,
+        PoolTarget::New { .. } => top_level,
+        PoolTarget::Existing(_) => top_level && mode == Mode::Full,
     };
     if group.is_none() && group_needed && !v.has("group") {
         errors.add("group", "This field is required.");
     }
     errors.check()?;
-
-    let mut tx = state.db.begin().await?;
-    let id = match target {
-        Target::New { .. } => {
-            let parent = parent.flatten();
-            let group = match (group, parent) {
-                (Some(g), _) => g,
-                (None, Some(pid)) => {
-                    tx.fetch_int(&Sql::new("SELECT group_id FROM pools WHERE id = $1").arg(pid))
-                        .await?
-                }
-                (None, None) => return Err(ApiError::field("group", "This field is required.")),
-            };
-            let name = v.str("name").unwrap_or_default();
-            let description = v.str("description").unwrap_or_default();
-            pools::insert(&mut tx, &name, &description, group, parent)
-                .await
-                .on_constraint(NAME_RULES)?
-        }
-        Target::Existing(pool) => {
-            if let Some(Some(pid)) = parent {
-                if pools::creates_cycle(&mut tx, pool.id, pid).await? {
-                    return Err(ApiError::field(
-                        "parent",
-                        "A pool cannot be moved under itself or one of its sub-pools.",
-                    ));
-                }
-            }
-            let w = PoolWrite {
-                name: v.str("name"),
-                description: v.str("description"),
-                group,
-                parent,
-            };
-            pools::update(&mut tx, pool.id, &w)
-                .await
-                .on_constraint(NAME_RULES)?;
-            pool.id
-        }
+    let w = PoolWrite {
+        name: v.str("name"),
+        description: v.str("description"),
+        group,
+        parent,
     };
-    tx.commit().await?;
-    tracing::info!(pool_id = id, user = %user.username, "pool written");
-    Ok(id)
+    service::pools::write(&state.db, &user.viewer(), target, w)
+        .await
+        .map_err(|e| match e {
+            PoolWriteError::NameTaken => name_taken(),
+            PoolWriteError::Cycle => ApiError::field(
+                "parent",
+                "A pool cannot be moved under itself or one of its sub-pools.",
+            ),
+            PoolWriteError::GroupRequired => ApiError::field("group", "This field is required."),
+            PoolWriteError::Db(e) => e.into(),
+        })
 }
 
 async fn pool_out(state: &AppState, id: i64) -> ApiResult<PoolOut> {
@@ -485,7 +432,7 @@ async fn create_pool(
     let id = write(
         &state,
         &user,
-        Target::New { parent: None },
+        PoolTarget::New { parent: None },
         &body,
         CREATE_FIELDS,
         Mode::Full,
@@ -501,7 +448,7 @@ async fn create_sub_pool(
     body: Fields,
 ) -> ApiResult<Response> {
     let parent = visible_pool(&state, &user, ids.first()).await?;
-    let target = Target::New {
+    let target = PoolTarget::New {
         parent: Some(parent.id),
     };
     let id = write(&state, &user, target, &body, PUT_FIELDS, Mode::Full).await?;
@@ -518,7 +465,7 @@ async fn put_pool(
     let id = write(
         &state,
         &user,
-        Target::Existing(&pool),
+        PoolTarget::Existing(&pool),
         &body,
         PUT_FIELDS,
         Mode::Full,
@@ -537,7 +484,7 @@ async fn patch_pool(
     let id = write(
         &state,
         &user,
-        Target::Existing(&pool),
+        PoolTarget::Existing(&pool),
         &body,
         CREATE_FIELDS,
         Mode::Partial,

@@ -4,8 +4,8 @@
 use std::collections::{HashMap, HashSet};
 
 use super::Viewer;
-use crate::db::pools::{self, Member};
-use crate::db::{Db, DbError};
+use crate::db::pools::{self, Member, Pool, PoolWrite};
+use crate::db::{groups, Db, DbError};
 
 /// What an assignment moves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,4 +129,107 @@ pub async fn assign(
     tx.commit().await?;
     tracing::info!(pool_id = pool, count = targets.len(), what = kind.table(), user = %viewer.username, "assigned to pool");
     Ok(targets.len())
+}
+
+/// The pool `id` when the viewer may see it.
+pub async fn visible(db: &Db, viewer: &Viewer<'_>, id: i64) -> Result<Option<Pool>, DbError> {
+    if viewer.scope().is_some() && !pools::visible(db, viewer.scope(), id).await? {
+        return Ok(None);
+    }
+    pools::get(db, id).await
+}
+
+/// True when the viewer may see pool `id`.
+pub async fn can_see(db: &Db, viewer: &Viewer<'_>, id: i64) -> Result<bool, DbError> {
+    pools::visible(db, viewer.scope(), id).await
+}
+
+/// True when `group` exists and the viewer may give a pool to it (superusers: any group;
+/// others: their own groups).
+pub async fn group_allowed(db: &Db, viewer: &Viewer<'_>, group: i64) -> Result<bool, DbError> {
+    if viewer.scope().is_some_and(|g| !g.contains(&group)) {
+        return Ok(false);
+    }
+    groups::exists(db, group).await
+}
+
+/// What a pool write is about.
+#[derive(Debug, Clone, Copy)]
+pub enum PoolTarget<'a> {
+    /// A new pool under `parent` (None: top level), in `group` (None: the parent's).
+    New {
+        /// Parent pool.
+        parent: Option<i64>,
+    },
+    /// An existing pool.
+    Existing(&'a Pool),
+}
+
+/// Why a pool write changed nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum PoolWriteError {
+    /// Another pool under the same parent has the name.
+    #[error("name taken under this parent")]
+    NameTaken,
+    /// The move would put the pool under itself or one of its sub-pools.
+    #[error("cycle")]
+    Cycle,
+    /// A top-level pool needs a group.
+    #[error("group required")]
+    GroupRequired,
+    /// Storage failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// The constraint that keeps sibling names unique.
+const SIBLING_NAME: &str = "pools_sibling_name";
+
+fn name_taken(e: DbError) -> PoolWriteError {
+    if e.violates(SIBLING_NAME) {
+        PoolWriteError::NameTaken
+    } else {
+        PoolWriteError::Db(e)
+    }
+}
+
+/// Writes a pool in one transaction (validated fields already checked for visibility by the
+/// caller): a new pool takes its parent's group when none is given; a move is refused when it
+/// would create a cycle. Returns the pool id.
+pub async fn write(
+    db: &Db,
+    viewer: &Viewer<'_>,
+    target: PoolTarget<'_>,
+    w: PoolWrite,
+) -> Result<i64, PoolWriteError> {
+    let mut tx = db.begin().await?;
+    let id = match target {
+        PoolTarget::New { .. } => {
+            let parent = w.parent.flatten();
+            let group = match (w.group, parent) {
+                (Some(g), _) => g,
+                (None, Some(pid)) => pools::group_of(&mut tx, pid).await?,
+                (None, None) => return Err(PoolWriteError::GroupRequired),
+            };
+            let name = w.name.unwrap_or_default();
+            let description = w.description.unwrap_or_default();
+            pools::insert(&mut tx, &name, &description, group, parent)
+                .await
+                .map_err(name_taken)?
+        }
+        PoolTarget::Existing(pool) => {
+            if let Some(Some(pid)) = w.parent {
+                if pools::creates_cycle(&mut tx, pool.id, pid).await? {
+                    return Err(PoolWriteError::Cycle);
+                }
+            }
+            pools::update(&mut tx, pool.id, &w)
+                .await
+                .map_err(name_taken)?;
+            pool.id
+        }
+    };
+    tx.commit().await?;
+    tracing::info!(pool_id = id, user = %viewer.username, "pool written");
+    Ok(id)
 }
