@@ -8,10 +8,7 @@ use std::sync::{Arc, Mutex};
 
 mod common;
 
-use clap::Parser;
 use futures::future::BoxFuture;
-use mojo_server::app::App;
-use mojo_server::config::Cli;
 use mojo_server::db::{jobs, nodes, scan_ranges, Sql};
 use mojo_server::discovery::scan::ScanJob;
 use mojo_server::discovery::Prober;
@@ -64,58 +61,28 @@ fn found(ip: &str) -> ProbeOutcome {
     })
 }
 
-async fn state() -> (AppState, tempfile::TempDir) {
+async fn state() -> (AppState, common::BuiltApp) {
     state_with(&[]).await
 }
 
-async fn state_with(extra: &[&str]) -> (AppState, tempfile::TempDir) {
-    let (state, dir, _) = state_on(common::Backend::Sqlite, extra).await;
-    (state, dir)
+async fn state_with(extra: &[&str]) -> (AppState, common::BuiltApp) {
+    state_on(common::Backend::Sqlite, extra).await
 }
 
-/// A built (never run) app on `backend`, and the Postgres database to drop afterwards.
-async fn state_on(
-    backend: common::Backend,
-    extra: &[&str],
-) -> (AppState, tempfile::TempDir, Option<String>) {
-    let dir = tempfile::tempdir().unwrap();
-    let pg = match backend {
-        common::Backend::Postgres => Some(common::create_pg_database().await),
-        common::Backend::Sqlite => None,
-    };
-    let url = pg.as_ref().map(|db| format!("{}/{db}", common::pg_base()));
-    let mut args = vec![
-        "mojo-server",
-        "--listen",
-        "127.0.0.1:0",
-        "--tls",
-        "off",
-        "--discovery-allowed-networks",
-        "127.0.0.0/8",
-        "--job-lease-secs",
-        "3",
-        "--data-dir",
-        dir.path().to_str().unwrap(),
-    ];
-    if let Some(url) = &url {
-        args.extend_from_slice(&["--database-url", url]);
-    }
-    args.extend_from_slice(extra);
-    let mut config = Cli::parse_from(args).config;
-    config.injected.admin_password = Some("pw-of-the-admin".into());
-    config.injected.secret_key = Some("test-jwt-secret-0123456789abcdef".into());
-    config.injected.credential_key =
-        Some("00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff".into());
-    // Built, never run: no background workers, the test is the only worker.
-    let app = App::build(config).await.unwrap();
-    (app.state.clone(), dir, pg)
+/// A built (never run) app on `backend`: no background workers, the test is the only worker.
+/// The `BuiltApp` holds the data dir and the database (dropped with it, or by `drop_state`).
+async fn state_on(backend: common::Backend, extra: &[&str]) -> (AppState, common::BuiltApp) {
+    let app = common::TestApp::builder(backend)
+        .args(["--job-lease-secs", "3"])
+        .args(extra.iter().copied())
+        .build_only()
+        .await;
+    (app.state.clone(), app)
 }
 
-async fn drop_state(state: AppState, pg: Option<String>) {
-    state.db.close().await;
-    if let Some(db) = pg {
-        common::drop_pg_database(&db).await;
-    }
+async fn drop_state(state: AppState, app: common::BuiltApp) {
+    drop(state);
+    app.finish().await;
 }
 
 async fn queue_scan(state: &AppState, range: i64) -> i64 {
@@ -435,7 +402,7 @@ async fn a_panicking_handler_fails_its_job_postgres() {
 
 /// A handler that panics ends its job `failed` and releases the lease.
 async fn panicking_handler(backend: common::Backend) {
-    let (state, _dir, pg) = state_on(backend, &[]).await;
+    let (state, app) = state_on(backend, &[]).await;
     let (registry, probe) = probe_kind(true);
     let id = queue_probe(&state).await;
     assert_eq!(
@@ -457,7 +424,7 @@ async fn panicking_handler(backend: common::Backend) {
         run_single_iteration(&state, "w1", &registry).await.unwrap(),
         None
     );
-    drop_state(state, pg).await;
+    drop_state(state, app).await;
 }
 
 #[tokio::test]
@@ -472,7 +439,7 @@ async fn a_reclaimed_job_resumes_from_its_checkpoint_postgres() {
 
 /// A re-claimed job sees the checkpoint its last attempt wrote; attempts are capped.
 async fn reclaimed_job(backend: common::Backend) {
-    let (state, _dir, pg) = state_on(backend, &["--job-max-attempts", "3"]).await;
+    let (state, app) = state_on(backend, &["--job-max-attempts", "3"]).await;
     let (registry, probe) = probe_kind(false);
     let id = queue_probe(&state).await;
     for (attempt, owner) in ["w1", "w2", "w3"].iter().enumerate() {
@@ -512,5 +479,5 @@ async fn reclaimed_job(backend: common::Backend) {
     assert_eq!(probe.seen.lock().unwrap().len(), 3);
     assert_eq!(probe.finished.lock().unwrap().len(), 1);
     assert_eq!(lease_owner(&state, id).await, None);
-    drop_state(state, pg).await;
+    drop_state(state, app).await;
 }

@@ -83,10 +83,6 @@ fn inventory(
 /// 1 Dell PowerEdge R740 On "web-01"; 2 Dell PowerEdge R640 Off, host `localhost` (named by
 /// serial); 3 HPE ProLiant On, no host name or serial (named `server-3`); 4 Dell PowerEdge R750 On.
 async fn seed(app: &common::TestApp) {
-    let _ = tracing_subscriber::fmt()
-        .with_test_writer()
-        .with_env_filter("error")
-        .try_init();
     let mut tx = app.state.db.begin().await.expect("begin");
     let invs = [
         inventory(

@@ -5,8 +5,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -19,135 +17,19 @@ use rustls::pki_types::CertificateDer;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const LAB_SCRIPT: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../shared/redfish-lab/bmc-lab.sh"
-);
+mod lab;
+
+use lab::{lab_http, lab_state, Lab, Slot};
+
 const PORT: u16 = 9443;
 
-/// One slot of `manifest.tsv`.
-#[derive(Clone, Debug)]
-struct Slot {
-    idx: usize,
-    ip: Ipv4Addr,
-    port: u16,
-    scheme: String,
-    kind: String,
-    user: String,
-    password: String,
-}
-
-/// A running lab; stopped (and its state dir removed) on drop.
-struct Lab {
-    state: tempfile::TempDir,
-    slots: Vec<Slot>,
-}
-
-impl Lab {
-    fn start(command: &str, count: usize, base: &str, extra: &[&str]) -> Result<Lab> {
-        let state = tempfile::Builder::new().prefix("rf-lab-").tempdir()?;
-        let mut lab = Lab {
-            state,
-            slots: Vec::new(),
-        };
-        let output = Command::new("bash")
-            .arg(LAB_SCRIPT)
-            .arg(command)
-            .arg(count.to_string())
-            .args(["--base", base, "--port", &PORT.to_string()])
-            .args(extra)
-            .env("BMCLAB_STATE", lab.state.path())
-            .output()
-            .context("run bmc-lab.sh")?;
-        if !output.status.success() {
-            bail!(
-                "bmc-lab.sh {command} failed: {}{}",
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-        let manifest = std::fs::read_to_string(lab.state.path().join("manifest.tsv"))?;
-        for line in manifest.lines().filter(|l| !l.trim().is_empty()) {
-            let f: Vec<&str> = line.split('\t').collect();
-            lab.slots.push(Slot {
-                idx: f[0].parse()?,
-                ip: f[1].parse()?,
-                port: f[2].parse()?,
-                scheme: f[3].to_string(),
-                kind: f[4].to_string(),
-                user: f[5].to_string(),
-                password: f[6].to_string(),
-            });
-        }
-        lab.wait_listening()?;
-        Ok(lab)
-    }
-
-    /// `bmc-lab.sh start` can return before a slow-starting mock has bound its port (its readiness
-    /// check skips log files that do not exist yet), so wait for every listener here.
-    fn wait_listening(&self) -> Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        for slot in self.slots.iter().filter(|s| s.kind != "none") {
-            let addr = SocketAddr::new(IpAddr::V4(slot.ip), slot.port);
-            while std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-                if Instant::now() > deadline {
-                    bail!("slot {} ({addr}) is not listening", slot.idx);
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-        Ok(())
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.state.path().join(name)
-    }
-
-    /// SHA-256 of the lab's shared BMC certificate, as the probe should report it.
-    fn cert_sha256(&self) -> Result<String> {
-        let pem = std::fs::read(self.path("lab.crt"))?;
-        let cert = CertificateDer::pem_slice_iter(&pem)
-            .next()
-            .context("no certificate in lab.crt")??;
-        Ok(redfish::cert_sha256(cert.as_ref()))
-    }
-
-    fn slot(&self, idx: usize) -> &Slot {
-        &self.slots[idx]
-    }
-
-    /// Every slot that runs a mock BMC (has `/lab/state`).
-    fn bmcs(&self) -> impl Iterator<Item = &Slot> {
-        self.slots.iter().filter(|s| s.kind.starts_with("redfish"))
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        let _ = Command::new("bash")
-            .arg(LAB_SCRIPT)
-            .arg("stop")
-            .env("BMCLAB_STATE", self.state.path())
-            .output();
-    }
+/// A lab of `count` slots from `base` on [`PORT`].
+fn start_lab(command: &str, count: usize, base: &str, extra: &[&str]) -> Result<Lab> {
+    Lab::start_on(command, count, base, PORT, extra)
 }
 
 fn base_url(slot: &Slot) -> String {
-    format!("{}://{}:{}", slot.scheme, slot.ip, slot.port)
-}
-
-/// Test-side HTTP client for `/lab/*` and ground truth (not the code under test).
-fn lab_http() -> Result<reqwest::Client> {
-    Ok(reqwest::Client::builder()
-        .danger_accept_invalid_certs(true)
-        .no_proxy()
-        .timeout(Duration::from_secs(10))
-        .build()?)
-}
-
-async fn lab_state(slot: &Slot) -> Result<Value> {
-    let url = format!("{}/lab/state", base_url(slot));
-    Ok(lab_http()?.get(url).send().await?.json().await?)
+    slot.base_url()
 }
 
 async fn assert_no_open_sessions(lab: &Lab) -> Result<()> {
@@ -176,12 +58,12 @@ fn creds(list: &[(&str, &str)]) -> Vec<(String, String)> {
 
 #[tokio::test]
 async fn probe_finds_redfish_bmcs_with_identity_and_fingerprint() -> Result<()> {
-    let lab = Lab::start("start", 3, "127.0.60.1", &["--persona", "dell"])?;
+    let lab = start_lab("start", 3, "127.0.60.1", &["--persona", "dell"])?;
     let fingerprint = lab.cert_sha256()?;
     let opts = ProbeOptions::new()?;
     let mut uuids = Vec::new();
     for slot in &lab.slots {
-        let outcome = redfish::probe(IpAddr::V4(slot.ip), slot.port, &opts).await;
+        let outcome = redfish::probe(slot.ip_addr(), slot.port, &opts).await;
         let Some(info) = outcome.redfish() else {
             bail!("slot {}: expected a BMC, got {outcome:?}", slot.idx);
         };
@@ -211,7 +93,7 @@ async fn probe_finds_redfish_bmcs_with_identity_and_fingerprint() -> Result<()> 
 
 #[tokio::test]
 async fn probe_classifies_the_mixed_slots_within_budget() -> Result<()> {
-    let lab = Lab::start("start-mixed", 10, "127.0.61.1", &["--persona", "dell"])?;
+    let lab = start_lab("start-mixed", 10, "127.0.61.1", &["--persona", "dell"])?;
     let opts = ProbeOptions::new()?;
     let budget = opts.timeout;
     let started = Instant::now();
@@ -219,7 +101,7 @@ async fn probe_classifies_the_mixed_slots_within_budget() -> Result<()> {
         let opts = opts.clone();
         async move {
             let t = Instant::now();
-            let outcome = redfish::probe(IpAddr::V4(slot.ip), slot.port, &opts).await;
+            let outcome = redfish::probe(slot.ip_addr(), slot.port, &opts).await;
             (slot, outcome, t.elapsed())
         }
     });
@@ -315,7 +197,7 @@ async fn probe_reports_refused_tls_and_garbage() -> Result<()> {
 
 #[tokio::test]
 async fn probe_scans_a_slash_24_with_50_bmcs_quickly() -> Result<()> {
-    let lab = Lab::start(
+    let lab = start_lab(
         "start",
         50,
         "127.0.66.1",
@@ -346,7 +228,7 @@ async fn probe_scans_a_slash_24_with_50_bmcs_quickly() -> Result<()> {
 
 #[tokio::test]
 async fn login_tries_each_credential_once_and_always_logs_out() -> Result<()> {
-    let lab = Lab::start("start-mixed", 10, "127.0.62.1", &["--persona", "dell"])?;
+    let lab = start_lab("start-mixed", 10, "127.0.62.1", &["--persona", "dell"])?;
     let fingerprint = lab.cert_sha256()?;
     let default = lab.slot(0);
     let alt = lab.slot(2);
@@ -445,7 +327,7 @@ async fn login_tries_each_credential_once_and_always_logs_out() -> Result<()> {
 
 #[tokio::test]
 async fn pinned_fingerprint_mismatch_is_refused_before_any_credential() -> Result<()> {
-    let lab = Lab::start(
+    let lab = start_lab(
         "start",
         2,
         "127.0.64.1",
@@ -486,7 +368,7 @@ async fn pinned_fingerprint_mismatch_is_refused_before_any_credential() -> Resul
 
     // The right pin works; so does strict verification with the lab CA and no pin.
     let opts = ProbeOptions::new()?;
-    let info = redfish::probe(IpAddr::V4(slot.ip), slot.port, &opts)
+    let info = redfish::probe(slot.ip_addr(), slot.port, &opts)
         .await
         .redfish()
         .cloned()
@@ -518,7 +400,7 @@ async fn pinned_fingerprint_mismatch_is_refused_before_any_credential() -> Resul
 
 #[tokio::test]
 async fn full_sessions_fall_back_to_basic_auth() -> Result<()> {
-    let lab = Lab::start(
+    let lab = start_lab(
         "start",
         1,
         "127.0.65.1",
@@ -546,7 +428,7 @@ async fn full_sessions_fall_back_to_basic_auth() -> Result<()> {
 
 #[tokio::test]
 async fn inventory_from_each_mockup() -> Result<()> {
-    let lab = Lab::start(
+    let lab = start_lab(
         "start",
         3,
         "127.0.63.1",

@@ -29,7 +29,10 @@ pub struct TestApp {
     pub token: String,
     pub backend: Backend,
     pub data_dir: tempfile::TempDir,
-    pg_database: Option<String>,
+    /// The full command line the server was started with (reused by [`TestApp::restart`]).
+    argv: Vec<String>,
+    tls: bool,
+    pg_database: Option<PgDatabase>,
     server: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
@@ -76,6 +79,102 @@ fn hex_id() -> String {
     )
 }
 
+/// An app built but never run: no listener served, no background workers, so the test is the
+/// only worker (for tests that drive the job queue themselves).
+pub struct BuiltApp {
+    pub state: AppState,
+    pub backend: Backend,
+    pub data_dir: tempfile::TempDir,
+    pg_database: Option<PgDatabase>,
+}
+
+impl BuiltApp {
+    /// Closes the pool and drops the database.
+    pub async fn finish(mut self) {
+        self.state.db.close().await;
+        if let Some(db) = self.pg_database.take() {
+            db.drop_now().await;
+        }
+    }
+}
+
+/// A fresh PostgreSQL database, dropped when this guard goes out of scope (also when the test
+/// panics); [`PgDatabase::drop_now`] drops it from async code instead.
+pub struct PgDatabase {
+    name: String,
+    dropped: bool,
+}
+
+impl PgDatabase {
+    /// Creates a fresh database.
+    pub async fn create() -> PgDatabase {
+        PgDatabase {
+            name: create_pg_database().await,
+            dropped: false,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The connection URL of the database.
+    pub fn url(&self) -> String {
+        format!("{}/{}", pg_base(), self.name)
+    }
+
+    /// Drops the database now (the explicit, async path).
+    pub async fn drop_now(mut self) {
+        drop_pg_database(&self.name).await;
+        self.dropped = true;
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        if self.dropped {
+            return;
+        }
+        // Drop may run inside a tokio runtime (or while unwinding from a panic in one): do the
+        // async drop on a thread of its own with its own small runtime, and wait for it.
+        let name = std::mem::take(&mut self.name);
+        let done = std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                rt.block_on(async {
+                    let _ = tokio::time::timeout(Duration::from_secs(30), drop_pg_database(&name))
+                        .await;
+                });
+            }
+        });
+        let _ = done.join();
+    }
+}
+
+/// Installs a tracing subscriber once when `TEST_LOG` is set: `TEST_LOG=1` logs at `debug`,
+/// any other value is an env-filter (`TEST_LOG=info`, `TEST_LOG=mojo_server=trace,sqlx=warn`).
+/// Without it tests are quiet. Output goes through the test writer (shown for failing tests, or
+/// with `--nocapture`).
+pub fn init_test_log() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let Ok(value) = std::env::var("TEST_LOG") else {
+            return;
+        };
+        let value = value.trim();
+        if value.is_empty() || value == "0" {
+            return;
+        }
+        let filter = if value == "1" { "debug" } else { value };
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .try_init();
+    });
+}
+
 /// Options for [`spawn_with`].
 #[derive(Default, Clone)]
 pub struct Opts {
@@ -87,65 +186,173 @@ pub struct Opts {
 
 /// A server with default test settings.
 pub async fn spawn(backend: Backend) -> TestApp {
-    spawn_with(backend, Opts::default()).await
+    TestApp::builder(backend).spawn().await
 }
 
 /// A server with extra flags.
 pub async fn spawn_with(backend: Backend, opts: Opts) -> TestApp {
-    let data_dir = tempfile::tempdir().expect("tempdir");
-    let pg_database = match backend {
-        Backend::Postgres => Some(create_pg_database().await),
-        Backend::Sqlite => None,
-    };
-    let mut args: Vec<String> = vec![
-        "mojo-server".into(),
-        "--listen".into(),
-        "127.0.0.1:0".into(),
-        "--data-dir".into(),
-        data_dir.path().display().to_string(),
-        "--tls".into(),
-        if opts.tls { "on" } else { "off" }.into(),
-        "--discovery-allowed-networks".into(),
-        "127.0.0.0/8".into(),
-        "--shutdown-grace-secs".into(),
-        "5".into(),
-    ];
-    if let Some(db) = &pg_database {
-        args.push("--database-url".into());
-        args.push(format!("{}/{db}", pg_base()));
+    TestApp::builder(backend)
+        .args(opts.args)
+        .tls(opts.tls)
+        .spawn()
+        .await
+}
+
+/// Builds a test app: `TestApp::builder(backend).arg(..).tls(true).spawn()` or `.build_only()`.
+#[must_use]
+pub struct TestAppBuilder {
+    backend: Backend,
+    args: Vec<String>,
+    tls: bool,
+}
+
+impl TestAppBuilder {
+    /// One extra CLI flag or value.
+    pub fn arg(mut self, arg: impl Into<String>) -> Self {
+        self.args.push(arg.into());
+        self
     }
-    args.extend(opts.args.iter().cloned());
-    let mut config = Cli::parse_from(args).config;
+
+    /// Extra CLI flags and values.
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// Serve HTTPS (self-signed).
+    pub fn tls(mut self, tls: bool) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    /// The data dir, the database and the full command line.
+    async fn prepare(&self) -> (tempfile::TempDir, Option<PgDatabase>, Vec<String>) {
+        init_test_log();
+        let data_dir = tempfile::tempdir().expect("tempdir");
+        let pg_database = match self.backend {
+            Backend::Postgres => Some(PgDatabase::create().await),
+            Backend::Sqlite => None,
+        };
+        let mut argv: Vec<String> = vec![
+            "mojo-server".into(),
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+            "--data-dir".into(),
+            data_dir.path().display().to_string(),
+            "--tls".into(),
+            if self.tls { "on" } else { "off" }.into(),
+            "--discovery-allowed-networks".into(),
+            "127.0.0.0/8".into(),
+            "--shutdown-grace-secs".into(),
+            "5".into(),
+        ];
+        if let Some(db) = &pg_database {
+            argv.push("--database-url".into());
+            argv.push(db.url());
+        }
+        argv.extend(self.args.iter().cloned());
+        (data_dir, pg_database, argv)
+    }
+
+    /// An app built but not run (see [`BuiltApp`]).
+    pub async fn build_only(self) -> BuiltApp {
+        let (data_dir, pg_database, argv) = self.prepare().await;
+        let app = build_app(&argv).await;
+        BuiltApp {
+            state: app.state.clone(),
+            backend: self.backend,
+            data_dir,
+            pg_database,
+        }
+    }
+
+    /// A running server, logged in as admin.
+    pub async fn spawn(self) -> TestApp {
+        let (data_dir, pg_database, argv) = self.prepare().await;
+        let (base, state, server) = start_server(&argv, self.tls).await;
+        let client = reqwest::Client::builder()
+            .danger_accept_invalid_certs(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(120))
+            .build()
+            .expect("client");
+        let mut t = TestApp {
+            base,
+            client,
+            state,
+            token: String::new(),
+            backend: self.backend,
+            data_dir,
+            argv,
+            tls: self.tls,
+            pg_database,
+            server,
+        };
+        t.token = t.login("admin", ADMIN_PASSWORD).await;
+        t
+    }
+}
+
+/// `App::build` from a command line, with the test secrets injected.
+async fn build_app(argv: &[String]) -> App {
+    let mut config = Cli::parse_from(argv).config;
     config.injected.admin_password = Some(ADMIN_PASSWORD.into());
     config.injected.secret_key = Some("test-jwt-secret-0123456789abcdef".into());
     config.injected.credential_key =
         Some("00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff".into());
-    let app = App::build(config).await.expect("app builds");
+    App::build(config).await.expect("app builds")
+}
+
+/// Builds and runs a server; returns its base URL, state and task.
+async fn start_server(
+    argv: &[String],
+    tls: bool,
+) -> (
+    String,
+    AppState,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+) {
+    let app = build_app(argv).await;
     let addr = app.local_addr().expect("bound");
     let state = app.state.clone();
     let server = tokio::spawn(app.run());
-    let scheme = if opts.tls { "https" } else { "http" };
-    let client = reqwest::Client::builder()
-        .danger_accept_invalid_certs(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(120))
-        .build()
-        .expect("client");
-    let mut t = TestApp {
-        base: format!("{scheme}://{addr}"),
-        client,
-        state,
-        token: String::new(),
-        backend,
-        data_dir,
-        pg_database,
-        server,
-    };
-    t.token = t.login("admin", ADMIN_PASSWORD).await;
-    t
+    let scheme = if tls { "https" } else { "http" };
+    (format!("{scheme}://{addr}"), state, server)
 }
 
 impl TestApp {
+    /// A builder for a test app on `backend`.
+    pub fn builder(backend: Backend) -> TestAppBuilder {
+        TestAppBuilder {
+            backend,
+            args: Vec::new(),
+            tls: false,
+        }
+    }
+
+    /// Stops the server (graceful shutdown) and starts a new one on the same database and data
+    /// dir with the same settings. The new server listens on a new port (`base` is updated) and
+    /// has a new `state`; `token` is kept (same signing key).
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        let (base, state, server) = start_server(&self.argv, self.tls).await;
+        self.base = base;
+        self.state = state;
+        self.server = server;
+    }
+
+    /// Cancels the server and waits (at most 15 s) for it to end.
+    async fn stop(&mut self) {
+        self.state.shutdown.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(15), &mut self.server).await;
+        // Past the timeout the old server must not keep running next to a new one.
+        self.server.abort();
+    }
+
     /// The access token of a user.
     pub async fn login(&self, username: &str, password: &str) -> String {
         let (status, body) = self
@@ -237,11 +444,10 @@ impl TestApp {
     }
 
     /// Stops the server and drops its database.
-    pub async fn finish(self) {
-        self.state.shutdown.cancel();
-        let _ = tokio::time::timeout(Duration::from_secs(15), self.server).await;
-        if let Some(db) = &self.pg_database {
-            drop_pg_database(db).await;
+    pub async fn finish(mut self) {
+        self.stop().await;
+        if let Some(db) = self.pg_database.take() {
+            db.drop_now().await;
         }
     }
 }
