@@ -2,8 +2,8 @@
 //!
 //! One probe is a TCP connect, a TLS handshake that accepts any certificate (recording its
 //! fingerprint), and an unauthenticated `GET /redfish/v1/`, all within one time budget. It uses a
-//! shared rustls config and a minimal HTTP/1.1 exchange instead of a full HTTP client, so a scan
-//! can run hundreds of probes at once cheaply.
+//! shared rustls config and hyper's connection-level HTTP/1 client on its own stream instead of a
+//! full HTTP client (pool, resolver), so a scan can run hundreds of probes at once cheaply.
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -359,12 +359,12 @@ where
             }
         }
     };
-    if response.status != 200 {
+    if response.status() != 200 {
         return ProbeOutcome::NotRedfish {
-            reason: format!("GET /redfish/v1/: HTTP {}", response.status),
+            reason: format!("GET /redfish/v1/: HTTP {}", response.status().as_u16()),
         };
     }
-    match parse_service_root(&response.body) {
+    match parse_service_root(response.body()) {
         Ok(root) => ProbeOutcome::Redfish(BmcInfo {
             scheme,
             url: format!("{scheme}://{target}"),
