@@ -11,7 +11,39 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 use crate::config::{secret_from_env, Config};
-use crate::db::{Db, Sql};
+use crate::db::{installation, Db, DbError};
+
+/// Where the installation keeps the credential key's check value.
+pub const CHECK_VALUE_KEY: &str = "credential_key_check";
+
+/// Why the keys of this installation could not be loaded or checked.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// A key has the wrong form.
+    #[error("{0}")]
+    Invalid(&'static str),
+    /// A setting that PostgreSQL needs is missing.
+    #[error("{0} (or {0}_FILE) is required with PostgreSQL: every replica must share it")]
+    Required(&'static str),
+    /// A setting could not be read from the environment or its file.
+    #[error("{0}")]
+    Setting(String),
+    /// A key file could not be read.
+    #[error("cannot read {0}: {1}")]
+    Read(String, #[source] std::io::Error),
+    /// A key file could not be written.
+    #[error("cannot write {0}: {1}")]
+    Write(String, #[source] std::io::Error),
+    /// The credential key is not the one the database was set up with.
+    #[error(
+        "MOJO_CREDENTIAL_KEY does not match the key this database was set up with; \
+         refusing to start (use the original key, or rotate-credential-key)"
+    )]
+    Mismatch,
+    /// The check value could not be read or stored.
+    #[error("cannot {0} the key check value: {1}")]
+    Check(&'static str, #[source] DbError),
+}
 
 /// The 32-byte AEAD key for stored BMC credentials.
 #[derive(Clone)]
@@ -25,16 +57,18 @@ impl std::fmt::Debug for CredentialKey {
 
 impl CredentialKey {
     /// Parses 64 hex characters or standard base64 of 32 bytes.
-    pub fn parse(s: &str) -> Result<CredentialKey, String> {
+    pub fn parse(s: &str) -> Result<CredentialKey, KeyError> {
         use base64::Engine;
         let s = s.trim();
         let bytes = hex::decode(s)
             .ok()
             .or_else(|| base64::engine::general_purpose::STANDARD.decode(s).ok())
-            .ok_or("MOJO_CREDENTIAL_KEY must be 32 bytes as 64 hex characters or base64")?;
-        let arr: [u8; 32] = bytes
-            .try_into()
-            .map_err(|_| "MOJO_CREDENTIAL_KEY must be exactly 32 bytes (64 hex characters)")?;
+            .ok_or(KeyError::Invalid(
+                "MOJO_CREDENTIAL_KEY must be 32 bytes as 64 hex characters or base64",
+            ))?;
+        let arr: [u8; 32] = bytes.try_into().map_err(|_| {
+            KeyError::Invalid("MOJO_CREDENTIAL_KEY must be exactly 32 bytes (64 hex characters)")
+        })?;
         Ok(CredentialKey(arr))
     }
 
@@ -64,34 +98,32 @@ pub fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
 fn load_or_generate(
     config: &Config,
     injected: Option<&String>,
-    env: &str,
+    env: &'static str,
     file: &str,
-) -> Result<String, String> {
+) -> Result<String, KeyError> {
     if let Some(v) = injected {
         return Ok(v.clone());
     }
-    if let Some(v) = secret_from_env(env)? {
+    if let Some(v) = secret_from_env(env).map_err(KeyError::Setting)? {
         return Ok(v);
     }
     if config.is_postgres() {
-        return Err(format!(
-            "{env} (or {env}_FILE) is required with PostgreSQL: every replica must share it"
-        ));
+        return Err(KeyError::Required(env));
     }
     let path = config.data_dir.join(file);
     if path.exists() {
         return std::fs::read_to_string(&path)
             .map(|s| s.trim().to_string())
-            .map_err(|e| format!("cannot read {}: {e}", path.display()));
+            .map_err(|e| KeyError::Read(path.display().to_string(), e));
     }
     let value = hex::encode(rand::random::<[u8; 32]>());
-    write_private(&path, &value).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    write_private(&path, &value).map_err(|e| KeyError::Write(path.display().to_string(), e))?;
     tracing::info!(path = %path.display(), "generated {env}");
     Ok(value)
 }
 
 /// The JWT secret and the credential key of this installation.
-pub fn load(config: &Config) -> Result<(Vec<u8>, CredentialKey), String> {
+pub fn load(config: &Config) -> Result<(Vec<u8>, CredentialKey), KeyError> {
     let inj = &config.injected;
     let jwt = load_or_generate(
         config,
@@ -100,7 +132,9 @@ pub fn load(config: &Config) -> Result<(Vec<u8>, CredentialKey), String> {
         "secret_key",
     )?;
     if jwt.len() < 16 {
-        return Err("MOJO_SECRET_KEY must be at least 16 characters".into());
+        return Err(KeyError::Invalid(
+            "MOJO_SECRET_KEY must be at least 16 characters",
+        ));
     }
     let cred = CredentialKey::parse(&load_or_generate(
         config,
@@ -112,26 +146,16 @@ pub fn load(config: &Config) -> Result<(Vec<u8>, CredentialKey), String> {
 }
 
 /// Records the key's check value on first start; refuses a different key afterwards.
-pub async fn verify_credential_key(db: &Db, key: &CredentialKey) -> Result<(), String> {
+pub async fn verify_credential_key(db: &Db, key: &CredentialKey) -> Result<(), KeyError> {
     let check = key.check_value();
-    let row = db
-        .fetch_optional(&Sql::new(
-            "SELECT value FROM installation WHERE key = 'credential_key_check'",
-        ))
+    let stored = installation::get(db, CHECK_VALUE_KEY)
         .await
-        .map_err(|e| format!("cannot read the key check value: {e}"))?;
-    match row.and_then(|r| r.opt_text("value").ok().flatten()) {
+        .map_err(|e| KeyError::Check("read", e))?;
+    match stored {
         Some(stored) if stored == check => Ok(()),
-        Some(_) => Err("MOJO_CREDENTIAL_KEY does not match the key this database was set up with; \
-                        refusing to start (use the original key, or rotate-credential-key)"
-            .into()),
-        None => db
-            .execute(
-                &Sql::new("INSERT INTO installation (key, value) VALUES ('credential_key_check', $1) ON CONFLICT (key) DO NOTHING")
-                    .arg(check),
-            )
+        Some(_) => Err(KeyError::Mismatch),
+        None => installation::insert_if_absent(db, CHECK_VALUE_KEY, &check)
             .await
-            .map(|_| ())
-            .map_err(|e| format!("cannot store the key check value: {e}")),
+            .map_err(|e| KeyError::Check("store", e)),
     }
 }

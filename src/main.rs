@@ -120,7 +120,9 @@ async fn rotate_credential_key(config: &mojo_server::config::Config) -> anyhow::
             )
         })?;
     let new = keys::CredentialKey::parse(&new).map_err(|e| {
-        anyhow::anyhow!(e.replace("MOJO_CREDENTIAL_KEY", "MOJO_NEW_CREDENTIAL_KEY"))
+        anyhow::anyhow!(e
+            .to_string()
+            .replace("MOJO_CREDENTIAL_KEY", "MOJO_NEW_CREDENTIAL_KEY"))
     })?;
     let n = mojo_server::discovery::sealing::rotate(&db, &old, &new)
         .await

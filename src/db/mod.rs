@@ -18,6 +18,7 @@ pub mod catalogue;
 mod dialect;
 mod error;
 pub mod groups;
+pub mod installation;
 pub mod inventory;
 pub mod jobs;
 pub mod list;

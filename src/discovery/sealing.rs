@@ -48,6 +48,20 @@ pub fn open(key: &CredentialKey, id: i64, blob: &[u8]) -> Result<String, SealErr
     String::from_utf8(pt).map_err(|_| SealError)
 }
 
+/// Why a key rotation changed nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum RotateError {
+    /// A stored credential does not open under the old key.
+    #[error("credential {0}: {1}")]
+    Open(i64, String),
+    /// Sealing under the new key failed.
+    #[error("{0}")]
+    Seal(String),
+    /// Storage failed.
+    #[error(transparent)]
+    Db(#[from] crate::db::DbError),
+}
+
 /// Re-seals every stored credential under `new` and records `new`'s check value, in one
 /// transaction; returns how many credentials were re-encrypted. Nothing changes when any
 /// credential does not open under `old`.
@@ -55,30 +69,18 @@ pub async fn rotate(
     db: &crate::db::Db,
     old: &CredentialKey,
     new: &CredentialKey,
-) -> Result<usize, String> {
-    use crate::db::{auth_profiles, Sql};
-    let mut tx = db.begin().await.map_err(|e| e.to_string())?;
-    let all = auth_profiles::all_credentials(&mut tx)
-        .await
-        .map_err(|e| e.to_string())?;
+) -> Result<usize, RotateError> {
+    use crate::db::{auth_profiles, installation};
+    let mut tx = db.begin().await?;
+    let all = auth_profiles::all_credentials(&mut tx).await?;
     for c in &all {
         let password =
-            open(old, c.id, &c.secret).map_err(|e| format!("credential {}: {e}", c.id))?;
-        let sealed = seal(new, c.id, &password).map_err(|e| e.to_string())?;
-        auth_profiles::set_secret(&mut tx, c.id, sealed)
-            .await
-            .map_err(|e| e.to_string())?;
+            open(old, c.id, &c.secret).map_err(|e| RotateError::Open(c.id, e.to_string()))?;
+        let sealed = seal(new, c.id, &password).map_err(|e| RotateError::Seal(e.to_string()))?;
+        auth_profiles::set_secret(&mut tx, c.id, sealed).await?;
     }
-    tx.execute(
-        &Sql::new(
-            "INSERT INTO installation (key, value) VALUES ('credential_key_check', $1) \
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        )
-        .arg(new.check_value()),
-    )
-    .await
-    .map_err(|e| e.to_string())?;
-    tx.commit().await.map_err(|e| e.to_string())?;
+    installation::set(&mut tx, crate::keys::CHECK_VALUE_KEY, &new.check_value()).await?;
+    tx.commit().await?;
     Ok(all.len())
 }
 
