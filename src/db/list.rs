@@ -2,9 +2,9 @@
 //! one statement (in the common cases) that answers a list request: scope, search, filters,
 //! ordering, pagination, the count and the foreign-key filter checks.
 //!
-//! The declarations are generic over the caller type `U` handed to the scope functions, so this
-//! module knows nothing of how callers are authenticated. Reading the query string and turning
-//! [`ListError`] into an answer is the web edge's business.
+//! A caller is known here only by the groups that scope what it sees (None for a superuser), so
+//! this module knows nothing of how callers are authenticated. Reading the query string and
+//! turning [`ListError`] into an answer is the web edge's business.
 
 use super::{Db, DbError, DbResult, Dialect, Row, Sql};
 
@@ -17,12 +17,13 @@ pub enum Shape {
     BareArray,
 }
 
-/// Appends an ` AND ...` condition restricting rows to what the caller `U` may see.
-pub type ScopeFn<U> = fn(&U, &mut Sql);
+/// Appends an ` AND ...` condition restricting rows to what a member of the groups may see
+/// (None: a superuser, who sees everything).
+pub type ScopeFn = fn(Option<&[i64]>, &mut Sql);
 
 /// How a filter parameter is matched and validated.
 #[derive(Debug)]
-pub enum FilterKind<U> {
+pub enum FilterKind {
     /// Exact, case-sensitive text.
     Exact,
     /// Exact text from a fixed set (other values: 400).
@@ -39,42 +40,41 @@ pub enum FilterKind<U> {
         /// `?param=null` selects rows where the column is NULL.
         nullable: bool,
         /// Appends ` AND <condition on {table}.id>` for callers that see only part of the table.
-        visible: Option<ScopeFn<U>>,
+        visible: Option<ScopeFn>,
     },
 }
 
-// Not derived: a derive would require `U: Clone`, and every field is `Copy` whatever `U` is.
-impl<U> Clone for FilterKind<U> {
+impl Clone for FilterKind {
     fn clone(&self) -> Self {
         *self
     }
 }
 
-impl<U> Copy for FilterKind<U> {}
+impl Copy for FilterKind {}
 
 /// One filter parameter.
 #[derive(Debug)]
-pub struct Filter<U> {
+pub struct Filter {
     /// Query parameter name.
     pub param: &'static str,
     /// SQL expression compared with the value.
     pub column: &'static str,
     /// Matching rule.
-    pub kind: FilterKind<U>,
+    pub kind: FilterKind,
 }
 
-impl<U> Clone for Filter<U> {
+impl Clone for Filter {
     fn clone(&self) -> Self {
         *self
     }
 }
 
-impl<U> Copy for Filter<U> {}
+impl Copy for Filter {}
 
 /// The list declaration of a resource: like DRF's `search_fields`, `filterset_fields` and
 /// `ordering_fields` together, plus the SQL the engine runs.
 #[derive(Debug)]
-pub struct ListSpec<U: 'static> {
+pub struct ListSpec {
     /// Model name used in 404 bodies (`No Pool matches the given query.`).
     pub model: &'static str,
     /// `FROM` clause (table with alias and joins).
@@ -84,7 +84,7 @@ pub struct ListSpec<U: 'static> {
     /// Searchable fields: (name shown in docs, SQL text expression).
     pub search: &'static [(&'static str, &'static str)],
     /// Filter parameters.
-    pub filters: &'static [Filter<U>],
+    pub filters: &'static [Filter],
     /// Orderable fields: (name in `ordering`, SQL expression).
     pub ordering: &'static [(&'static str, &'static str)],
     /// The id column, the default order and the tiebreaker.
@@ -92,7 +92,7 @@ pub struct ListSpec<U: 'static> {
     /// Answer of an unpaginated request.
     pub shape: Shape,
     /// Restricts rows to what the caller may see (None: everything).
-    pub scope: Option<ScopeFn<U>>,
+    pub scope: Option<ScopeFn>,
 }
 
 /// The `page` parameter.
@@ -167,10 +167,7 @@ pub struct Listing<T> {
 
 /// The validated ordering: (SQL expression, direction) pairs from the `ordering` parameter,
 /// ending with the id column as tiebreaker.
-fn order_by<U: 'static>(
-    spec: &ListSpec<U>,
-    ordering: Option<&str>,
-) -> Vec<(&'static str, &'static str)> {
+fn order_by(spec: &ListSpec, ordering: Option<&str>) -> Vec<(&'static str, &'static str)> {
     let mut parts = Vec::new();
     let mut has_id = false;
     if let Some(v) = ordering {
@@ -224,16 +221,16 @@ struct Filtered {
 }
 
 /// Builds the WHERE clause (scope, search and filters); arguments go into `sql`.
-fn where_clause<U: 'static>(
+fn where_clause(
     dialect: Dialect,
-    spec: &ListSpec<U>,
+    spec: &ListSpec,
     req: &ListRequest<'_>,
-    user: &U,
+    scope_groups: Option<&[i64]>,
     sql: &mut Sql,
 ) -> Filtered {
     let outer = sql.replace_text(String::from(" WHERE 1=1"));
     if let Some(scope) = spec.scope {
-        scope(user, sql);
+        scope(scope_groups, sql);
     }
     for term in &req.search {
         let p = sql.bind_later(dialect.contains_pattern(term));
@@ -302,7 +299,7 @@ fn where_clause<U: 'static>(
                     "(SELECT COUNT(*) FROM {table} WHERE {table}.id = {p}"
                 ));
                 if let Some(vis) = visible {
-                    vis(user, sql);
+                    vis(scope_groups, sql);
                 }
                 sql.push(")");
                 let subquery = sql.replace_text(clause);
@@ -348,15 +345,15 @@ fn filter_errors(filtered: &Filtered, head: Option<&Row>) -> ListResult<()> {
 /// foreign-key checks, the count and the page come back together (the page `LEFT JOIN`ed to a
 /// one-row head of count and checks, so an empty page still answers them). Each row is
 /// turned into an item by `decode` as it arrives.
-pub async fn run<U: 'static, T>(
+pub async fn run<T>(
     db: &Db,
-    spec: &ListSpec<U>,
+    spec: &ListSpec,
     req: &ListRequest<'_>,
-    user: &U,
+    scope_groups: Option<&[i64]>,
     mut decode: impl FnMut(&Row) -> DbResult<T>,
 ) -> ListResult<Listing<T>> {
     let mut sql = Sql::default();
-    let filtered = where_clause(db.dialect(), spec, req, user, &mut sql);
+    let filtered = where_clause(db.dialect(), spec, req, scope_groups, &mut sql);
     let plan = Plan {
         db,
         columns: spec.columns,
@@ -454,10 +451,10 @@ pub async fn run<U: 'static, T>(
 
 /// One row of a declaration by id, within the caller's scope, decoded (None: no such row, or
 /// one the caller may not see).
-pub async fn fetch_one<U: 'static, T>(
+pub async fn fetch_one<T>(
     db: &Db,
-    spec: &ListSpec<U>,
-    user: &U,
+    spec: &ListSpec,
+    scope_groups: Option<&[i64]>,
     id: i64,
     decode: impl FnOnce(&Row) -> DbResult<T>,
 ) -> DbResult<Option<T>> {
@@ -467,7 +464,7 @@ pub async fn fetch_one<U: 'static, T>(
     ))
     .arg(id);
     if let Some(scope) = spec.scope {
-        scope(user, &mut sql);
+        scope(scope_groups, &mut sql);
     }
     match db.fetch_optional(&sql).await? {
         Some(row) => decode(&row).map(Some),

@@ -60,6 +60,35 @@ pub async fn group_of(tx: &mut Tx, id: i64) -> DbResult<i64> {
         .await
 }
 
+/// Appends ` AND <col> IN (visible pools)` for a member of `groups`; nothing for a superuser
+/// (None).
+pub fn scope_on(groups: Option<&[i64]>, sql: &mut Sql, col: &str) {
+    if let Some(groups) = groups {
+        sql.push(&format!(" AND {col} IN "));
+        push_visible_ids(sql, groups);
+    }
+}
+
+/// List scope of pools (alias `p`).
+pub fn pool_scope(groups: Option<&[i64]>, sql: &mut Sql) {
+    scope_on(groups, sql, "p.id");
+}
+
+/// Which pools a foreign-key filter or field may name (`pools.id`).
+pub fn pool_visible(groups: Option<&[i64]>, sql: &mut Sql) {
+    scope_on(groups, sql, "pools.id");
+}
+
+/// Servers a caller sees: those in a visible pool (alias `s`).
+pub fn server_scope(groups: Option<&[i64]>, sql: &mut Sql) {
+    scope_on(groups, sql, "s.resource_pool_id");
+}
+
+/// Switches a caller sees: those in a visible pool (alias `w`).
+pub fn switch_scope(groups: Option<&[i64]>, sql: &mut Sql) {
+    scope_on(groups, sql, "w.resource_pool_id");
+}
+
 /// Appends `(subquery)` selecting the ids of the pools owned by one of `groups`, and of all
 /// their descendants. One recursive CTE, valid on both backends.
 pub fn push_visible_ids(sql: &mut Sql, groups: &[i64]) {

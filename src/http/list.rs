@@ -19,14 +19,14 @@ use crate::db::{Db, DbResult, Row};
 
 pub use crate::db::list::Shape;
 
-/// A resource's list declaration, scoped by the authenticated caller.
-pub type ListSpec = crate::db::list::ListSpec<CurrentUser>;
 /// One filter parameter of a [`ListSpec`].
-pub type Filter = crate::db::list::Filter<CurrentUser>;
+pub use crate::db::list::Filter;
 /// How a [`Filter`] is matched and validated.
-pub type FilterKind = crate::db::list::FilterKind<CurrentUser>;
+pub use crate::db::list::FilterKind;
+/// A resource's list declaration, scoped by the authenticated caller.
+pub use crate::db::list::ListSpec;
 /// Appends an ` AND ...` condition restricting rows to what the caller may see.
-pub type ScopeFn = crate::db::list::ScopeFn<CurrentUser>;
+pub use crate::db::list::ScopeFn;
 
 /// Largest page a client may ask for; larger values are clamped.
 pub const MAX_PAGE_SIZE: u64 = 1000;
@@ -311,7 +311,7 @@ pub async fn fetch_one<T>(
     id: i64,
     decode: impl FnOnce(&Row) -> DbResult<T>,
 ) -> ApiResult<T> {
-    crate::db::list::fetch_one(db, spec, user, id, decode)
+    crate::db::list::fetch_one(db, spec, user.viewer().scope(), id, decode)
         .await?
         .ok_or(ApiError::NoMatch(spec.model))
 }
@@ -368,9 +368,10 @@ pub async fn run<T>(
     decode: impl FnMut(&Row) -> DbResult<T>,
 ) -> ApiResult<Listed<T>> {
     let request = q.request(spec)?;
-    let Listing { items, page } = crate::db::list::run(db, spec, &request, user, decode)
-        .await
-        .map_err(api_error)?;
+    let Listing { items, page } =
+        crate::db::list::run(db, spec, &request, user.viewer().scope(), decode)
+            .await
+            .map_err(api_error)?;
     let page = page.map(|p| {
         let next = (p.number < p.pages).then(|| q.url_with_page(Some(p.number + 1)));
         let previous = match p.number {

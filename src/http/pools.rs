@@ -23,28 +23,9 @@ use super::routes::{Api, Op};
 use super::validate::{invalid_pk, validate, validate_into, Errors, Field, Kind, Mode};
 use super::AppState;
 use crate::db::pools::{self, Pool, PoolServer, PoolSwitch, PoolWrite, POOL_COLUMNS};
-use crate::db::{servers, Db, Sql};
+use crate::db::{servers, Db};
 use crate::service;
 use crate::service::pools::{AssignError, Members, PoolTarget, PoolWriteError};
-
-/// Appends ` AND <col> IN (visible pools)` for a non-superuser; nothing for a superuser.
-pub fn scope_on(user: &CurrentUser, sql: &mut Sql, col: &str) {
-    if user.is_superuser {
-        return;
-    }
-    sql.push(&format!(" AND {col} IN "));
-    pools::push_visible_ids(sql, &user.groups);
-}
-
-/// List scope of pools (alias `p`).
-pub fn pool_scope(user: &CurrentUser, sql: &mut Sql) {
-    scope_on(user, sql, "p.id");
-}
-
-/// Which pools a foreign-key filter or field may name (`pools.id`).
-pub fn pool_visible(user: &CurrentUser, sql: &mut Sql) {
-    scope_on(user, sql, "pools.id");
-}
 
 /// True when the caller may see pool `id`.
 pub async fn can_see_pool(db: &Db, user: &CurrentUser, id: i64) -> ApiResult<bool> {
@@ -201,14 +182,14 @@ pub static POOL_LIST: ListSpec = ListSpec {
             kind: FilterKind::ForeignKey {
                 table: "pools",
                 nullable: true,
-                visible: Some(pool_visible),
+                visible: Some(pools::pool_visible),
             },
         },
     ],
     ordering: &[("name", "p.name"), ("id", "p.id")],
     id_column: "p.id",
     shape: Shape::Envelope,
-    scope: Some(pool_scope),
+    scope: Some(pools::pool_scope),
 };
 
 const DESCRIPTION: Field = Field {

@@ -12,7 +12,7 @@ use super::auth::CurrentUser;
 use super::error::{ApiError, ApiResult};
 use super::extract::{Fields, Ids};
 use super::list::{self, Filter, FilterKind, ListQuery, ListSpec, Shape};
-use super::pools::{can_see_pool, pool_visible, scope_on, MAX_IDS};
+use super::pools::{can_see_pool, MAX_IDS};
 use super::routes::{Api, Op};
 use super::validate::{invalid_pk, validate, validate_into, Errors, Field, Kind, Mode};
 use super::wire::render_time;
@@ -139,11 +139,6 @@ pub struct RemoveFromPoolOut {
     pub servers: Vec<i64>,
 }
 
-/// Servers a caller sees: those in a visible pool (alias `s`).
-pub fn server_scope(user: &CurrentUser, sql: &mut Sql) {
-    scope_on(user, sql, "s.resource_pool_id");
-}
-
 /// The list declaration of servers.
 pub static SERVER_LIST: ListSpec = ListSpec {
     model: "Server",
@@ -164,7 +159,7 @@ pub static SERVER_LIST: ListSpec = ListSpec {
             kind: FilterKind::ForeignKey {
                 table: "pools",
                 nullable: true,
-                visible: Some(pool_visible),
+                visible: Some(crate::db::pools::pool_visible),
             },
         },
         Filter {
@@ -196,7 +191,7 @@ pub static SERVER_LIST: ListSpec = ListSpec {
     ],
     id_column: "s.id",
     shape: Shape::Envelope,
-    scope: Some(server_scope),
+    scope: Some(crate::db::pools::server_scope),
 };
 
 const SERVER_FIELDS: &[Field] = &[
@@ -380,7 +375,7 @@ async fn remove_from_pool(
     let mut tx = state.db.begin().await?;
     let mut sql = Sql::new("SELECT s.id FROM servers s WHERE s.id IN ");
     in_list(&mut sql, &wanted);
-    server_scope(&user, &mut sql);
+    crate::db::pools::server_scope(user.viewer().scope(), &mut sql);
     let found: Vec<i64> = tx
         .fetch_all(&sql)
         .await?

@@ -12,13 +12,13 @@ use super::auth::CurrentUser;
 use super::error::{ApiError, ApiResult};
 use super::extract::{Fields, Ids};
 use super::list::{self, Filter, FilterKind, ListQuery, ListSpec, Shape};
-use super::pools::{can_see_pool, pool_visible, scope_on};
+use super::pools::can_see_pool;
 use super::routes::{Api, Op};
 use super::validate::{invalid_pk, validate_into, Errors, Field, Kind, Mode};
 use super::wire::render_time;
 use super::AppState;
 use crate::db::switches::{self, Switch, SwitchWrite, SWITCH_COLUMNS, SWITCH_FROM};
-use crate::db::{Sql, Val};
+use crate::db::Val;
 
 /// A switch.
 #[derive(Debug, Serialize, ToSchema)]
@@ -79,11 +79,6 @@ pub struct SwitchRequest {
     pub resource_pool: Option<i64>,
 }
 
-/// Switches a caller sees: those in a visible pool (alias `w`).
-pub fn switch_scope(user: &CurrentUser, sql: &mut Sql) {
-    scope_on(user, sql, "w.resource_pool_id");
-}
-
 /// The list declaration of switches.
 pub static SWITCH_LIST: ListSpec = ListSpec {
     model: "Switch",
@@ -103,7 +98,7 @@ pub static SWITCH_LIST: ListSpec = ListSpec {
             kind: FilterKind::ForeignKey {
                 table: "pools",
                 nullable: true,
-                visible: Some(pool_visible),
+                visible: Some(crate::db::pools::pool_visible),
             },
         },
         Filter {
@@ -128,7 +123,7 @@ pub static SWITCH_LIST: ListSpec = ListSpec {
     ],
     id_column: "w.id",
     shape: Shape::Envelope,
-    scope: Some(switch_scope),
+    scope: Some(crate::db::pools::switch_scope),
 };
 
 const SWITCH_FIELDS: &[Field] = &[
