@@ -3,6 +3,7 @@
 //! - Only the web edge (`src/http/`) and the composition root (`src/app.rs`, `src/main.rs`)
 //!   name `axum` or `crate::http`.
 //! - `src/db/` never names `redfish`, and `src/redfish/` never names `db`.
+//! - SQL is written only in `src/db/`.
 //! - The top-level modules form no import cycle.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -143,6 +144,17 @@ fn storage_and_bmc_traffic_do_not_know_each_other() {
             assert!(!code.contains("crate::db"), "{rel} names the database");
         }
     }
+}
+
+#[test]
+fn all_sql_is_in_db() {
+    let mut offenders = Vec::new();
+    for (rel, code) in all() {
+        if !rel.starts_with("db/") && (code.contains("Sql::new") || code.contains("sqlx::query")) {
+            offenders.push(rel);
+        }
+    }
+    assert!(offenders.is_empty(), "SQL outside db/: {offenders:?}");
 }
 
 #[test]

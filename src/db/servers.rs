@@ -131,6 +131,22 @@ pub fn locked_message(id: i64) -> String {
     format!("Server {id} is in an active deployment.")
 }
 
+/// Which of the servers `ids` a member of `groups` sees (None: a superuser, every existing one).
+pub async fn visible_ids(
+    tx: &mut Tx,
+    ids: &[i64],
+    groups: Option<&[i64]>,
+) -> DbResult<std::collections::HashSet<i64>> {
+    let mut sql = Sql::new("SELECT s.id FROM servers s WHERE s.id IN ");
+    in_list(&mut sql, ids);
+    super::pools::server_scope(groups, &mut sql);
+    tx.fetch_all(&sql)
+        .await?
+        .iter()
+        .map(|r| r.int("id"))
+        .collect()
+}
+
 /// Sets the pool of servers (None: unassigned).
 pub async fn set_pool(tx: &mut Tx, ids: &[i64], pool: Option<i64>) -> DbResult<u64> {
     if ids.is_empty() {

@@ -237,3 +237,10 @@ pub async fn count(db: &Db) -> DbResult<i64> {
     db.fetch_int(&Sql::new("SELECT COUNT(*) FROM auth_user"))
         .await
 }
+
+/// Deletes a user (their group memberships go with them; jobs they started keep no starter);
+/// returns how many rows were deleted.
+pub async fn delete(db: &Db, id: i64) -> DbResult<u64> {
+    db.execute(&Sql::new("DELETE FROM auth_user WHERE id = $1").arg(id))
+        .await
+}

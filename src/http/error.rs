@@ -176,15 +176,9 @@ pub trait OnConstraint<T> {
 
 impl<T> OnConstraint<T> for Result<T, DbError> {
     fn on_constraint(self, rules: &[ConstraintRule]) -> Result<T, ApiError> {
-        self.map_err(|e| {
-            if let Some(name) = e.constraint() {
-                for (key, make) in rules {
-                    if name == *key || name.contains(key) {
-                        return make();
-                    }
-                }
-            }
-            e.into()
+        self.map_err(|e| match rules.iter().find(|(key, _)| e.violates(key)) {
+            Some((_, make)) => make(),
+            None => e.into(),
         })
     }
 }

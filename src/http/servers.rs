@@ -21,7 +21,7 @@ use crate::db::servers::{
     self, EthernetInterface, Processor, Server, ServerFirmware, Storage, SERVER_COLUMNS,
     SERVER_FROM,
 };
-use crate::db::{in_list, Sql};
+use crate::service::servers::RemoveError;
 
 /// Redfish `PowerState` values.
 pub const POWER_STATES: &[&str] = &["On", "Off", "PoweringOn", "PoweringOff", "Paused"];
@@ -372,25 +372,12 @@ async fn remove_from_pool(
     let sent = v.ints("servers").unwrap_or_default();
     let mut seen = std::collections::HashSet::new();
     let wanted: Vec<i64> = sent.into_iter().filter(|i| seen.insert(*i)).collect();
-    let mut tx = state.db.begin().await?;
-    let mut sql = Sql::new("SELECT s.id FROM servers s WHERE s.id IN ");
-    in_list(&mut sql, &wanted);
-    crate::db::pools::server_scope(user.viewer().scope(), &mut sql);
-    let found: Vec<i64> = tx
-        .fetch_all(&sql)
-        .await?
-        .iter()
-        .map(|r| r.int("id"))
-        .collect::<Result<_, _>>()?;
-    let found: std::collections::HashSet<i64> = found.into_iter().collect();
-    if let Some(missing) = wanted.iter().find(|i| !found.contains(i)) {
-        return Err(ApiError::field("servers", invalid_pk(*missing)));
+    match crate::service::servers::remove_from_pool(&state.db, &user.viewer(), &wanted).await {
+        Ok(()) => Ok(Json(RemoveFromPoolOut { servers: wanted })),
+        Err(RemoveError::InvalidPk(id)) => Err(ApiError::field("servers", invalid_pk(id))),
+        Err(RemoveError::Locked(id)) => Err(ApiError::bad_request(servers::locked_message(id))),
+        Err(RemoveError::Db(e)) => Err(e.into()),
     }
-    refuse_locked(&state, &wanted).await?;
-    servers::set_pool(&mut tx, &wanted, None).await?;
-    tx.commit().await?;
-    tracing::info!(count = wanted.len(), user = %user.username, "servers removed from pools");
-    Ok(Json(RemoveFromPoolOut { servers: wanted }))
 }
 
 async fn processors(

@@ -303,10 +303,7 @@ async fn delete_user(
     if id == me.id {
         return Err(ApiError::bad_request("You cannot delete your own account."));
     }
-    let n = state
-        .db
-        .execute(&crate::db::Sql::new("DELETE FROM auth_user WHERE id = $1").arg(id))
-        .await?;
+    let n = users::delete(&state.db, id).await?;
     state.identities.forget();
     if n == 0 {
         return Err(ApiError::NoMatch("User"));

@@ -7,6 +7,7 @@ pub mod nodes;
 pub mod passwords;
 pub mod pools;
 pub mod scans;
+pub mod servers;
 
 /// Who is asking. The rules scope what may be seen and changed by it: a superuser sees every
 /// pool; anyone else the pools of their groups and their sub-pools.
