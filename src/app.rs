@@ -168,7 +168,7 @@ async fn server_tls(config: &Config) -> Result<Option<RustlsConfig>, String> {
     if !config.tls {
         return Ok(None);
     }
-    let (cert, key) = crate::tls::cert_paths(config)?;
+    let (cert, key) = crate::tls::cert_paths(config).map_err(|e| e.to_string())?;
     RustlsConfig::from_pem_file(&cert, &key)
         .await
         .map(Some)

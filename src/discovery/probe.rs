@@ -6,7 +6,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 
 use super::Prober;
-use crate::redfish::{self, ProbeOptions, ProbeOutcome};
+use crate::redfish::{self, ProbeOptions, ProbeOutcome, RedfishError};
 
 /// Probes with the Redfish module, every probe within the configured budget.
 pub struct RedfishProber {
@@ -15,10 +15,8 @@ pub struct RedfishProber {
 
 impl RedfishProber {
     /// A prober whose every probe ends within `budget` (`MOJO_PROBE_TIMEOUT_MS`).
-    pub fn new(budget: Duration) -> Result<RedfishProber, String> {
-        let opts = ProbeOptions::new()
-            .map_err(|e| e.to_string())?
-            .with_timeout(budget);
+    pub fn new(budget: Duration) -> Result<RedfishProber, RedfishError> {
+        let opts = ProbeOptions::new()?.with_timeout(budget);
         Ok(RedfishProber { opts })
     }
 }
