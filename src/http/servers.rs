@@ -21,7 +21,7 @@ use crate::db::servers::{
     self, EthernetInterface, Processor, Server, ServerFirmware, Storage, SERVER_COLUMNS,
     SERVER_FROM,
 };
-use crate::service::servers::RemoveError;
+use crate::service::{self, servers::ChangeError};
 
 /// Redfish `PowerState` values.
 pub const POWER_STATES: &[&str] = &["On", "Off", "PoweringOn", "PoweringOff", "Paused"];
@@ -296,10 +296,12 @@ async fn get_server(
     ))
 }
 
-async fn refuse_locked(state: &AppState, ids: &[i64]) -> ApiResult<()> {
-    match servers::first_locked(&state.db, ids).await? {
-        Some(id) => Err(ApiError::bad_request(servers::locked_message(id))),
-        None => Ok(()),
+/// The answer to a server change that changed nothing.
+fn refused(e: ChangeError) -> ApiError {
+    match e {
+        ChangeError::InvalidPk(id) => ApiError::field("servers", invalid_pk(id)),
+        ChangeError::Locked(id) => ApiError::bad_request(servers::locked_message(id)),
+        ChangeError::Db(e) => e.into(),
     }
 }
 
@@ -325,12 +327,10 @@ async fn update(
         }
     }
     errors.check()?;
-    refuse_locked(&state, &[server.id]).await?;
     let name = v.str("name");
-    let mut tx = state.db.begin().await?;
-    servers::update(&mut tx, server.id, name.as_deref(), pool).await?;
-    tx.commit().await?;
-    tracing::info!(server_id = server.id, user = %user.username, "server updated");
+    service::servers::update(&state.db, &user.viewer(), server.id, name.as_deref(), pool)
+        .await
+        .map_err(refused)?;
     let s = servers::get(&state.db, server.id)
         .await?
         .ok_or(ApiError::NoMatch("Server"))?;
@@ -346,11 +346,9 @@ async fn delete_server(
     if !user.is_superuser {
         return Err(ApiError::Forbidden);
     }
-    refuse_locked(&state, &[server.id]).await?;
-    let mut tx = state.db.begin().await?;
-    servers::delete(&mut tx, server.id).await?;
-    tx.commit().await?;
-    tracing::info!(server_id = server.id, node_id = ?server.node, user = %user.username, "server deleted");
+    service::servers::delete(&state.db, &user.viewer(), server.id)
+        .await
+        .map_err(refused)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -372,12 +370,10 @@ async fn remove_from_pool(
     let sent = v.ints("servers").unwrap_or_default();
     let mut seen = std::collections::HashSet::new();
     let wanted: Vec<i64> = sent.into_iter().filter(|i| seen.insert(*i)).collect();
-    match crate::service::servers::remove_from_pool(&state.db, &user.viewer(), &wanted).await {
-        Ok(()) => Ok(Json(RemoveFromPoolOut { servers: wanted })),
-        Err(RemoveError::InvalidPk(id)) => Err(ApiError::field("servers", invalid_pk(id))),
-        Err(RemoveError::Locked(id)) => Err(ApiError::bad_request(servers::locked_message(id))),
-        Err(RemoveError::Db(e)) => Err(e.into()),
-    }
+    service::servers::remove_from_pool(&state.db, &user.viewer(), &wanted)
+        .await
+        .map_err(refused)?;
+    Ok(Json(RemoveFromPoolOut { servers: wanted }))
 }
 
 async fn processors(

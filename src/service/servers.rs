@@ -1,11 +1,12 @@
-//! Servers: taking servers out of their pools, all or nothing.
+//! Servers: changes refused while a server is locked by an active deployment, and taking
+//! servers out of their pools, all or nothing.
 
 use super::Viewer;
 use crate::db::{servers, Db, DbError};
 
-/// Why servers were not removed from their pools.
+/// Why a server change changed nothing.
 #[derive(Debug, thiserror::Error)]
-pub enum RemoveError {
+pub enum ChangeError {
     /// An id names no server the caller can see.
     #[error("invalid id {0}")]
     InvalidPk(i64),
@@ -23,17 +24,48 @@ pub async fn remove_from_pool(
     db: &Db,
     viewer: &Viewer<'_>,
     ids: &[i64],
-) -> Result<(), RemoveError> {
+) -> Result<(), ChangeError> {
     let mut tx = db.begin().await?;
     let found = servers::visible_ids(&mut tx, ids, viewer.scope()).await?;
     if let Some(missing) = ids.iter().find(|i| !found.contains(i)) {
-        return Err(RemoveError::InvalidPk(*missing));
+        return Err(ChangeError::InvalidPk(*missing));
     }
     if let Some(id) = servers::first_locked(db, ids).await? {
-        return Err(RemoveError::Locked(id));
+        return Err(ChangeError::Locked(id));
     }
     servers::set_pool(&mut tx, ids, None).await?;
     tx.commit().await?;
     tracing::info!(count = ids.len(), user = %viewer.username, "servers removed from pools");
+    Ok(())
+}
+
+/// Renames a server and/or moves it to another pool (`Some(None)`: unassigned), refused while
+/// it is locked; the caller has checked that it may see the server and the target pool.
+pub async fn update(
+    db: &Db,
+    viewer: &Viewer<'_>,
+    id: i64,
+    name: Option<&str>,
+    pool: Option<Option<i64>>,
+) -> Result<(), ChangeError> {
+    if let Some(locked) = servers::first_locked(db, &[id]).await? {
+        return Err(ChangeError::Locked(locked));
+    }
+    let mut tx = db.begin().await?;
+    servers::update(&mut tx, id, name, pool).await?;
+    tx.commit().await?;
+    tracing::info!(server_id = id, user = %viewer.username, "server updated");
+    Ok(())
+}
+
+/// Deletes a server (its node goes back to `discovered`), refused while it is locked.
+pub async fn delete(db: &Db, viewer: &Viewer<'_>, id: i64) -> Result<(), ChangeError> {
+    if let Some(locked) = servers::first_locked(db, &[id]).await? {
+        return Err(ChangeError::Locked(locked));
+    }
+    let mut tx = db.begin().await?;
+    servers::delete(&mut tx, id).await?;
+    tx.commit().await?;
+    tracing::info!(server_id = id, user = %viewer.username, "server deleted");
     Ok(())
 }
