@@ -306,6 +306,7 @@ async fn scan_rate_paces_probes() {
 
 /// A job kind for the queue's own rules: panics, or stops after writing a checkpoint (as a
 /// worker that died would), recording the checkpoint each attempt saw.
+#[derive(Clone)]
 struct Probe {
     panic: bool,
     seen: Arc<Mutex<Vec<serde_json::Value>>>,
@@ -344,19 +345,14 @@ impl JobHandler for Probe {
     }
 }
 
+/// The registry running a probe kind, and a handle on what that probe records.
 fn probe_kind(panic: bool) -> (Registry, Probe) {
-    let p = || Probe {
+    let probe = Probe {
         panic,
         seen: Default::default(),
         finished: Default::default(),
     };
-    let shared = p();
-    let handler = Probe {
-        panic,
-        seen: shared.seen.clone(),
-        finished: shared.finished.clone(),
-    };
-    (Registry::new().register(handler), shared)
+    (Registry::new().register(probe.clone()), probe)
 }
 
 async fn queue_probe(state: &AppState) -> i64 {

@@ -18,6 +18,14 @@ pub enum ChangeError {
     Db(#[from] DbError),
 }
 
+/// Refuses a change to any of `ids` while one is locked by an active deployment.
+async fn refuse_locked(db: &Db, ids: &[i64]) -> Result<(), ChangeError> {
+    match servers::first_locked(db, ids).await? {
+        Some(id) => Err(ChangeError::Locked(id)),
+        None => Ok(()),
+    }
+}
+
 /// Unassigns the servers `ids` (distinct, in request order) in one transaction; every one must
 /// be visible to the viewer and none may be locked.
 pub async fn remove_from_pool(
@@ -30,9 +38,7 @@ pub async fn remove_from_pool(
     if let Some(missing) = ids.iter().find(|i| !found.contains(i)) {
         return Err(ChangeError::InvalidPk(*missing));
     }
-    if let Some(id) = servers::first_locked(db, ids).await? {
-        return Err(ChangeError::Locked(id));
-    }
+    refuse_locked(db, ids).await?;
     servers::set_pool(&mut tx, ids, None).await?;
     tx.commit().await?;
     tracing::info!(count = ids.len(), user = %viewer.username, "servers removed from pools");
@@ -48,9 +54,7 @@ pub async fn update(
     name: Option<&str>,
     pool: Option<Option<i64>>,
 ) -> Result<(), ChangeError> {
-    if let Some(locked) = servers::first_locked(db, &[id]).await? {
-        return Err(ChangeError::Locked(locked));
-    }
+    refuse_locked(db, &[id]).await?;
     let mut tx = db.begin().await?;
     servers::update(&mut tx, id, name, pool).await?;
     tx.commit().await?;
@@ -60,9 +64,7 @@ pub async fn update(
 
 /// Deletes a server (its node goes back to `discovered`), refused while it is locked.
 pub async fn delete(db: &Db, viewer: &Viewer<'_>, id: i64) -> Result<(), ChangeError> {
-    if let Some(locked) = servers::first_locked(db, &[id]).await? {
-        return Err(ChangeError::Locked(locked));
-    }
+    refuse_locked(db, &[id]).await?;
     let mut tx = db.begin().await?;
     servers::delete(&mut tx, id).await?;
     tx.commit().await?;
