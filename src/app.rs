@@ -18,11 +18,11 @@ use tokio_util::task::TaskTracker;
 use crate::config::{redact_url, secret_from_env, Config};
 use crate::ctx::{Ctx, CtxParts, GaugeFn};
 use crate::db::{groups::DEFAULT_GROUP_ID, users, Db};
-use crate::http::auth::{JwtKeys, LoginThrottle};
+use crate::http::auth::JwtKeys;
 use crate::http::AppState;
 use crate::jobs::{Queue, Registry};
 use crate::metrics::Metrics;
-use crate::{discovery, jobs, keys};
+use crate::{discovery, jobs, keys, service};
 
 /// Every kind of job this server runs.
 pub fn job_kinds() -> Registry {
@@ -34,7 +34,7 @@ pub fn job_kinds() -> Registry {
 pub type StartFn = fn(&Ctx, &Arc<Queue>);
 
 /// Background work started with the server.
-pub const BACKGROUND: &[StartFn] = &[jobs::start];
+pub const BACKGROUND: &[StartFn] = &[jobs::start, service::audit::start_pruning];
 
 /// Scrape-time gauges added to `/metrics`.
 pub const METRIC_GAUGES: &[GaugeFn] = &[jobs::job_gauges];
@@ -46,6 +46,7 @@ pub struct App {
     /// The job queue the workers serve.
     pub queue: Arc<Queue>,
     listener: std::net::TcpListener,
+    metrics_listener: Option<std::net::TcpListener>,
     tls: Option<RustlsConfig>,
 }
 
@@ -85,8 +86,16 @@ impl App {
         let listener = std::net::TcpListener::bind(config.listen)
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         listener.set_nonblocking(true)?;
+        let metrics_listener = match config.metrics_listen {
+            Some(addr) => {
+                let l = std::net::TcpListener::bind(addr)
+                    .with_context(|| format!("cannot listen on {addr} (MOJO_METRICS_LISTEN)"))?;
+                l.set_nonblocking(true)?;
+                Some(l)
+            }
+            None => None,
+        };
         let queue = Queue::new(job_kinds());
-        let login_throttle = LoginThrottle::new(config.login_throttle);
         let ctx = Ctx::new(CtxParts {
             db,
             config,
@@ -97,11 +106,12 @@ impl App {
             jobs: queue.clone(),
             gauges: METRIC_GAUGES.to_vec(),
         });
-        let state = AppState::new(ctx, JwtKeys::new(&jwt_secret), login_throttle);
+        let state = AppState::new(ctx, JwtKeys::new(&jwt_secret));
         Ok(App {
             state,
             queue,
             listener,
+            metrics_listener,
             tls,
         })
     }
@@ -109,6 +119,13 @@ impl App {
     /// The bound address.
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// The bound address of the separate metrics listener, if any.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
     }
 
     /// Serves until `state.shutdown` is cancelled, then drains requests and background work
@@ -133,18 +150,48 @@ impl App {
         let addr = self.listener.local_addr()?;
         let scheme = if self.tls.is_some() { "https" } else { "http" };
         tracing::info!(address = %addr, scheme, "serving the MOJO API");
+        if let Some(listener) = self.metrics_listener {
+            let router = crate::http::ops::metrics_router(state.clone());
+            let token = state.shutdown.clone();
+            let addr = listener.local_addr()?;
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            tracing::info!(address = %addr, "serving /metrics");
+            state.tasks.spawn(async move {
+                let served = axum::serve(listener, router)
+                    .with_graceful_shutdown(token.cancelled_owned())
+                    .await;
+                if let Err(e) = served {
+                    tracing::warn!(error = %e, "metrics listener failed");
+                }
+            });
+        }
+        let guard = crate::http::conn::Guard::new(crate::http::conn::Limits {
+            max_connections: state.config.max_connections,
+            header_read: state.config.header_read_timeout,
+            body_progress: state.config.body_timeout,
+            idle: state.config.idle_timeout,
+        });
         let served = match self.tls {
             Some(tls) => {
-                axum_server::from_tcp_rustls(self.listener, tls)
-                    .handle(handle)
-                    .serve(service)
-                    .await
+                let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(tls)
+                    .handshake_timeout(state.config.header_read_timeout)
+                    .acceptor(guard);
+                let mut server = axum_server::from_tcp(self.listener).acceptor(acceptor);
+                server
+                    .http_builder()
+                    .http1()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(state.config.header_read_timeout);
+                server.handle(handle).serve(service).await
             }
             None => {
-                axum_server::from_tcp(self.listener)
-                    .handle(handle)
-                    .serve(service)
-                    .await
+                let mut server = axum_server::from_tcp(self.listener).acceptor(guard);
+                server
+                    .http_builder()
+                    .http1()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(state.config.header_read_timeout);
+                server.handle(handle).serve(service).await
             }
         };
         state.shutdown.cancel();

@@ -128,7 +128,7 @@ pub struct Throttle {
     pub per: Duration,
 }
 
-/// Parses `10/min`, `5/s`, `100/hour`, `off`.
+/// Parses `10/min`, `5/s`, `100/hour`, `100/10min`, `off`.
 pub fn parse_throttle(s: &str) -> Result<Throttle, String> {
     let s = s.trim();
     if s.eq_ignore_ascii_case("off") || s == "0" {
@@ -144,20 +144,32 @@ pub fn parse_throttle(s: &str) -> Result<Throttle, String> {
         .trim()
         .parse()
         .map_err(|_| format!("invalid throttle count in {s:?}"))?;
-    let per = match unit.trim() {
+    let unit = unit.trim();
+    let digits = unit.find(|c: char| !c.is_ascii_digit()).unwrap_or(unit.len());
+    let (times, unit) = unit.split_at(digits);
+    let times: u64 = if times.is_empty() {
+        1
+    } else {
+        times
+            .parse()
+            .ok()
+            .filter(|t| *t > 0)
+            .ok_or_else(|| format!("invalid throttle period in {s:?}"))?
+    };
+    let per: u64 = match unit.trim() {
         "s" | "sec" | "second" => 1,
         "m" | "min" | "minute" => 60,
         "h" | "hour" => 3600,
         "d" | "day" => 86400,
         _ => {
             return Err(format!(
-                "invalid throttle period in {s:?} (s, min, hour, day)"
+                "invalid throttle period in {s:?} (s, min, hour, day, optionally with a count such as 10min)"
             ))
         }
     };
     Ok(Throttle {
         count,
-        per: Duration::from_secs(per),
+        per: Duration::from_secs(per.saturating_mul(times)),
     })
 }
 
@@ -197,6 +209,9 @@ pub struct Config {
         global = true
     )]
     pub listen: SocketAddr,
+    /// Serve `/metrics` on this address (plain HTTP) instead of on the API listener.
+    #[arg(long, env = "MOJO_METRICS_LISTEN", global = true)]
+    pub metrics_listen: Option<SocketAddr>,
     /// Directory for the SQLite database, generated keys, the certificate and uploads.
     #[arg(
         long,
@@ -232,6 +247,10 @@ pub struct Config {
     /// Failed-login throttle per (client, username), e.g. `10/min` or `off`.
     #[arg(long, env = "MOJO_LOGIN_THROTTLE", default_value = "10/min", value_parser = parse_throttle, global = true)]
     pub login_throttle: Throttle,
+    /// Failed-login throttle per username across every client address, e.g. `100/10min` or
+    /// `off` (delays one user's logins under attack, never locks the account).
+    #[arg(long, env = "MOJO_LOGIN_THROTTLE_USER", default_value = "100/10min", value_parser = parse_throttle, global = true)]
+    pub login_throttle_user: Throttle,
     /// Proxies whose X-Forwarded-For/Proto/Host headers are believed.
     #[arg(long, env = "MOJO_TRUSTED_PROXIES", default_value = "", value_parser = parse_networks, global = true)]
     pub trusted_proxies: Networks,
@@ -300,6 +319,25 @@ pub struct Config {
     /// `text` or `json` log lines.
     #[arg(long, env = "MOJO_LOG_FORMAT", default_value = "text", value_parser = parse_log_format, global = true)]
     pub log_format: LogFormat,
+    /// Most client connections open at once (more are closed on accept).
+    #[arg(long, env = "MOJO_MAX_CONNECTIONS", default_value_t = 1000, global = true)]
+    pub max_connections: usize,
+    /// Time limit of one request's handling (uploads are bounded by body progress instead;
+    /// node registration by MOJO_REGISTER_TIMEOUT).
+    #[arg(long, env = "MOJO_REQUEST_TIMEOUT", default_value = "120s", value_parser = parse_duration, global = true)]
+    pub request_timeout: Duration,
+    /// A request head must arrive within this once started.
+    #[arg(long, env = "MOJO_HEADER_READ_TIMEOUT", default_value = "30s", value_parser = parse_duration, global = true, hide = true)]
+    pub header_read_timeout: Duration,
+    /// Each chunk of a request body must arrive within this.
+    #[arg(long, env = "MOJO_BODY_TIMEOUT", default_value = "30s", value_parser = parse_duration, global = true, hide = true)]
+    pub body_timeout: Duration,
+    /// A keep-alive connection with nothing to do is closed after this.
+    #[arg(long, env = "MOJO_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration, global = true, hide = true)]
+    pub idle_timeout: Duration,
+    /// How long audit log entries are kept.
+    #[arg(long, env = "MOJO_AUDIT_RETENTION", default_value = "90d", value_parser = parse_duration, global = true)]
+    pub audit_retention: Duration,
     /// Seconds that running requests and jobs get to finish on shutdown.
     #[arg(
         long,
@@ -361,6 +399,9 @@ impl Config {
         }
         if self.scan_concurrency == 0 {
             return Err("MOJO_SCAN_CONCURRENCY must be at least 1".into());
+        }
+        if self.max_connections == 0 {
+            return Err("MOJO_MAX_CONNECTIONS must be at least 1".into());
         }
         if self.workers == 0 {
             return Err("MOJO_WORKERS must be at least 1".into());
@@ -428,6 +469,10 @@ mod tests {
         assert!(parse_duration("0s").is_err());
         assert_eq!(parse_throttle("10/min").map(|t| t.count), Ok(10));
         assert_eq!(parse_throttle("off").map(|t| t.count), Ok(0));
+        assert_eq!(
+            parse_throttle("100/10min").map(|t| (t.count, t.per)),
+            Ok((100, Duration::from_secs(600)))
+        );
         assert!(parse_networks("127.0.0.0/8,::1").is_ok());
         assert!(parse_networks("nope").is_err());
     }

@@ -89,9 +89,26 @@ impl Default for Metrics {
     }
 }
 
+/// The methods that get a label of their own; any other method string counts as `other`, so
+/// clients cannot create series at will.
+const KNOWN_METHODS: [&str; 9] = [
+    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT",
+];
+
+/// The `method` label of a request method.
+pub fn method_label(method: &str) -> &str {
+    if KNOWN_METHODS.contains(&method) {
+        method
+    } else {
+        "other"
+    }
+}
+
 impl Metrics {
-    /// Records one finished request.
+    /// Records one finished request (`route` must come from a bounded set: a route pattern or
+    /// `unmatched`; unknown methods count as `other`).
     pub fn observe_request(&self, route: &str, method: &str, status: u16, took: Duration) {
+        let method = method_label(method);
         if let Some(c) = &self.requests {
             let status = status.to_string();
             c.with_label_values(&[route, method, status.as_str()]).inc();

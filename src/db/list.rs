@@ -179,6 +179,10 @@ fn order_by(spec: &ListSpec, ordering: Option<&str>) -> Vec<(&'static str, &'sta
             let Some((_, expr)) = spec.ordering.iter().find(|(n, _)| *n == name) else {
                 continue;
             };
+            // A field named twice orders once, by its first mention (a repeat changes nothing).
+            if parts.iter().any(|(e, _)| e == expr) {
+                continue;
+            }
             if *expr == spec.id_column {
                 has_id = true;
             }
@@ -232,7 +236,7 @@ fn where_clause(
     if let Some(scope) = spec.scope {
         scope(scope_groups, sql);
     }
-    for term in &req.search {
+    for term in req.search.iter().filter(|_| !spec.search.is_empty()) {
         let p = sql.bind_later(dialect.contains_pattern(term));
         let ors: Vec<String> = spec
             .search

@@ -13,6 +13,7 @@
 //! `row.rs` ([`Row`] and decoding), `pool.rs` ([`Db`], [`Tx`]). The other modules hold the
 //! queries of one resource each; `sqlite_setup.rs` configures SQLite connections.
 
+pub mod audit;
 pub mod auth_profiles;
 pub mod catalogue;
 mod dialect;
@@ -22,6 +23,7 @@ pub mod installation;
 pub mod inventory;
 pub mod jobs;
 pub mod list;
+pub mod login_attempts;
 pub mod nodes;
 mod pool;
 pub mod pools;

@@ -17,6 +17,9 @@ pub struct AuthInfo {
     pub is_active: bool,
     /// Group ids.
     pub groups: Vec<i64>,
+    /// Tokens issued (`iat`, Unix seconds) before this are refused: the second after the
+    /// last password change or deactivation, rounded up.
+    pub tokens_valid_after: Option<i64>,
 }
 
 /// A user as the API shows it.
@@ -102,7 +105,7 @@ pub async fn get(db: &Db, id: i64) -> DbResult<Option<User>> {
 /// The identity of a token's user.
 pub async fn auth_info(db: &Db, id: i64) -> DbResult<Option<AuthInfo>> {
     let sql = Sql::new(
-        "SELECT u.id, u.username, u.is_superuser, u.is_active, g.group_id \
+        "SELECT u.id, u.username, u.is_superuser, u.is_active, u.tokens_valid_after, g.group_id \
          FROM auth_user u LEFT JOIN auth_user_groups g ON g.user_id = u.id WHERE u.id = $1",
     )
     .arg(id);
@@ -116,6 +119,14 @@ pub async fn auth_info(db: &Db, id: i64) -> DbResult<Option<AuthInfo>> {
         is_superuser: first.bool("is_superuser")?,
         is_active: first.bool("is_active")?,
         groups: Vec::new(),
+        tokens_valid_after: first.opt_time("tokens_valid_after")?.map(|t| {
+            let secs = t.timestamp();
+            if t.timestamp_subsec_nanos() > 0 {
+                secs + 1
+            } else {
+                secs
+            }
+        }),
     };
     for r in &rows {
         if let Some(g) = r.opt_int("group_id")? {
@@ -187,6 +198,8 @@ pub struct UserWrite {
     pub is_active: Option<bool>,
     /// Replaces the group memberships when set.
     pub groups: Option<Vec<i64>>,
+    /// Refuses tokens issued before this time (set on a password change or deactivation).
+    pub tokens_valid_after: Option<DateTime<Utc>>,
 }
 
 /// Creates a user inside a transaction; returns its id.
@@ -212,7 +225,7 @@ pub async fn insert(tx: &mut Tx, w: &UserWrite) -> DbResult<i64> {
 
 /// Changes the fields that are set.
 pub async fn update(tx: &mut Tx, id: i64, w: &UserWrite) -> DbResult<()> {
-    let cols: [(&str, Option<Val>); 7] = [
+    let cols: [(&str, Option<Val>); 8] = [
         ("username", w.username.clone().map(Val::from)),
         ("password", w.password_hash.clone().map(Val::from)),
         ("email", w.email.clone().map(Val::from)),
@@ -220,6 +233,7 @@ pub async fn update(tx: &mut Tx, id: i64, w: &UserWrite) -> DbResult<()> {
         ("last_name", w.last_name.clone().map(Val::from)),
         ("is_superuser", w.is_superuser.map(Val::from)),
         ("is_active", w.is_active.map(Val::from)),
+        ("tokens_valid_after", w.tokens_valid_after.map(Val::from)),
     ];
     update_columns(tx, "auth_user", id, cols.into_iter()).await?;
     if let Some(groups) = &w.groups {

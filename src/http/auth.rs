@@ -1,14 +1,14 @@
 //! simplejwt-compatible authentication: the token endpoints, the bearer extractor and the
 //! failed-login throttle.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, FromRequestParts, State};
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{header, HeaderMap};
 use axum::Json;
 use jsonwebtoken::{errors::ErrorKind, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -18,8 +18,9 @@ use super::error::{ApiError, ApiResult};
 use super::extract::Fields;
 use super::validate::{validate, Field, Kind, Mode};
 use super::AppState;
-use crate::config::Throttle;
+use crate::config::Networks;
 use crate::db::{self, users};
+use crate::service::logins::{self, LoginError};
 
 /// The authenticated caller of a request.
 #[derive(Debug, Clone)]
@@ -46,9 +47,10 @@ impl CurrentUser {
     }
 }
 
-/// How long a token holder's identity (active flag, superuser flag, groups) is reused without
-/// reading it again. Changes made through this server take effect at once (the cache is
-/// emptied); changes made through another replica or the CLI within this time.
+/// How long a token holder's identity (active flag, superuser flag, groups, the time before
+/// which its tokens are refused) is reused without reading it again. Changes made through this
+/// server take effect at once (the cache is emptied); changes made through another replica or
+/// the CLI within this time.
 pub const IDENTITY_TTL: Duration = Duration::from_secs(2);
 
 /// Identities of recent token holders, so that most requests cost no user lookup.
@@ -103,7 +105,7 @@ impl IdentityCache {
     }
 
     /// The identity of user `id`, from the cache or the database.
-    async fn lookup(&self, db: &db::Db, id: i64) -> db::DbResult<Option<users::AuthInfo>> {
+    pub(super) async fn lookup(&self, db: &db::Db, id: i64) -> db::DbResult<Option<users::AuthInfo>> {
         let (generation, hit) = self.get(id);
         if hit.is_some() {
             return Ok(hit);
@@ -193,6 +195,24 @@ fn token_not_valid(msg: &str) -> ApiError {
     ApiError::Unauthorized(json!({"detail": msg, "code": "token_not_valid"}))
 }
 
+/// The message for a token issued before its user's password changed (or the user was
+/// deactivated).
+const REVOKED: &str = "Token was issued before the user's credentials changed";
+
+/// True when the token predates its user's last password change or deactivation.
+fn issued_before_change(claims: &Claims, user: Option<&users::AuthInfo>) -> bool {
+    user.and_then(|u| u.tokens_valid_after)
+        .is_some_and(|after| claims.iat < after)
+}
+
+/// The `iat` of a new token: now, but never before the user's "valid after" second (a token
+/// minted in the same second as a password change must not be refused with the old ones).
+fn issue_time(user: Option<&users::AuthInfo>) -> i64 {
+    let now = chrono::Utc::now().timestamp();
+    user.and_then(|u| u.tokens_valid_after)
+        .map_or(now, |after| now.max(after))
+}
+
 impl FromRequestParts<AppState> for CurrentUser {
     type Rejection = ApiError;
 
@@ -237,6 +257,9 @@ impl FromRequestParts<AppState> for CurrentUser {
                 json!({"detail": "User is inactive", "code": "user_inactive"}),
             ));
         }
+        if issued_before_change(&claims, Some(&user)) {
+            return Err(access_error(REVOKED));
+        }
         let current = CurrentUser {
             id: user.id,
             username: user.username,
@@ -244,6 +267,9 @@ impl FromRequestParts<AppState> for CurrentUser {
             groups: user.groups,
         };
         parts.extensions.insert(current.clone());
+        if let Some(slot) = parts.extensions.get::<super::audit::CallerSlot>() {
+            slot.set(&current);
+        }
         Ok(current)
     }
 }
@@ -265,6 +291,36 @@ impl FromRequestParts<AppState> for Superuser {
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub IpAddr);
 
+/// The client address of a request: the peer, or, when the peer is a trusted proxy, the
+/// rightmost `X-Forwarded-For` address that is not itself a trusted proxy (entries to its
+/// left were written by the client and prove nothing). A malformed entry stops the walk at
+/// the last trusted hop.
+pub fn client_ip(headers: &HeaderMap, peer: Option<IpAddr>, trusted: &Networks) -> IpAddr {
+    let peer = peer.unwrap_or(IpAddr::from([127, 0, 0, 1]));
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let mut hop = peer;
+    let entries: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .collect();
+    for entry in entries.iter().rev() {
+        let Ok(ip) = entry.parse::<IpAddr>() else {
+            return hop;
+        };
+        if !trusted.contains(&ip) {
+            return ip;
+        }
+        hop = ip;
+    }
+    hop
+}
+
 impl FromRequestParts<AppState> for ClientIp {
     type Rejection = ApiError;
 
@@ -272,79 +328,12 @@ impl FromRequestParts<AppState> for ClientIp {
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip())
-            .unwrap_or(IpAddr::from([127, 0, 0, 1]));
-        if state.config.trusted_proxies.contains(&peer) {
-            let forwarded = parts
-                .headers
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split(',').next())
-                .and_then(|v| v.trim().parse::<IpAddr>().ok());
-            if let Some(ip) = forwarded {
-                return Ok(ClientIp(ip));
-            }
-        }
-        Ok(ClientIp(peer))
-    }
-}
-
-/// Counts failed logins per (client address, username) in a sliding window.
-#[derive(Debug)]
-pub struct LoginThrottle {
-    rule: Throttle,
-    failures: Mutex<HashMap<(IpAddr, String), VecDeque<Instant>>>,
-}
-
-impl LoginThrottle {
-    /// A throttle with the configured rule.
-    pub fn new(rule: Throttle) -> LoginThrottle {
-        LoginThrottle {
-            rule,
-            failures: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Seconds to wait when the key has used up its failures, else None.
-    pub fn wait(&self, ip: IpAddr, username: &str) -> Option<u64> {
-        if self.rule.count == 0 {
-            return None;
-        }
-        let now = Instant::now();
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        let q = map.get_mut(&(ip, username.to_string()))?;
-        while q
-            .front()
-            .is_some_and(|t| now.duration_since(*t) >= self.rule.per)
-        {
-            q.pop_front();
-        }
-        if q.len() >= self.rule.count as usize {
-            let oldest = *q.front()?;
-            let left = self.rule.per.saturating_sub(now.duration_since(oldest));
-            Some(left.as_secs_f64().ceil().max(1.0) as u64)
-        } else {
-            None
-        }
-    }
-
-    /// Records one failed login.
-    pub fn fail(&self, ip: IpAddr, username: &str) {
-        if self.rule.count == 0 {
-            return;
-        }
-        let now = Instant::now();
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        // Keep memory bounded under a flood of distinct usernames.
-        if map.len() > 100_000 {
-            let per = self.rule.per;
-            map.retain(|_, q| q.back().is_some_and(|t| now.duration_since(*t) < per));
-        }
-        let q = map.entry((ip, username.to_string())).or_default();
-        q.push_back(now);
-        while q.len() > self.rule.count as usize {
-            q.pop_front();
-        }
+            .map(|c| c.0.ip());
+        Ok(ClientIp(client_ip(
+            &parts.headers,
+            peer,
+            &state.config.trusted_proxies,
+        )))
     }
 }
 
@@ -362,20 +351,23 @@ pub async fn token_obtain(
     let v = validate(&body, LOGIN_FIELDS, Mode::Full)?;
     let username = v.str("username").unwrap_or_default();
     let password = v.str("password").unwrap_or_default();
-    if let Some(secs) = state.login_throttle.wait(ip, &username) {
-        return Err(ApiError::Throttled(secs));
-    }
-    let user = crate::service::passwords::check(&state.db, &username, &password).await?;
-    let Some(user_id) = user else {
-        state.login_throttle.fail(ip, &username);
-        state.metrics.login_failed();
-        tracing::info!(username = %username, client = %ip, "login failed");
-        return Err(ApiError::Unauthorized(
-            json!({"detail": "No active account found with the given credentials"}),
-        ));
+    let rules = crate::service::audit::login_rules(&state.config);
+    let user_id = match logins::login(&state.db, rules, ip, &username, &password).await {
+        Ok(id) => id,
+        Err(LoginError::Throttled(secs) | LoginError::Busy(secs)) => {
+            return Err(ApiError::Throttled(secs))
+        }
+        Err(LoginError::Invalid) => {
+            state.metrics.login_failed();
+            return Err(ApiError::Unauthorized(
+                json!({"detail": "No active account found with the given credentials"}),
+            ));
+        }
+        Err(LoginError::Hash(m)) => return Err(ApiError::Internal(m)),
+        Err(LoginError::Db(e)) => return Err(e.into()),
     };
     users::touch_last_login(&state.db, user_id).await?;
-    let iat = chrono::Utc::now().timestamp();
+    let iat = issue_time(users::auth_info(&state.db, user_id).await?.as_ref());
     let refresh = mint(
         &state,
         user_id,
@@ -412,15 +404,16 @@ pub async fn token_refresh(State(state): State<AppState>, body: Fields) -> ApiRe
     let v = validate(&body, REFRESH_FIELDS, Mode::Full)?;
     let claims = valid_refresh(&state, &v.str("refresh").unwrap_or_default()).await?;
     // Read fresh, not from the identity cache: a refresh outlives any cached identity.
-    let active = users::auth_info(&state.db, claims.user_id)
-        .await?
-        .is_some_and(|u| u.is_active);
-    if !active {
+    let info = users::auth_info(&state.db, claims.user_id).await?;
+    if !info.as_ref().is_some_and(|u| u.is_active) {
         return Err(ApiError::Unauthorized(
             json!({"detail": "No active account found for the given token."}),
         ));
     }
-    let now = chrono::Utc::now().timestamp();
+    if issued_before_change(&claims, info.as_ref()) {
+        return Err(token_not_valid(REVOKED));
+    }
+    let now = issue_time(info.as_ref());
     let access = mint(
         &state,
         claims.user_id,
@@ -449,10 +442,16 @@ pub async fn token_verify(State(state): State<AppState>, body: Fields) -> ApiRes
     if claims.token_type == "refresh" && users::is_blacklisted(&state.db, &claims.jti).await? {
         return Err(token_not_valid("Token is blacklisted"));
     }
+    let info = state.identities.lookup(&state.db, claims.user_id).await?;
+    if issued_before_change(&claims, info.as_ref()) {
+        return Err(token_not_valid(REVOKED));
+    }
     Ok(Json(json!({})))
 }
 
-/// `POST /api/token/blacklist/`: revokes a refresh token.
+/// `POST /api/token/blacklist/`: revokes one refresh token (by its `jti`): it can no longer be
+/// refreshed, verified or blacklisted again. Access tokens already minted from it stay valid
+/// until they expire; a password change or a deactivation revokes every token of the user.
 pub async fn token_blacklist(
     State(state): State<AppState>,
     body: Fields,
@@ -463,28 +462,3 @@ pub async fn token_blacklist(
     Ok(Json(json!({})))
 }
 
-/// Hashes a password with argon2id (off the async threads: it is deliberately slow).
-pub async fn hash_password(password: String) -> ApiResult<String> {
-    crate::service::passwords::hash(password)
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn throttle_counts_failures_per_key() {
-        let t = LoginThrottle::new(Throttle {
-            count: 2,
-            per: Duration::from_secs(60),
-        });
-        let ip = IpAddr::from([127, 0, 0, 1]);
-        assert!(t.wait(ip, "a").is_none());
-        t.fail(ip, "a");
-        t.fail(ip, "a");
-        assert!(t.wait(ip, "a").is_some_and(|s| s <= 60));
-        assert!(t.wait(ip, "b").is_none());
-    }
-}

@@ -149,6 +149,18 @@ impl FromRequest<AppState> for Fields {
     }
 }
 
+/// True when a body error is the body-progress deadline.
+pub fn stalled(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if err.is::<super::conn::BodyStalled>() {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
+}
+
 /// Reads a whole body up to `limit` bytes (413 beyond).
 pub async fn read_body(body: Body, limit: usize) -> Result<bytes::Bytes, ApiError> {
     axum::body::to_bytes(body, limit).await.map_err(|e| {
@@ -159,6 +171,8 @@ pub async fn read_body(body: Body, limit: usize) -> Result<bytes::Bytes, ApiErro
             ApiError::TooLarge(format!(
                 "Request body exceeds the limit of {limit} bytes (MOJO_MAX_BODY)."
             ))
+        } else if stalled(&e) {
+            ApiError::bad_request("The request body stopped arriving before it was complete.")
         } else {
             ApiError::bad_request("The request body could not be read.")
         }

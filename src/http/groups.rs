@@ -9,13 +9,15 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::auth::Superuser;
-use super::error::{ApiError, ApiResult, ConstraintRule, OnConstraint};
+use super::error::{ApiError, ApiResult};
 use super::extract::{Fields, Ids};
 use super::list::{self, ListQuery, ListSpec, Shape};
 use super::routes::{Api, Op};
-use super::validate::{check_pks, validate_into, Errors, Field, Kind, Mode};
+use super::validate::{check_pks, validate_into, Errors, Field, Kind, Mode, MAX_LIST_ITEMS};
 use super::AppState;
-use crate::db::groups::{self, Group, DEFAULT_GROUP_ID, GROUP_COLUMNS};
+use crate::db::groups::{self, Group, GROUP_COLUMNS};
+use crate::service;
+use crate::service::groups::GroupError;
 
 /// A group.
 #[derive(Debug, Serialize, ToSchema)]
@@ -70,7 +72,7 @@ const GROUP_FIELDS: &[Field] = &[
             min: None,
             max: None,
             allow_empty: true,
-            max_items: None,
+            max_items: Some(MAX_LIST_ITEMS),
         },
     )
     .optional(),
@@ -108,14 +110,17 @@ pub fn routes() -> Api {
         )
 }
 
-fn name_taken() -> ApiError {
-    ApiError::field("name", "group with this name already exists.")
+fn group_error(e: GroupError) -> ApiError {
+    match e {
+        GroupError::NotFound => ApiError::NoMatch("Group"),
+        GroupError::NameTaken => ApiError::field("name", "group with this name already exists."),
+        GroupError::DefaultGroup => ApiError::bad_request("Group 1 (Default) cannot be deleted."),
+        GroupError::InUse(id) => ApiError::bad_request(format!(
+            "Group {id} is in use by pools; move or delete them first."
+        )),
+        GroupError::Db(e) => e.into(),
+    }
 }
-
-const NAME_RULES: &[ConstraintRule] = &[
-    ("auth_group_name_key", name_taken),
-    ("auth_group.name", name_taken),
-];
 
 async fn list_groups(
     State(state): State<AppState>,
@@ -132,88 +137,60 @@ async fn get_group(
     _: Superuser,
     ids: Ids,
 ) -> ApiResult<Json<GroupOut>> {
-    let g = groups::get(&state.db, ids.first())
-        .await?
-        .ok_or(ApiError::NoMatch("Group"))?;
+    let g = service::groups::get(&state.db, ids.first())
+        .await
+        .map_err(group_error)?;
     Ok(Json(g.into()))
 }
 
-async fn write(state: &AppState, id: Option<i64>, body: &Fields, mode: Mode) -> ApiResult<i64> {
+/// Validates a group body as the serializer does (every member must exist).
+async fn group_input(
+    state: &AppState,
+    body: &Fields,
+    mode: Mode,
+) -> ApiResult<(Option<String>, Option<Vec<i64>>)> {
     let mut errors = Errors::default();
     let v = validate_into(body, GROUP_FIELDS, mode, &mut errors)?;
     if let Some(users) = v.ints("users") {
         check_pks(&state.db, "auth_user", "users", &users, &mut errors).await?;
     }
     errors.check()?;
-    let mut tx = state.db.begin().await?;
-    let id = match (id, v.str("name")) {
-        (None, name) => groups::insert(&mut tx, &name.unwrap_or_default())
-            .await
-            .on_constraint(NAME_RULES)?,
-        (Some(id), Some(name)) => {
-            groups::rename(&mut tx, id, &name)
-                .await
-                .on_constraint(NAME_RULES)?;
-            id
-        }
-        (Some(id), None) => id,
-    };
-    if let Some(users) = v.ints("users") {
-        groups::set_users(&mut tx, id, &users).await?;
-    }
-    tx.commit().await?;
-    state.identities.forget();
-    Ok(id)
+    Ok((v.str("name"), v.ints("users")))
 }
 
 async fn create_group(
     State(state): State<AppState>,
-    _: Superuser,
+    Superuser(me): Superuser,
     body: Fields,
 ) -> ApiResult<Response> {
-    let id = write(&state, None, &body, Mode::Full).await?;
-    let g = groups::get(&state.db, id)
-        .await?
-        .ok_or(ApiError::NoMatch("Group"))?;
-    Ok((StatusCode::CREATED, Json(GroupOut::from(g))).into_response())
+    let (name, users) = group_input(&state, &body, Mode::Full).await?;
+    let result = service::groups::write(&state.db, &me.viewer(), None, name, users).await;
+    state.identities.forget();
+    Ok((StatusCode::CREATED, Json(GroupOut::from(result.map_err(group_error)?))).into_response())
 }
 
 async fn update(
     State(state): State<AppState>,
-    _: Superuser,
+    Superuser(me): Superuser,
     ids: Ids,
     mode: Mode,
     body: Fields,
 ) -> ApiResult<Json<GroupOut>> {
     let id = ids.first();
     list::require(&state.db, "auth_group", "Group", id).await?;
-    write(&state, Some(id), &body, mode).await?;
-    let g = groups::get(&state.db, id)
-        .await?
-        .ok_or(ApiError::NoMatch("Group"))?;
-    Ok(Json(g.into()))
+    let (name, users) = group_input(&state, &body, mode).await?;
+    let result = service::groups::write(&state.db, &me.viewer(), Some(id), name, users).await;
+    state.identities.forget();
+    Ok(Json(result.map_err(group_error)?.into()))
 }
 
 async fn delete_group(
     State(state): State<AppState>,
-    _: Superuser,
+    Superuser(me): Superuser,
     ids: Ids,
 ) -> ApiResult<StatusCode> {
-    let id = ids.first();
-    if id == DEFAULT_GROUP_ID {
-        return Err(ApiError::bad_request(
-            "Group 1 (Default) cannot be deleted.",
-        ));
-    }
-    match groups::delete(&state.db, id).await {
-        Ok(0) => return Err(ApiError::NoMatch("Group")),
-        Ok(_) => state.identities.forget(),
-        Err(e) if e.is_foreign_key_violation() => {
-            return Err(ApiError::bad_request(format!(
-                "Group {id} is in use by pools; move or delete them first."
-            )))
-        }
-        Err(e) => return Err(e.into()),
-    }
+    let result = service::groups::delete(&state.db, &me.viewer(), ids.first()).await;
+    state.identities.forget();
+    result.map_err(group_error)?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -31,6 +31,10 @@ pub use crate::db::list::ScopeFn;
 /// Largest page a client may ask for; larger values are clamped.
 pub const MAX_PAGE_SIZE: u64 = 1000;
 
+/// Most terms one `search` value may hold (each term is one more condition on every search
+/// field).
+pub const MAX_SEARCH_TERMS: usize = 20;
+
 /// The query string and absolute URL of a list request.
 #[derive(Debug, Clone)]
 pub struct ListQuery {
@@ -38,9 +42,17 @@ pub struct ListQuery {
     pub params: Vec<(String, String)>,
     /// `scheme://host/path` of the request, for `next`/`previous`.
     pub base_url: String,
+    /// The ordering used when the request names none (not shown in `next`/`previous`).
+    pub default_ordering: Option<&'static str>,
 }
 
 impl ListQuery {
+    /// The same query, ordered by `ordering` when it names no ordering itself.
+    pub fn default_ordering(mut self, ordering: &'static str) -> ListQuery {
+        self.default_ordering = Some(ordering);
+        self
+    }
+
     /// The last value of a parameter (Django's `QueryDict.get`).
     pub fn get(&self, name: &str) -> Option<&str> {
         self.params
@@ -120,6 +132,7 @@ impl FromRequestParts<AppState> for ListQuery {
         Ok(ListQuery {
             params,
             base_url: format!("{scheme}://{host}{}", parts.uri.path()),
+            default_ordering: None,
         })
     }
 }
@@ -187,7 +200,18 @@ impl ListQuery {
                     "Null characters are not allowed.",
                 ))
             }
-            Some(s) => search_terms(s),
+            Some(s) => {
+                let mut terms = search_terms(s);
+                let mut seen = std::collections::HashSet::new();
+                terms.retain(|t| seen.insert(t.clone()));
+                if terms.len() > MAX_SEARCH_TERMS {
+                    return Err(ApiError::field(
+                        "search",
+                        format!("Ensure this field has no more than {MAX_SEARCH_TERMS} terms."),
+                    ));
+                }
+                terms
+            }
             None => Vec::new(),
         };
         let page = match self.get("page").filter(|p| !p.is_empty()) {
@@ -201,7 +225,7 @@ impl ListQuery {
         Ok(ListRequest {
             search,
             filters: spec.filters.iter().map(|f| self.get(f.param)).collect(),
-            ordering: self.get("ordering"),
+            ordering: self.get("ordering").or(self.default_ordering),
             page,
             page_size: self
                 .get("page_size")
@@ -409,6 +433,7 @@ mod tests {
                 ("ordering".into(), "-name".into()),
             ],
             base_url: "http://h/api/server/".into(),
+            default_ordering: None,
         };
         assert_eq!(
             q.url_with_page(Some(3)),

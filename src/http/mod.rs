@@ -1,9 +1,11 @@
 //! The HTTP edge: shared state, the router built from every resource's routes, and the
 //! middleware that keeps every answer in DRF's shape.
 
+pub mod audit;
 pub mod auth;
 pub mod auth_profiles;
 pub mod catalogue;
+pub mod conn;
 pub mod error;
 pub mod extract;
 pub mod groups;
@@ -39,7 +41,7 @@ use tower_http::request_id::{
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::ctx::Ctx;
-use auth::{JwtKeys, LoginThrottle};
+use auth::JwtKeys;
 use error::ApiError;
 use routes::{matches_pattern, Api};
 
@@ -50,8 +52,6 @@ pub struct Shared {
     pub ctx: Ctx,
     /// JWT keys.
     pub jwt: JwtKeys,
-    /// Failed-login throttle.
-    pub login_throttle: LoginThrottle,
     /// Recently seen token holders.
     pub identities: auth::IdentityCache,
 }
@@ -69,11 +69,10 @@ pub struct AppState(pub Arc<Shared>);
 
 impl AppState {
     /// The web edge's state around `ctx`.
-    pub fn new(ctx: Ctx, jwt: JwtKeys, login_throttle: LoginThrottle) -> AppState {
+    pub fn new(ctx: Ctx, jwt: JwtKeys) -> AppState {
         AppState(Arc::new(Shared {
             ctx,
             jwt,
-            login_throttle,
             identities: Default::default(),
         }))
     }
@@ -100,6 +99,7 @@ pub fn api() -> Api {
         .merge(servers::routes())
         .merge(switches::routes())
         .merge(catalogue::routes())
+        .merge(audit::routes())
 }
 
 fn auth_routes() -> Api {
@@ -165,13 +165,19 @@ pub fn router(state: AppState) -> Router {
     paths.extend_from_slice(openapi::DOC_PATHS);
     let paths: Arc<Vec<&'static str>> = Arc::new(paths);
     let x_request_id = header::HeaderName::from_static("x-request-id");
+    let deadline_state = state.clone();
     let inner = router
         .merge(docs)
-        .merge(ops::routes())
+        .merge(ops::routes(state.config.metrics_listen.is_none()))
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            audit::record_writes,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), record_metrics))
         .with_state(state)
         .layer(middleware::from_fn_with_state(allow, drf_shapes))
+        .layer(middleware::from_fn_with_state(deadline_state, request_deadline))
         .layer(CompressionLayer::new())
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal("handler panicked".into()).into_response()
@@ -194,6 +200,31 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(paths, trailing_slash))
         .service(inner);
     Router::new().fallback_service(with_slash)
+}
+
+/// Bounds the handling of a request by `MOJO_REQUEST_TIMEOUT` (503 past it). Uploads
+/// (multipart bodies) are bounded by body progress instead, node registration by its own
+/// deadline (plus a margin), and streamed answer bodies by the connection's write progress.
+async fn request_deadline(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let multipart = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("multipart/"));
+    if multipart {
+        return next.run(req).await;
+    }
+    let mut limit = state.config.request_timeout;
+    if req.uri().path().ends_with("/register/") {
+        limit = limit.max(state.config.register_timeout + std::time::Duration::from_secs(10));
+    }
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => {
+            tracing::warn!(limit_secs = limit.as_secs(), "request timed out");
+            ApiError::Unavailable("The request did not finish in time.".into()).into_response()
+        }
+    }
 }
 
 async fn not_found() -> ApiError {

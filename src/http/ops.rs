@@ -10,15 +10,32 @@ use serde_json::json;
 use super::error::ApiError;
 use super::AppState;
 
-/// `/healthz`, `/readyz`, `/metrics`.
-pub fn routes() -> Router<AppState> {
-    Router::new()
+/// `/healthz`, `/readyz` and, unless it has a listener of its own (`MOJO_METRICS_LISTEN`),
+/// `/metrics`.
+pub fn routes(with_metrics: bool) -> Router<AppState> {
+    let router = Router::new()
         .route("/healthz", get(healthz))
         .route("/healthz/", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/readyz/", get(readyz))
+        .route("/readyz/", get(readyz));
+    if with_metrics {
+        router.merge(metrics_routes())
+    } else {
+        router
+    }
+}
+
+fn metrics_routes() -> Router<AppState> {
+    Router::new()
         .route("/metrics", get(metrics))
         .route("/metrics/", get(metrics))
+}
+
+/// The service of the separate metrics listener: `/metrics` only, plain HTTP.
+pub fn metrics_router(state: AppState) -> Router {
+    metrics_routes()
+        .fallback(|| async { ApiError::NotFound("Not found.") })
+        .with_state(state)
 }
 
 async fn healthz() -> impl IntoResponse {

@@ -8,15 +8,18 @@ use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::auth::{hash_password, CurrentUser, Superuser};
-use super::error::{ApiError, ApiResult, OnConstraint};
+use super::auth::{CurrentUser, Superuser};
+use super::error::{ApiError, ApiResult};
 use super::extract::{Fields, Ids};
 use super::list::{self, Filter, FilterKind, ListQuery, ListSpec, Shape};
 use super::routes::{Api, Op};
-use super::validate::{check_pks, validate_into, Errors, Field, Kind, Mode, Valid};
+use super::validate::{check_pks, validate_into, Errors, Field, Kind, Mode, Valid, MAX_LIST_ITEMS};
 use super::wire::render_time;
 use super::AppState;
-use crate::db::users::{self, User, UserWrite, USER_COLUMNS};
+use crate::db::users::{self, User, USER_COLUMNS};
+use crate::service;
+use crate::service::passwords::BUSY_RETRY_AFTER;
+use crate::service::users::{UserError, UserInput};
 
 /// A user.
 #[derive(Debug, Serialize, ToSchema)]
@@ -149,7 +152,7 @@ const USER_FIELDS: &[Field] = &[
             min: None,
             max: None,
             allow_empty: true,
-            max_items: None,
+            max_items: Some(MAX_LIST_ITEMS),
         },
     )
     .optional(),
@@ -189,10 +192,23 @@ pub fn routes() -> Api {
         )
 }
 
+fn user_error(e: UserError) -> ApiError {
+    match e {
+        UserError::NotFound => ApiError::NoMatch("User"),
+        UserError::UsernameTaken => {
+            ApiError::field("username", "A user with that username already exists.")
+        }
+        UserError::SelfDelete => ApiError::bad_request("You cannot delete your own account."),
+        UserError::Busy => ApiError::Throttled(BUSY_RETRY_AFTER),
+        UserError::Hash(m) => ApiError::Internal(m),
+        UserError::Db(e) => e.into(),
+    }
+}
+
 async fn me(State(state): State<AppState>, user: CurrentUser) -> ApiResult<Json<UserOut>> {
-    let u = users::get(&state.db, user.id)
-        .await?
-        .ok_or(ApiError::NoMatch("User"))?;
+    let u = service::users::get(&state.db, user.id)
+        .await
+        .map_err(user_error)?;
     Ok(Json(u.into()))
 }
 
@@ -211,23 +227,20 @@ async fn get_user(
     _: Superuser,
     ids: Ids,
 ) -> ApiResult<Json<UserOut>> {
-    let u = users::get(&state.db, ids.first())
-        .await?
-        .ok_or(ApiError::NoMatch("User"))?;
+    let u = service::users::get(&state.db, ids.first())
+        .await
+        .map_err(user_error)?;
     Ok(Json(u.into()))
 }
 
-fn username_taken() -> ApiError {
-    ApiError::field("username", "A user with that username already exists.")
-}
-
-/// Validates a user body, including that every group exists.
-async fn user_write(
+/// Validates a user body as the serializer does: field types, a password on create, and
+/// that every group exists.
+async fn user_input(
     state: &AppState,
     body: &Fields,
     mode: Mode,
     creating: bool,
-) -> ApiResult<UserWrite> {
+) -> ApiResult<UserInput> {
     let mut errors = Errors::default();
     let v: Valid = validate_into(body, USER_FIELDS, mode, &mut errors)?;
     if creating && !v.has("password") {
@@ -237,13 +250,9 @@ async fn user_write(
         check_pks(&state.db, "auth_group", "groups", &groups, &mut errors).await?;
     }
     errors.check()?;
-    let password_hash = match v.str("password") {
-        Some(p) => Some(hash_password(p).await?),
-        None => None,
-    };
-    Ok(UserWrite {
+    Ok(UserInput {
         username: v.str("username"),
-        password_hash,
+        password: v.str("password"),
         email: v.str("email"),
         first_name: v.str("first_name"),
         last_name: v.str("last_name"),
@@ -255,43 +264,29 @@ async fn user_write(
 
 async fn create_user(
     State(state): State<AppState>,
-    _: Superuser,
+    Superuser(me): Superuser,
     body: Fields,
 ) -> ApiResult<Response> {
-    let w = user_write(&state, &body, Mode::Full, true).await?;
-    let mut tx = state.db.begin().await?;
-    let id = users::insert(&mut tx, &w).await.on_constraint(&[
-        ("auth_user_username_key", username_taken),
-        ("auth_user.username", username_taken),
-    ])?;
-    tx.commit().await?;
-    let u = users::get(&state.db, id)
-        .await?
-        .ok_or(ApiError::NoMatch("User"))?;
+    let input = user_input(&state, &body, Mode::Full, true).await?;
+    let u = service::users::create(&state.db, &me.viewer(), input)
+        .await
+        .map_err(user_error)?;
     Ok((StatusCode::CREATED, Json(UserOut::from(u))).into_response())
 }
 
 async fn update(
     State(state): State<AppState>,
-    _: Superuser,
+    Superuser(me): Superuser,
     ids: Ids,
     mode: Mode,
     body: Fields,
 ) -> ApiResult<Json<UserOut>> {
     let id = ids.first();
     list::require(&state.db, "auth_user", "User", id).await?;
-    let w = user_write(&state, &body, mode, false).await?;
-    let mut tx = state.db.begin().await?;
-    users::update(&mut tx, id, &w).await.on_constraint(&[
-        ("auth_user_username_key", username_taken),
-        ("auth_user.username", username_taken),
-    ])?;
-    tx.commit().await?;
+    let input = user_input(&state, &body, mode, false).await?;
+    let result = service::users::update(&state.db, &me.viewer(), id, input).await;
     state.identities.forget();
-    let u = users::get(&state.db, id)
-        .await?
-        .ok_or(ApiError::NoMatch("User"))?;
-    Ok(Json(u.into()))
+    Ok(Json(result.map_err(user_error)?.into()))
 }
 
 async fn delete_user(
@@ -299,14 +294,8 @@ async fn delete_user(
     Superuser(me): Superuser,
     ids: Ids,
 ) -> ApiResult<StatusCode> {
-    let id = ids.first();
-    if id == me.id {
-        return Err(ApiError::bad_request("You cannot delete your own account."));
-    }
-    let n = users::delete(&state.db, id).await?;
+    let result = service::users::delete(&state.db, &me.viewer(), ids.first()).await;
     state.identities.forget();
-    if n == 0 {
-        return Err(ApiError::NoMatch("User"));
-    }
+    result.map_err(user_error)?;
     Ok(StatusCode::NO_CONTENT)
 }

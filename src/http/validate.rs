@@ -260,7 +260,7 @@ pub fn validate_into(
                     errors.add(f.name, "This field may not be null.");
                 }
             }
-            Some(v) => match coerce(f, form_value(body, f, v)) {
+            Some(v) => match coerce(f, form_value(body, f, v), body.form) {
                 Ok(c) => {
                     out.insert(f.name.to_string(), c);
                 }
@@ -358,11 +358,19 @@ pub fn coerce_bool(v: &Value) -> Option<bool> {
     }
 }
 
-fn as_list(v: &Value) -> Result<Vec<Value>, Value> {
+/// Most items any list field accepts when its declaration names no smaller bound (a list is
+/// checked item by item and may become an `IN (...)` of that many values).
+pub const MAX_LIST_ITEMS: usize = 10_000;
+
+fn as_list(v: &Value, form: bool, max_items: Option<usize>) -> Result<Vec<Value>, Value> {
+    let max = max_items.unwrap_or(MAX_LIST_ITEMS).min(MAX_LIST_ITEMS);
+    let too_many = || msgs(format!("Ensure this field has no more than {max} elements."));
     match v {
+        Value::Array(a) if a.len() > max => Err(too_many()),
         Value::Array(a) => Ok(a.clone()),
-        // A single form value (`ports=443`) is a one-item list, as a QueryDict's getlist gives.
-        Value::String(s) => Ok(vec![Value::String(s.clone())]),
+        // A single form value (`ports=443`) is a one-item list, as a QueryDict's getlist gives;
+        // in JSON a string is not a list (DRF's ListField refuses it).
+        Value::String(s) if form => Ok(vec![Value::String(s.clone())]),
         other => Err(msgs(format!(
             "Expected a list of items but got type \"{}\".",
             python_type_name(other)
@@ -370,7 +378,7 @@ fn as_list(v: &Value) -> Result<Vec<Value>, Value> {
     }
 }
 
-fn coerce(f: &Field, v: &Value) -> Result<Value, Value> {
+fn coerce(f: &Field, v: &Value, form: bool) -> Result<Value, Value> {
     match f.kind {
         Kind::Str => coerce_text(f, v, true).map(Value::String),
         Kind::Secret => coerce_text(f, v, false).map(Value::String),
@@ -415,7 +423,7 @@ fn coerce(f: &Field, v: &Value) -> Result<Value, Value> {
             allow_empty,
             max_items,
         } => {
-            let items = as_list(v)?;
+            let items = as_list(v, form, max_items)?;
             if items.is_empty() && !allow_empty {
                 return Err(msgs("This list may not be empty."));
             }
@@ -445,7 +453,7 @@ fn coerce(f: &Field, v: &Value) -> Result<Value, Value> {
             }
         }
         Kind::StrList => {
-            let items = as_list(v)?;
+            let items = as_list(v, form, None)?;
             let mut out = Vec::with_capacity(items.len());
             let mut errs = Map::new();
             let item_field = Field { blank: false, ..*f };
@@ -561,14 +569,22 @@ mod tests {
 
     #[test]
     fn coerces_like_drf() {
-        let v = run(
-            json!({"name": " ab ", "n": "5", "ports": "443"}),
-            Mode::Full,
-        )
-        .unwrap();
+        let v = run(json!({"name": " ab ", "n": "5", "ports": [443]}), Mode::Full).unwrap();
         assert_eq!(v.str("name").as_deref(), Some("ab"));
         assert_eq!(v.int("n"), Some(5));
         assert_eq!(v.ints("ports"), Some(vec![443]));
+        assert_eq!(
+            run(json!({"name": "ab", "ports": "443"}), Mode::Full).unwrap_err(),
+            json!({"ports": ["Expected a list of items but got type \"str\"."]})
+        );
+        let form = Fields {
+            data: json!({"name": "ab", "ports": "443"}),
+            form: true,
+        };
+        assert_eq!(
+            validate(&form, FIELDS, Mode::Full).unwrap().ints("ports"),
+            Some(vec![443])
+        );
         assert!(run(json!({}), Mode::Partial).is_ok());
     }
 }
