@@ -72,6 +72,17 @@ impl From<HashError> for UserError {
     }
 }
 
+/// The "valid after" time of a revocation now: now, but always past the previous one, since
+/// tokens minted right after a change carry that second as their `iat`.
+async fn revocation_time(db: &Db, id: i64) -> Result<chrono::DateTime<chrono::Utc>, UserError> {
+    let t = now();
+    let previous = users::auth_info(db, id)
+        .await?
+        .and_then(|u| u.tokens_valid_after)
+        .and_then(|secs| chrono::DateTime::from_timestamp(secs + 1, 0));
+    Ok(previous.map_or(t, |p| p.max(t)))
+}
+
 async fn to_write(input: UserInput) -> Result<UserWrite, UserError> {
     let password_hash = match input.password {
         Some(p) => Some(passwords::hash(p).await?),
@@ -88,6 +99,7 @@ async fn to_write(input: UserInput) -> Result<UserWrite, UserError> {
         is_superuser: input.is_superuser,
         is_active: input.is_active,
         groups: input.groups,
+        // Made exact by `update`, which knows the previous revocation.
         tokens_valid_after: revoke.then(now),
     })
 }
@@ -118,7 +130,10 @@ pub async fn update(
     if users::get(db, id).await?.is_none() {
         return Err(UserError::NotFound);
     }
-    let w = to_write(input).await?;
+    let mut w = to_write(input).await?;
+    if w.tokens_valid_after.is_some() {
+        w.tokens_valid_after = Some(revocation_time(db, id).await?);
+    }
     let mut tx = db.begin().await?;
     users::update(&mut tx, id, &w).await?;
     tx.commit().await?;
