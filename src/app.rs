@@ -24,6 +24,9 @@ use crate::jobs::{Queue, Registry};
 use crate::metrics::Metrics;
 use crate::{discovery, jobs, keys, service};
 
+/// Partial uploads older than this are left by a crash and removed at start-up.
+const STALE_UPLOAD_AGE: Duration = Duration::from_secs(3600);
+
 /// Every kind of job this server runs.
 pub fn job_kinds() -> Registry {
     Registry::new().register(discovery::scan::ScanJob::default())
@@ -50,13 +53,73 @@ pub struct App {
     tls: Option<RustlsConfig>,
 }
 
+/// Creates the data dir readable by its owner only (0700), or warns when an existing one is
+/// readable or writable by others (it holds the keys and, on SQLite, the database).
+pub fn prepare_data_dir(config: &Config) -> anyhow::Result<()> {
+    let dir = &config.data_dir;
+    if dir.exists() {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir)?.permissions().mode();
+            if mode & 0o077 != 0 {
+                tracing::warn!(
+                    path = %dir.display(),
+                    mode = format!("{:o}", mode & 0o777),
+                    "the data dir is open to other users; it holds keys and data (chmod 700 it)"
+                );
+            }
+        }
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder
+        .create(dir)
+        .with_context(|| format!("cannot create data dir {}", dir.display()))
+}
+
+/// The SQLite file of `url` exists and is readable by its owner only (0600); SQLite gives its
+/// `-wal` and `-shm` files the same mode.
+fn private_sqlite_file(url: &str) -> anyhow::Result<()> {
+    let Some(path) = url.strip_prefix("sqlite://") else {
+        return Ok(());
+    };
+    let path = std::path::Path::new(path.split('?').next().unwrap_or(path));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        for suffix in ["", "-wal", "-shm"] {
+            let p = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+            if p.exists() {
+                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600))
+                    .with_context(|| format!("cannot restrict {}", p.display()))?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Opens the database named by the configuration and applies migrations.
 pub async fn open_database(config: &Config) -> anyhow::Result<Db> {
     if !config.is_postgres() {
-        std::fs::create_dir_all(&config.data_dir)
-            .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
+        prepare_data_dir(config)?;
     }
     let url = config.database_url();
+    if !config.is_postgres() {
+        private_sqlite_file(&url)?;
+    }
     let db = Db::connect(&url, config.db_pool_size())
         .await
         .with_context(|| format!("cannot open database {}", redact_url(&url)))?;
@@ -72,16 +135,14 @@ impl App {
         let _ = rustls::crypto::ring::default_provider().install_default();
         // Keys first: a missing required key must stop start-up before anything touches the
         // database.
-        if !config.is_postgres() {
-            std::fs::create_dir_all(&config.data_dir)
-                .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
-        }
+        prepare_data_dir(&config)?;
         let (jwt_secret, credential_key) = keys::load(&config).map_err(anyhow::Error::msg)?;
         let db = open_database(&config).await?;
         keys::verify_credential_key(&db, &credential_key)
             .await
             .map_err(anyhow::Error::msg)?;
         bootstrap_admin(&db, &config).await?;
+        service::catalogue::remove_stale_uploads(&config.data_dir, STALE_UPLOAD_AGE);
         let tls = server_tls(&config).await.map_err(anyhow::Error::msg)?;
         let listener = std::net::TcpListener::bind(config.listen)
             .with_context(|| format!("cannot listen on {}", config.listen))?;

@@ -488,7 +488,10 @@ async fn receive(
             continue;
         }
         if field.file_name().is_some() {
-            continue;
+            // One file per upload: a second file part is refused before it is read.
+            return Err(ApiError::bad_request(
+                "Multipart form parse error - only one file part may be sent.",
+            ));
         }
         let mut text = Vec::new();
         while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {

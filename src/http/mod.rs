@@ -166,6 +166,8 @@ pub fn router(state: AppState) -> Router {
     let paths: Arc<Vec<&'static str>> = Arc::new(paths);
     let x_request_id = header::HeaderName::from_static("x-request-id");
     let deadline_state = state.clone();
+    let headers_state = state.config.tls;
+    let drain_state = state.config.max_body;
     let inner = router
         .merge(docs)
         .merge(ops::routes(state.config.metrics_listen.is_none()))
@@ -177,6 +179,11 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), record_metrics))
         .with_state(state)
         .layer(middleware::from_fn_with_state(allow, drf_shapes))
+        .layer(middleware::from_fn_with_state(
+            headers_state,
+            security_headers,
+        ))
+        .layer(middleware::from_fn_with_state(drain_state, drain_unread_body))
         .layer(middleware::from_fn_with_state(deadline_state, request_deadline))
         .layer(CompressionLayer::new())
         .layer(CatchPanicLayer::custom(|_| {
@@ -200,6 +207,72 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(paths, trailing_slash))
         .service(inner);
     Router::new().fallback_service(with_slash)
+}
+
+/// `X-Content-Type-Options: nosniff` on every answer and, over TLS,
+/// `Strict-Transport-Security`.
+async fn security_headers(State(tls): State<bool>, req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    let headers = resp.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if tls {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+    resp
+}
+
+/// A request body the handler may leave unread; what is left is drained afterwards.
+struct SharedBody(Arc<std::sync::Mutex<Option<Body>>>);
+
+impl axum::body::HttpBody for SharedBody {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let mut slot = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(body) = slot.as_mut() else {
+            return std::task::Poll::Ready(None);
+        };
+        let polled = std::pin::Pin::new(body).poll_frame(cx);
+        if matches!(polled, std::task::Poll::Ready(None | Some(Err(_)))) {
+            *slot = None;
+        }
+        polled
+    }
+}
+
+/// Reads what a handler left of a request body (at most `MOJO_MAX_BODY` bytes) before the
+/// answer goes out: a POST refused before its body was read (401, 403) then ends its HTTP/2
+/// stream cleanly instead of resetting it under a client still sending. Multipart uploads
+/// are left alone (they may be far larger).
+async fn drain_unread_body(State(limit): State<u64>, req: Request, next: Next) -> Response {
+    let multipart = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("multipart/"));
+    if multipart || req.method() == Method::GET || req.method() == Method::HEAD {
+        return next.run(req).await;
+    }
+    let (parts, body) = req.into_parts();
+    let slot = Arc::new(std::sync::Mutex::new(Some(body)));
+    let req = Request::from_parts(parts, Body::new(SharedBody(slot.clone())));
+    let resp = next.run(req).await;
+    let left = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let Some(body) = left {
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let _ = axum::body::to_bytes(body, limit).await;
+    }
+    resp
 }
 
 /// Bounds the handling of a request by `MOJO_REQUEST_TIMEOUT` (503 past it). Uploads
@@ -290,6 +363,24 @@ async fn drf_shapes(
 ) -> Response {
     // Cheap clones (shared buffers); turned into text only for a 405.
     let (method, uri) = (req.method().clone(), req.uri().clone());
+    if method == Method::OPTIONS {
+        if let Some((_, methods)) = allow.iter().find(|(p, _)| matches_pattern(p, uri.path())) {
+            // DRF answers OPTIONS with 200, the `Allow` header and the view's metadata.
+            let mut resp = axum::Json(serde_json::json!({
+                "renders": ["application/json"],
+                "parses": [
+                    "application/json",
+                    "application/x-www-form-urlencoded",
+                    "multipart/form-data"
+                ]
+            }))
+            .into_response();
+            if let Ok(v) = HeaderValue::from_str(methods) {
+                resp.headers_mut().insert(header::ALLOW, v);
+            }
+            return resp;
+        }
+    }
     let resp = next.run(req).await;
     if resp.status() == StatusCode::METHOD_NOT_ALLOWED
         && !resp.headers().contains_key(header::CONTENT_TYPE)

@@ -64,6 +64,33 @@ pub fn upload_dir(ctx: &Ctx, kind: Kind) -> PathBuf {
     ctx.config.data_dir.join(dir_name(kind))
 }
 
+/// Removes the partial uploads (`.upload-*`) older than `age` that a crashed process left in
+/// the catalogue directories under `data_dir`; returns how many.
+pub fn remove_stale_uploads(data_dir: &std::path::Path, age: std::time::Duration) -> usize {
+    let mut removed = 0;
+    for kind in [Kind::Firmware, Kind::Os] {
+        let Ok(entries) = std::fs::read_dir(data_dir.join(dir_name(kind))) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let stale = entry.file_name().to_string_lossy().starts_with(".upload-")
+                && entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|e| e > age);
+            if stale && std::fs::remove_file(entry.path()).is_ok() {
+                removed += 1;
+            }
+        }
+    }
+    if removed > 0 {
+        tracing::info!(files = removed, "removed partial uploads left by an earlier process");
+    }
+    removed
+}
+
 /// Removes a partly or wholly written upload unless it was kept.
 struct PendingFile {
     path: PathBuf,
