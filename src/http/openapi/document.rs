@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
-use super::super::list::{FilterKind, ListSpec, Shape, MAX_PAGE_SIZE};
+use super::super::list::{FilterKind, ListSpec, Shape, MAX_PAGE_SIZE, MAX_SEARCH_TERMS};
 use super::super::routes::{Components, Op, Reply};
 use super::{to_openapi_30, TITLE};
 
@@ -29,13 +29,15 @@ fn list_params(spec: &ListSpec) -> Vec<Value> {
             FilterKind::Choice(c) => json!({"type": "string", "enum": c}),
             FilterKind::Number => json!({"type": "integer"}),
             FilterKind::Bool => json!({"type": "boolean"}),
-            FilterKind::ForeignKey { nullable: true, .. } => json!({"type": "string"}),
+            // Typed as drf-spectacular types a foreign-key filter; `null` is an extension.
             FilterKind::ForeignKey { .. } => json!({"type": "integer"}),
         };
         let mut param =
             json!({"in": "query", "name": f.param, "required": false, "schema": schema});
         if let FilterKind::ForeignKey { nullable: true, .. } = f.kind {
-            param["description"] = json!("An id, or `null` for none.");
+            param["description"] = json!(
+                "An id. Extension: the text `null` (`?param=null`) selects the objects that have none."
+            );
         }
         params.push(param);
     }
@@ -53,7 +55,7 @@ fn list_params(spec: &ListSpec) -> Vec<Value> {
     let searchable: Vec<&str> = spec.search.iter().map(|(n, _)| *n).collect();
     if !searchable.is_empty() {
         params.push(json!({"in": "query", "name": "search", "required": false,
-            "description": format!("A search term (matches {}).", searchable.join(", ")),
+            "description": format!("A search term (matches {}; at most {MAX_SEARCH_TERMS} terms).", searchable.join(", ")),
             "schema": {"type": "string"}}));
     }
     params
@@ -118,20 +120,30 @@ impl Split {
         }
     }
 
+    /// The name drf-spectacular gives the component of the Rust type `name`: named after the
+    /// serializer, so an answer type `PoolOut` is `Pool` (unless a type of that name exists).
+    fn spectacular_name(&self, name: &str) -> String {
+        match name.strip_suffix("Out") {
+            Some(base) if !base.is_empty() && !self.raw.contains_key(base) => base.to_string(),
+            _ => name.to_string(),
+        }
+    }
+
     /// Emits the `side` variant of component `name` (and what it references); returns its name.
     fn variant(&mut self, name: &str, side: Side) -> String {
         let Some(mut schema) = self.raw.get(name).cloned() else {
             return name.to_string();
         };
+        let base = self.spectacular_name(name);
         // Enums and other leaf schemas are the same on both sides: shared, as spectacular does.
         let splits = schema.get("properties").is_some() || contains_ref(&schema);
-        let request_name = if name.ends_with("Request") {
-            name.to_string()
+        let request_name = if base.ends_with("Request") {
+            base.clone()
         } else {
-            format!("{name}Request")
+            format!("{base}Request")
         };
         let emitted = match (side, splits) {
-            (Side::Response, _) | (_, false) => name.to_string(),
+            (Side::Response, _) | (_, false) => base.clone(),
             (Side::Request, true) => request_name,
             (Side::Patched, true) => format!("Patched{request_name}"),
         };
@@ -516,6 +528,19 @@ mod tests {
         assert!(by_name("ordering")["description"]
             .as_str()
             .is_some_and(|d| d.contains("id, name")));
+    }
+
+    #[test]
+    fn answer_types_are_named_after_the_serializer() {
+        let mut split = Split::new(Vec::new());
+        let obj = json!({"type": "object", "properties": {"id": {"type": "integer"}}});
+        split.raw.insert("PoolOut".into(), obj.clone());
+        split.raw.insert("Thing".into(), obj.clone());
+        split.raw.insert("ThingOut".into(), obj);
+        assert_eq!(split.variant("PoolOut", Side::Response), "Pool");
+        assert_eq!(split.variant("PoolOut", Side::Patched), "PatchedPoolRequest");
+        // A type already named so keeps its name; the other keeps its own.
+        assert_eq!(split.variant("ThingOut", Side::Response), "ThingOut");
     }
 
     #[test]
