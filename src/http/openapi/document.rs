@@ -521,7 +521,7 @@ mod tests {
         );
         assert_eq!(by_name("size")["schema"], json!({"type": "integer"}));
         assert_eq!(by_name("busy")["schema"], json!({"type": "boolean"}));
-        assert_eq!(by_name("group")["schema"], json!({"type": "string"}));
+        assert_eq!(by_name("group")["schema"], json!({"type": "integer"}));
         for n in ["page", "page_size", "search", "ordering"] {
             assert_eq!(by_name(n)["in"], "query", "{n}");
         }
