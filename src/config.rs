@@ -145,7 +145,9 @@ pub fn parse_throttle(s: &str) -> Result<Throttle, String> {
         .parse()
         .map_err(|_| format!("invalid throttle count in {s:?}"))?;
     let unit = unit.trim();
-    let digits = unit.find(|c: char| !c.is_ascii_digit()).unwrap_or(unit.len());
+    let digits = unit
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(unit.len());
     let (times, unit) = unit.split_at(digits);
     let times: u64 = if times.is_empty() {
         1
@@ -320,7 +322,12 @@ pub struct Config {
     #[arg(long, env = "MOJO_LOG_FORMAT", default_value = "text", value_parser = parse_log_format, global = true)]
     pub log_format: LogFormat,
     /// Most client connections open at once (more are closed on accept).
-    #[arg(long, env = "MOJO_MAX_CONNECTIONS", default_value_t = 1000, global = true)]
+    #[arg(
+        long,
+        env = "MOJO_MAX_CONNECTIONS",
+        default_value_t = 1000,
+        global = true
+    )]
     pub max_connections: usize,
     /// Time limit of one request's handling (uploads are bounded by body progress instead;
     /// node registration by MOJO_REGISTER_TIMEOUT).

@@ -258,9 +258,20 @@ async fn http2_refusal_before_the_body() {
     std::fs::write(&body, big).unwrap();
     for (auth, want) in [("", "401"), ("Authorization: Bearer nonsense", "401")] {
         let out = tokio::process::Command::new("curl")
-            .args(["-sk", "--http2", "-o", "/dev/null", "-w", "%{http_code} %{http_version}"])
+            .args([
+                "-sk",
+                "--http2",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code} %{http_version}",
+            ])
             .args(["-X", "POST", "-H", "Content-Type: application/json"])
-            .args(if auth.is_empty() { vec![] } else { vec!["-H", auth] })
+            .args(if auth.is_empty() {
+                vec![]
+            } else {
+                vec!["-H", auth]
+            })
             .arg("--data-binary")
             .arg(format!("@{}", body.display()))
             .arg(format!("{}/api/pool/", app.base))
@@ -296,7 +307,11 @@ both!(options_and_headers, |app: common::TestApp| async move {
     assert!(allow.contains("GET") && allow.contains("POST") && allow.contains("OPTIONS"));
     let b: serde_json::Value = resp.json().await.unwrap();
     assert!(b["renders"].is_array());
-    let resp = app.req(Method::OPTIONS, "/api/pool/1/").send().await.unwrap();
+    let resp = app
+        .req(Method::OPTIONS, "/api/pool/1/")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     assert!(resp.headers()["allow"].to_str().unwrap().contains("DELETE"));
     let resp = app.req(Method::GET, "/api/pool/").send().await.unwrap();
@@ -359,7 +374,9 @@ both!(one_file_per_upload, |app: common::TestApp| async move {
         json!({"detail": "Multipart form parse error - only one file part may be sent."})
     );
     let (_, b) = app.get("/api/firmware/").await;
-    let listed = b.as_array().map_or_else(|| b["count"].as_u64().unwrap(), |a| a.len() as u64);
+    let listed = b
+        .as_array()
+        .map_or_else(|| b["count"].as_u64().unwrap(), |a| a.len() as u64);
     assert_eq!(listed, 0, "{b}");
     app
 });

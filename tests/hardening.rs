@@ -26,60 +26,86 @@ async fn tokens(app: &common::TestApp, username: &str, password: &str) -> (Strin
     )
 }
 
-both!(password_change_revokes_tokens, |app: common::TestApp| async move {
-    let (id, _) = app.user("carol", &[1]).await;
-    let (access, refresh) = tokens(&app, "carol", "pw-of-a-user").await;
-    let (s, _) = app.call(Method::GET, "/api/users/me/", None, Some(&access)).await;
-    assert_eq!(s, StatusCode::OK);
-    // Another field changes nothing.
-    let (s, _) = app
-        .patch(&format!("/api/users/{id}/"), json!({"first_name": "C"}))
-        .await;
-    assert_eq!(s, StatusCode::OK);
-    let (s, _) = app.call(Method::GET, "/api/users/me/", None, Some(&access)).await;
-    assert_eq!(s, StatusCode::OK);
-    // A password change refuses every token issued before it, access and refresh.
-    let (s, _) = app
-        .patch(&format!("/api/users/{id}/"), json!({"password": "a-new-password"}))
-        .await;
-    assert_eq!(s, StatusCode::OK);
-    let (s, b) = app.call(Method::GET, "/api/users/me/", None, Some(&access)).await;
-    assert_eq!(s, StatusCode::UNAUTHORIZED, "{b}");
-    assert_eq!(b["code"], "token_not_valid");
-    let (s, _) = app
-        .call(Method::POST, "/api/token/refresh/", Some(json!({"refresh": refresh})), None)
-        .await;
-    assert_eq!(s, StatusCode::UNAUTHORIZED);
-    let (s, _) = app
-        .call(Method::POST, "/api/token/verify/", Some(json!({"token": access})), None)
-        .await;
-    assert_eq!(s, StatusCode::UNAUTHORIZED);
-    // A login right after the change works at once, in the same second.
-    let (fresh, fresh_refresh) = tokens(&app, "carol", "a-new-password").await;
-    let (s, _) = app.call(Method::GET, "/api/users/me/", None, Some(&fresh)).await;
-    assert_eq!(s, StatusCode::OK);
-    let (s, _) = app
-        .call(
-            Method::POST,
-            "/api/token/refresh/",
-            Some(json!({"refresh": fresh_refresh})),
-            None,
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK);
-    // Deactivating and reactivating does not revive old tokens.
-    let (s, _) = app
-        .patch(&format!("/api/users/{id}/"), json!({"is_active": false}))
-        .await;
-    assert_eq!(s, StatusCode::OK);
-    let (s, _) = app
-        .patch(&format!("/api/users/{id}/"), json!({"is_active": true}))
-        .await;
-    assert_eq!(s, StatusCode::OK);
-    let (s, _) = app.call(Method::GET, "/api/users/me/", None, Some(&fresh)).await;
-    assert_eq!(s, StatusCode::UNAUTHORIZED);
-    app
-});
+both!(
+    password_change_revokes_tokens,
+    |app: common::TestApp| async move {
+        let (id, _) = app.user("carol", &[1]).await;
+        let (access, refresh) = tokens(&app, "carol", "pw-of-a-user").await;
+        let (s, _) = app
+            .call(Method::GET, "/api/users/me/", None, Some(&access))
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        // Another field changes nothing.
+        let (s, _) = app
+            .patch(&format!("/api/users/{id}/"), json!({"first_name": "C"}))
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        let (s, _) = app
+            .call(Method::GET, "/api/users/me/", None, Some(&access))
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        // A password change refuses every token issued before it, access and refresh.
+        let (s, _) = app
+            .patch(
+                &format!("/api/users/{id}/"),
+                json!({"password": "a-new-password"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        let (s, b) = app
+            .call(Method::GET, "/api/users/me/", None, Some(&access))
+            .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{b}");
+        assert_eq!(b["code"], "token_not_valid");
+        let (s, _) = app
+            .call(
+                Method::POST,
+                "/api/token/refresh/",
+                Some(json!({"refresh": refresh})),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        let (s, _) = app
+            .call(
+                Method::POST,
+                "/api/token/verify/",
+                Some(json!({"token": access})),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        // A login right after the change works at once, in the same second.
+        let (fresh, fresh_refresh) = tokens(&app, "carol", "a-new-password").await;
+        let (s, _) = app
+            .call(Method::GET, "/api/users/me/", None, Some(&fresh))
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        let (s, _) = app
+            .call(
+                Method::POST,
+                "/api/token/refresh/",
+                Some(json!({"refresh": fresh_refresh})),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        // Deactivating and reactivating does not revive old tokens.
+        let (s, _) = app
+            .patch(&format!("/api/users/{id}/"), json!({"is_active": false}))
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        let (s, _) = app
+            .patch(&format!("/api/users/{id}/"), json!({"is_active": true}))
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        let (s, _) = app
+            .call(Method::GET, "/api/users/me/", None, Some(&fresh))
+            .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        app
+    }
+);
 
 /// A change made on another replica reaches this one's identity cache within its TTL.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -88,7 +114,9 @@ async fn password_change_on_another_replica() {
     let app = common::spawn(common::Backend::Postgres).await;
     let (id, _) = app.user("dave", &[1]).await;
     let (access, _) = tokens(&app, "dave", "pw-of-a-user").await;
-    let (s, _) = app.call(Method::GET, "/api/users/me/", None, Some(&access)).await;
+    let (s, _) = app
+        .call(Method::GET, "/api/users/me/", None, Some(&access))
+        .await;
     assert_eq!(s, StatusCode::OK);
     let mut config = mojo_server::config::Cli::parse_from([
         "mojo-server",
@@ -118,9 +146,13 @@ async fn password_change_on_another_replica() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
-    tokio::time::sleep(mojo_server::http::auth::IDENTITY_TTL + std::time::Duration::from_millis(500))
+    tokio::time::sleep(
+        mojo_server::http::auth::IDENTITY_TTL + std::time::Duration::from_millis(500),
+    )
+    .await;
+    let (s, _) = app
+        .call(Method::GET, "/api/users/me/", None, Some(&access))
         .await;
-    let (s, _) = app.call(Method::GET, "/api/users/me/", None, Some(&access)).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     replica_state.shutdown.cancel();
     let _ = task.await;
@@ -140,7 +172,7 @@ both!(list_and_body_caps, |app: common::TestApp| async move {
     let ordering = vec!["username"; 2100].join(",");
     let (s, b) = app.get(&format!("/api/users/?ordering={ordering}")).await;
     assert_eq!(s, StatusCode::OK, "{b}");
-    let ordering = vec!["-name", "name", "id"].repeat(800).join(",");
+    let ordering = ["-name", "name", "id"].repeat(800).join(",");
     let (s, _) = app.get(&format!("/api/pool/?ordering={ordering}")).await;
     assert_eq!(s, StatusCode::OK);
     let users: Vec<i64> = (1..=50_000).collect();
@@ -153,7 +185,10 @@ both!(list_and_body_caps, |app: common::TestApp| async move {
         json!({"users": ["Ensure this field has no more than 10000 elements."]})
     );
     let (s, b) = app
-        .post("/api/users/", json!({"username": "u", "password": "p", "groups": users}))
+        .post(
+            "/api/users/",
+            json!({"username": "u", "password": "p", "groups": users}),
+        )
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
     app
@@ -162,9 +197,36 @@ both!(list_and_body_caps, |app: common::TestApp| async move {
 /// Random combinations of every list's parameters never reach a 5xx.
 fn random_value(rng: &mut StdRng) -> String {
     const PIECES: &[&str] = &[
-        "", "1", "0", "-1", "null", "true", "false", "abc", "%", "_", "\\", "'", "\"", "a b",
-        "\"quoted phrase\"", "é", "ß", "🙂", "9223372036854775807", "9223372036854775808",
-        "1e9", "1.5", ",", ",,", "last", "NULL", "%00", "\u{7f}", "x,y,z", "'unclosed",
+        "",
+        "1",
+        "0",
+        "-1",
+        "null",
+        "true",
+        "false",
+        "abc",
+        "%",
+        "_",
+        "\\",
+        "'",
+        "\"",
+        "a b",
+        "\"quoted phrase\"",
+        "é",
+        "ß",
+        "🙂",
+        "9223372036854775807",
+        "9223372036854775808",
+        "1e9",
+        "1.5",
+        ",",
+        ",,",
+        "last",
+        "NULL",
+        "%00",
+        "\u{7f}",
+        "x,y,z",
+        "'unclosed",
     ];
     let n = rng.gen_range(1..4);
     (0..n)
@@ -183,7 +245,9 @@ both!(list_engine_property, |app: common::TestApp| async move {
     }
     assert!(lists.len() >= 5);
     // Something to list.
-    let (s, _) = app.post("/api/pool/", json!({"name": "p", "group": 1})).await;
+    let (s, _) = app
+        .post("/api/pool/", json!({"name": "p", "group": 1}))
+        .await;
     assert_eq!(s, StatusCode::CREATED);
     let mut rng = StdRng::seed_from_u64(0x5eed);
     for round in 0..240 {
@@ -205,7 +269,9 @@ both!(list_engine_property, |app: common::TestApp| async move {
                     let name = if spec.ordering.is_empty() || rng.gen_bool(0.2) {
                         random_value(&mut rng)
                     } else {
-                        spec.ordering[rng.gen_range(0..spec.ordering.len())].0.to_string()
+                        spec.ordering[rng.gen_range(0..spec.ordering.len())]
+                            .0
+                            .to_string()
                     };
                     if rng.gen_bool(0.5) {
                         format!("-{name}")
@@ -242,28 +308,31 @@ both!(list_engine_property, |app: common::TestApp| async move {
     app
 });
 
-both!(metrics_labels_are_bounded, |app: common::TestApp| async move {
-    let method = Method::from_bytes(b"ZZMETHOD1").unwrap();
-    let resp = app
-        .client
-        .request(method, format!("{}/api/pool/", app.base))
-        .send()
-        .await
-        .unwrap();
-    assert!(resp.status().is_client_error());
-    let text = app
-        .client
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(!text.contains("ZZMETHOD1"), "{text}");
-    assert!(text.contains("method=\"other\""), "{text}");
-    app
-});
+both!(
+    metrics_labels_are_bounded,
+    |app: common::TestApp| async move {
+        let method = Method::from_bytes(b"ZZMETHOD1").unwrap();
+        let resp = app
+            .client
+            .request(method, format!("{}/api/pool/", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_client_error());
+        let text = app
+            .client
+            .get(format!("{}/metrics", app.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(!text.contains("ZZMETHOD1"), "{text}");
+        assert!(text.contains("method=\"other\""), "{text}");
+        app
+    }
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_on_their_own_listener() {
@@ -289,107 +358,129 @@ async fn metrics_on_their_own_listener() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
-    assert!(resp.text().await.unwrap().contains("mojo_http_requests_total"));
+    assert!(resp
+        .text()
+        .await
+        .unwrap()
+        .contains("mojo_http_requests_total"));
     app.finish().await;
 }
 
-both!(json_strings_are_not_lists, |app: common::TestApp| async move {
-    let (s, b) = app
+both!(
+    json_strings_are_not_lists,
+    |app: common::TestApp| async move {
+        let (s, b) = app
         .post(
             "/api/node_discovery/scan_range/",
             json!({"name": "r", "ip_from": "127.73.0.1", "ip_to": "127.73.0.2", "ports": "443"}),
         )
         .await;
-    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
-    assert_eq!(
-        b,
-        json!({"ports": ["Expected a list of items but got type \"str\"."]})
-    );
-    // A form body keeps the single-value coercion.
-    let resp = app
-        .req(Method::POST, "/api/node_discovery/scan_range/")
-        .form(&[
-            ("name", "r"),
-            ("ip_from", "127.73.0.1"),
-            ("ip_to", "127.73.0.2"),
-            ("ports", "443"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::CREATED);
-    let b: Value = resp.json().await.unwrap();
-    assert_eq!(b["ports"], json!([443]));
-    app
-});
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+        assert_eq!(
+            b,
+            json!({"ports": ["Expected a list of items but got type \"str\"."]})
+        );
+        // A form body keeps the single-value coercion.
+        let resp = app
+            .req(Method::POST, "/api/node_discovery/scan_range/")
+            .form(&[
+                ("name", "r"),
+                ("ip_from", "127.73.0.1"),
+                ("ip_to", "127.73.0.2"),
+                ("ports", "443"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::CREATED);
+        let b: Value = resp.json().await.unwrap();
+        assert_eq!(b["ports"], json!([443]));
+        app
+    }
+);
 
-both!(audit_log_records_writes, |app: common::TestApp| async move {
-    let (uid, _) = app.user("erin", &[1]).await;
-    let (s, g) = app.post("/api/groups/", json!({"name": "ops", "users": [uid]})).await;
-    assert_eq!(s, StatusCode::CREATED);
-    let gid = g["id"].as_i64().unwrap();
-    let (s, _) = app
-        .patch(&format!("/api/users/{uid}/"), json!({"password": "hunter2-secret"}))
-        .await;
-    assert_eq!(s, StatusCode::OK);
-    // A refused write is not recorded.
-    let (s, _) = app.post("/api/groups/", json!({"name": "ops"})).await;
-    assert_eq!(s, StatusCode::BAD_REQUEST);
-    let (s, _) = app.delete(&format!("/api/groups/{gid}/")).await;
-    assert_eq!(s, StatusCode::NO_CONTENT);
-
-    let (s, b) = app.get("/api/audit_log/").await;
-    assert_eq!(s, StatusCode::OK, "{b}");
-    let rows = b["results"].as_array().unwrap();
-    let summary: Vec<(String, String, Option<String>)> = rows
-        .iter()
-        .map(|r| {
-            (
-                r["method"].as_str().unwrap().to_string(),
-                r["object_kind"].as_str().unwrap().to_string(),
-                r["object_id"].as_str().map(str::to_string),
+both!(
+    audit_log_records_writes,
+    |app: common::TestApp| async move {
+        let (uid, _) = app.user("erin", &[1]).await;
+        let (s, g) = app
+            .post("/api/groups/", json!({"name": "ops", "users": [uid]}))
+            .await;
+        assert_eq!(s, StatusCode::CREATED);
+        let gid = g["id"].as_i64().unwrap();
+        let (s, _) = app
+            .patch(
+                &format!("/api/users/{uid}/"),
+                json!({"password": "hunter2-secret"}),
             )
-        })
-        .collect();
-    let (gid_s, uid_s) = (gid.to_string(), uid.to_string());
-    assert_eq!(
-        summary,
-        vec![
-            ("DELETE".into(), "groups".into(), Some(gid_s.clone())),
-            ("PATCH".into(), "users".into(), Some(uid_s.clone())),
-            ("POST".into(), "groups".into(), Some(gid_s.clone())),
-            ("POST".into(), "users".into(), Some(uid_s.clone())),
-        ]
-    );
-    let admin_id = rows[0]["user"].as_i64().unwrap();
-    assert!(rows.iter().all(|r| r["user"] == json!(admin_id)
-        && r["username"] == "admin"
-        && r["source"] == "127.0.0.1"
-        && r["status"].as_u64().is_some_and(|s| (200..300).contains(&s))));
-    assert_eq!(rows[1]["summary"], format!("updated users {uid}"));
-    assert_eq!(rows[1]["path"], format!("/api/users/{uid}/"));
-    let text = b.to_string();
-    assert!(!text.contains("hunter2") && !text.contains("pw-of-a-user"), "{text}");
-    // Filters and ordering.
-    let (_, b) = app.get("/api/audit_log/?object_kind=groups").await;
-    assert_eq!(b["count"], 2);
-    let (_, b) = app
-        .get(&format!("/api/audit_log/?object_kind=users&object_id={uid}&ordering=created_at"))
-        .await;
-    assert_eq!(b["count"], 2);
-    assert_eq!(b["results"][0]["method"], "POST");
-    let (_, b) = app.get(&format!("/api/audit_log/?user={admin_id}")).await;
-    assert_eq!(b["count"], 4);
-    let (_, b) = app.get("/api/audit_log/?user=99999").await;
-    assert_eq!(b["count"], 0);
-    // Superusers only (the user's old token died with the password change).
-    let user_token = app.login("erin", "hunter2-secret").await;
-    let (s, _) = app
-        .call(Method::GET, "/api/audit_log/", None, Some(&user_token))
-        .await;
-    assert_eq!(s, StatusCode::FORBIDDEN);
-    app
-});
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        // A refused write is not recorded.
+        let (s, _) = app.post("/api/groups/", json!({"name": "ops"})).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        let (s, _) = app.delete(&format!("/api/groups/{gid}/")).await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+
+        let (s, b) = app.get("/api/audit_log/").await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        let rows = b["results"].as_array().unwrap();
+        let summary: Vec<(String, String, Option<String>)> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r["method"].as_str().unwrap().to_string(),
+                    r["object_kind"].as_str().unwrap().to_string(),
+                    r["object_id"].as_str().map(str::to_string),
+                )
+            })
+            .collect();
+        let (gid_s, uid_s) = (gid.to_string(), uid.to_string());
+        assert_eq!(
+            summary,
+            vec![
+                ("DELETE".into(), "groups".into(), Some(gid_s.clone())),
+                ("PATCH".into(), "users".into(), Some(uid_s.clone())),
+                ("POST".into(), "groups".into(), Some(gid_s.clone())),
+                ("POST".into(), "users".into(), Some(uid_s.clone())),
+            ]
+        );
+        let admin_id = rows[0]["user"].as_i64().unwrap();
+        assert!(rows.iter().all(|r| r["user"] == json!(admin_id)
+            && r["username"] == "admin"
+            && r["source"] == "127.0.0.1"
+            && r["status"]
+                .as_u64()
+                .is_some_and(|s| (200..300).contains(&s))));
+        assert_eq!(rows[1]["summary"], format!("updated users {uid}"));
+        assert_eq!(rows[1]["path"], format!("/api/users/{uid}/"));
+        let text = b.to_string();
+        assert!(
+            !text.contains("hunter2") && !text.contains("pw-of-a-user"),
+            "{text}"
+        );
+        // Filters and ordering.
+        let (_, b) = app.get("/api/audit_log/?object_kind=groups").await;
+        assert_eq!(b["count"], 2);
+        let (_, b) = app
+            .get(&format!(
+                "/api/audit_log/?object_kind=users&object_id={uid}&ordering=created_at"
+            ))
+            .await;
+        assert_eq!(b["count"], 2);
+        assert_eq!(b["results"][0]["method"], "POST");
+        let (_, b) = app.get(&format!("/api/audit_log/?user={admin_id}")).await;
+        assert_eq!(b["count"], 4);
+        let (_, b) = app.get("/api/audit_log/?user=99999").await;
+        assert_eq!(b["count"], 0);
+        // Superusers only (the user's old token died with the password change).
+        let user_token = app.login("erin", "hunter2-secret").await;
+        let (s, _) = app
+            .call(Method::GET, "/api/audit_log/", None, Some(&user_token))
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        app
+    }
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_log_is_pruned() {
@@ -436,8 +527,17 @@ async fn schema_names_follow_drf_spectacular() {
     assert_eq!(resp.status(), StatusCode::OK);
     let text = resp.text().await.unwrap();
     for name in [
-        "Pool", "Node", "Server", "Switch", "Job", "ScanRange", "PaginatedPoolList",
-        "PaginatedServerList", "PatchedPoolRequest", "PoolRequest", "AuditLog",
+        "Pool",
+        "Node",
+        "Server",
+        "Switch",
+        "Job",
+        "ScanRange",
+        "PaginatedPoolList",
+        "PaginatedServerList",
+        "PatchedPoolRequest",
+        "PoolRequest",
+        "AuditLog",
     ] {
         assert!(
             text.contains(&format!("#/components/schemas/{name}")),

@@ -87,7 +87,10 @@ async fn parallel_unknown_logins_are_bounded() {
         .iter()
         .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
         .count();
-    let unauthorized = got.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count();
+    let unauthorized = got
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
     assert!(refused > 0, "no 429 among {got:?}");
     assert_eq!(refused + unauthorized, 40, "{got:?}");
     // Unknown names still cost a hash: they answer 401, not at once.
@@ -110,12 +113,18 @@ async fn race(backend: common::Backend) {
     )
     .await;
     let got = statuses(&app, 30, "admin").await;
-    let unauthorized = got.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count();
+    let unauthorized = got
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
     let throttled = got
         .iter()
         .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
         .count();
-    assert!(unauthorized <= 10, "{unauthorized} wrong passwords checked: {got:?}");
+    assert!(
+        unauthorized <= 10,
+        "{unauthorized} wrong passwords checked: {got:?}"
+    );
     assert_eq!(unauthorized + throttled, 30, "{got:?}");
     // Once ten failures are counted the limit holds, also for the right password (attempts
     // refused because hashing was busy are not counted).
@@ -264,7 +273,10 @@ async fn replicas_share_the_throttle() {
     assert_eq!(on(app.base.clone()).await, StatusCode::UNAUTHORIZED);
     assert_eq!(on(replica_base.clone()).await, StatusCode::UNAUTHORIZED);
     assert_eq!(on(app.base.clone()).await, StatusCode::UNAUTHORIZED);
-    assert_eq!(on(replica_base.clone()).await, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        on(replica_base.clone()).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
     assert_eq!(on(app.base.clone()).await, StatusCode::TOO_MANY_REQUESTS);
     replica_state.shutdown.cancel();
     let _ = replica_task.await;

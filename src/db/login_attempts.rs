@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{in_list, now, Exec, Row, Sql};
 use super::DbResult;
+use super::{in_list, now, Exec, Row, Sql};
 
 /// Records an attempt under `key` and returns its id, the number of attempts under `key` since
 /// `since` (this one included) and the oldest of them. Older attempts under `key` are dropped.

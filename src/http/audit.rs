@@ -89,7 +89,11 @@ fn summary(method: &Method, kind: &str, id: Option<&str>, action: Option<&str>) 
 }
 
 /// Records successful writes (see the module documentation).
-pub async fn record_writes(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+pub async fn record_writes(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let method = req.method().clone();
     let write = matches!(
         method,
@@ -130,7 +134,7 @@ pub async fn record_writes(State(state): State<AppState>, mut req: Request, next
             Ok(bytes) => {
                 id = serde_json::from_slice::<serde_json::Value>(&bytes)
                     .ok()
-                    .and_then(|v| v.get("id").map(|i| super::validate::plain(i)));
+                    .and_then(|v| v.get("id").map(super::validate::plain));
                 resp = Response::from_parts(parts, Body::from(bytes));
             }
             Err(_) => {
@@ -269,8 +273,15 @@ mod tests {
     #[test]
     fn objects_come_from_the_route() {
         assert_eq!(
-            object_of("/api/pool/{id}/assign_servers/", "/api/pool/5/assign_servers/"),
-            ("pool".into(), Some("5".into()), Some("assign_servers".into()))
+            object_of(
+                "/api/pool/{id}/assign_servers/",
+                "/api/pool/5/assign_servers/"
+            ),
+            (
+                "pool".into(),
+                Some("5".into()),
+                Some("assign_servers".into())
+            )
         );
         assert_eq!(
             object_of("/api/users/", "/api/users/"),

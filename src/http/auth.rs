@@ -105,7 +105,11 @@ impl IdentityCache {
     }
 
     /// The identity of user `id`, from the cache or the database.
-    pub(super) async fn lookup(&self, db: &db::Db, id: i64) -> db::DbResult<Option<users::AuthInfo>> {
+    pub(super) async fn lookup(
+        &self,
+        db: &db::Db,
+        id: i64,
+    ) -> db::DbResult<Option<users::AuthInfo>> {
         let (generation, hit) = self.get(id);
         if hit.is_some() {
             return Ok(hit);
@@ -461,4 +465,3 @@ pub async fn token_blacklist(
     users::blacklist(&state.db, &claims.jti, claims.exp).await?;
     Ok(Json(json!({})))
 }
-

@@ -157,7 +157,10 @@ impl<T> GuardedIo<T> {
         }
         self.sleep.as_mut().reset(deadline);
         if self.sleep.as_mut().poll(cx).is_ready() {
-            return Err(io::Error::new(io::ErrorKind::TimedOut, "connection timed out"));
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "connection timed out",
+            ));
         }
         Ok(())
     }

@@ -166,7 +166,11 @@ async fn create_group(
     let (name, users) = group_input(&state, &body, Mode::Full).await?;
     let result = service::groups::write(&state.db, &me.viewer(), None, name, users).await;
     state.identities.forget();
-    Ok((StatusCode::CREATED, Json(GroupOut::from(result.map_err(group_error)?))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(GroupOut::from(result.map_err(group_error)?)),
+    )
+        .into_response())
 }
 
 async fn update(

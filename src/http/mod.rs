@@ -259,7 +259,11 @@ async fn drain_unread_body(State(limit): State<u64>, req: Request, next: Next) -
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("multipart/"));
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("multipart/")
+        });
     if multipart || req.method() == Method::GET || req.method() == Method::HEAD {
         return next.run(req).await;
     }
@@ -283,7 +287,11 @@ async fn request_deadline(State(state): State<AppState>, req: Request, next: Nex
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("multipart/"));
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("multipart/")
+        });
     if multipart {
         return next.run(req).await;
     }

@@ -364,7 +364,11 @@ pub const MAX_LIST_ITEMS: usize = 10_000;
 
 fn as_list(v: &Value, form: bool, max_items: Option<usize>) -> Result<Vec<Value>, Value> {
     let max = max_items.unwrap_or(MAX_LIST_ITEMS).min(MAX_LIST_ITEMS);
-    let too_many = || msgs(format!("Ensure this field has no more than {max} elements."));
+    let too_many = || {
+        msgs(format!(
+            "Ensure this field has no more than {max} elements."
+        ))
+    };
     match v {
         Value::Array(a) if a.len() > max => Err(too_many()),
         Value::Array(a) => Ok(a.clone()),
@@ -569,7 +573,11 @@ mod tests {
 
     #[test]
     fn coerces_like_drf() {
-        let v = run(json!({"name": " ab ", "n": "5", "ports": [443]}), Mode::Full).unwrap();
+        let v = run(
+            json!({"name": " ab ", "n": "5", "ports": [443]}),
+            Mode::Full,
+        )
+        .unwrap();
         assert_eq!(v.str("name").as_deref(), Some("ab"));
         assert_eq!(v.int("n"), Some(5));
         assert_eq!(v.ints("ports"), Some(vec![443]));

@@ -31,8 +31,8 @@ pub fn login_rules(config: &Config) -> super::logins::LoginRules {
 }
 
 async fn prune_once(ctx: &Ctx) {
-    let retention =
-        chrono::Duration::from_std(ctx.config.audit_retention).unwrap_or(chrono::Duration::days(90));
+    let retention = chrono::Duration::from_std(ctx.config.audit_retention)
+        .unwrap_or(chrono::Duration::days(90));
     match audit::prune(&ctx.db, now() - retention).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(entries = n, "pruned old audit entries"),

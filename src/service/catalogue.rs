@@ -86,7 +86,10 @@ pub fn remove_stale_uploads(data_dir: &std::path::Path, age: std::time::Duration
         }
     }
     if removed > 0 {
-        tracing::info!(files = removed, "removed partial uploads left by an earlier process");
+        tracing::info!(
+            files = removed,
+            "removed partial uploads left by an earlier process"
+        );
     }
     removed
 }

@@ -538,7 +538,10 @@ mod tests {
         split.raw.insert("Thing".into(), obj.clone());
         split.raw.insert("ThingOut".into(), obj);
         assert_eq!(split.variant("PoolOut", Side::Response), "Pool");
-        assert_eq!(split.variant("PoolOut", Side::Patched), "PatchedPoolRequest");
+        assert_eq!(
+            split.variant("PoolOut", Side::Patched),
+            "PatchedPoolRequest"
+        );
         // A type already named so keeps its name; the other keeps its own.
         assert_eq!(split.variant("ThingOut", Side::Response), "ThingOut");
     }
