@@ -65,7 +65,7 @@ impl AuditEntry {
 
 /// Records one write.
 pub async fn insert(mut ex: impl Exec, w: &AuditWrite) -> DbResult<()> {
-    ex.exec(
+    ex.execute(
         &Sql::new(
             "INSERT INTO audit_log (created_at, user_id, username, source, method, path, status, \
              object_kind, object_id, summary) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -87,6 +87,6 @@ pub async fn insert(mut ex: impl Exec, w: &AuditWrite) -> DbResult<()> {
 
 /// Drops rows older than `before`; returns how many.
 pub async fn prune(mut ex: impl Exec, before: DateTime<Utc>) -> DbResult<u64> {
-    ex.exec(&Sql::new("DELETE FROM audit_log WHERE created_at < $1").arg(before))
+    ex.execute(&Sql::new("DELETE FROM audit_log WHERE created_at < $1").arg(before))
         .await
 }

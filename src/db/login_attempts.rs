@@ -13,21 +13,21 @@ pub async fn record(
     key: &str,
     since: DateTime<Utc>,
 ) -> DbResult<(i64, i64, Option<DateTime<Utc>>)> {
-    ex.exec(
+    ex.execute(
         &Sql::new("DELETE FROM login_attempts WHERE key = $1 AND at <= $2")
             .arg(key)
             .arg(since),
     )
     .await?;
     let id = ex
-        .int(
+        .fetch_int(
             &Sql::new("INSERT INTO login_attempts (key, at) VALUES ($1, $2) RETURNING id")
                 .arg(key)
                 .arg(now()),
         )
         .await?;
     let row: Option<Row> = ex
-        .row(
+        .fetch_optional(
             &Sql::new(
                 "SELECT COUNT(*) AS n, MIN(at) AS oldest FROM login_attempts WHERE key = $1 AND at > $2",
             )
@@ -49,12 +49,12 @@ pub async fn forget(mut ex: impl Exec, ids: &[i64]) -> DbResult<()> {
     }
     let mut sql = Sql::new("DELETE FROM login_attempts WHERE id IN ");
     in_list(&mut sql, ids);
-    ex.exec(&sql).await?;
+    ex.execute(&sql).await?;
     Ok(())
 }
 
 /// Drops attempts older than `before`; returns how many.
 pub async fn prune(mut ex: impl Exec, before: DateTime<Utc>) -> DbResult<u64> {
-    ex.exec(&Sql::new("DELETE FROM login_attempts WHERE at < $1").arg(before))
+    ex.execute(&Sql::new("DELETE FROM login_attempts WHERE at < $1").arg(before))
         .await
 }

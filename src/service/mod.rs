@@ -3,6 +3,7 @@
 //! function of this layer and map its result to the wire.
 
 pub mod audit;
+pub mod auth_profiles;
 pub mod catalogue;
 pub mod groups;
 pub mod logins;
@@ -11,6 +12,7 @@ pub mod passwords;
 pub mod pools;
 pub mod scans;
 pub mod servers;
+pub mod switches;
 pub mod users;
 
 /// Who is asking. The rules scope what may be seen and changed by it: a superuser sees every
