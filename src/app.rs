@@ -53,23 +53,10 @@ pub struct App {
     tls: Option<RustlsConfig>,
 }
 
-/// Creates the data dir readable by its owner only (0700), or warns when an existing one is
-/// readable or writable by others (it holds the keys and, on SQLite, the database).
+/// Creates the data dir readable by its owner only (0700) when it does not exist yet.
 pub fn prepare_data_dir(config: &Config) -> anyhow::Result<()> {
     let dir = &config.data_dir;
     if dir.exists() {
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir)?.permissions().mode();
-            if mode & 0o077 != 0 {
-                tracing::warn!(
-                    path = %dir.display(),
-                    mode = format!("{:o}", mode & 0o777),
-                    "the data dir is open to other users; it holds keys and data (chmod 700 it)"
-                );
-            }
-        }
         return Ok(());
     }
     let mut builder = std::fs::DirBuilder::new();
@@ -82,6 +69,27 @@ pub fn prepare_data_dir(config: &Config) -> anyhow::Result<()> {
     builder
         .create(dir)
         .with_context(|| format!("cannot create data dir {}", dir.display()))
+}
+
+/// Warns when the data dir (keys, certificate, uploads and, on SQLite, the database) is open to
+/// other users.
+fn warn_open_data_dir(config: &Config) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = &config.data_dir;
+        let Ok(meta) = std::fs::metadata(dir) else {
+            return;
+        };
+        let mode = meta.permissions().mode();
+        if mode & 0o077 != 0 {
+            tracing::warn!(
+                path = %dir.display(),
+                mode = format!("{:o}", mode & 0o777),
+                "the data dir is open to other users; it holds keys and data (chmod 700 it)"
+            );
+        }
+    }
 }
 
 /// The SQLite file of `url` exists and is readable by its owner only (0600); SQLite gives its
@@ -143,6 +151,7 @@ impl App {
             .map_err(anyhow::Error::msg)?;
         bootstrap_admin(&db, &config).await?;
         service::catalogue::remove_stale_uploads(&config.data_dir, STALE_UPLOAD_AGE);
+        warn_open_data_dir(&config);
         let tls = server_tls(&config).await.map_err(anyhow::Error::msg)?;
         let listener = std::net::TcpListener::bind(config.listen)
             .with_context(|| format!("cannot listen on {}", config.listen))?;
