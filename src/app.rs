@@ -34,7 +34,13 @@ pub fn job_kinds() -> Registry {
 pub type StartFn = fn(&Ctx, &Arc<Queue>);
 
 /// Background work started with the server.
-pub const BACKGROUND: &[StartFn] = &[jobs::start];
+pub const BACKGROUND: &[StartFn] = &[jobs::start, scan_scheduler];
+
+/// The scan scheduler: starts the scans of ranges whose `rescan_interval` made them due.
+fn scan_scheduler(ctx: &Ctx, _: &Arc<Queue>) {
+    ctx.tasks
+        .spawn(crate::service::scans::run_scheduler(ctx.clone()));
+}
 
 /// Scrape-time gauges added to `/metrics`.
 pub const METRIC_GAUGES: &[GaugeFn] = &[jobs::job_gauges];

@@ -277,6 +277,23 @@ pub struct Config {
     /// Deadline of one node registration.
     #[arg(long, env = "MOJO_REGISTER_TIMEOUT", default_value = "60s", value_parser = parse_duration, global = true)]
     pub register_timeout: Duration,
+    /// Most BMCs talked to at once by one job (zero-touch onboarding registrations, ...).
+    #[arg(
+        long,
+        env = "MOJO_BMC_CONCURRENCY",
+        default_value_t = 16,
+        global = true
+    )]
+    pub bmc_concurrency: usize,
+    /// How often the scan scheduler looks for due scan ranges, in milliseconds (tests shorten it).
+    #[arg(
+        long,
+        env = "MOJO_SCHEDULER_TICK_MS",
+        default_value_t = 5000,
+        hide = true,
+        global = true
+    )]
+    pub scheduler_tick_ms: u64,
     /// Job lease in seconds (renewed every third of it while the job runs).
     #[arg(long, env = "MOJO_JOB_LEASE_SECS", default_value_t = 30, global = true)]
     pub job_lease_secs: u64,
@@ -361,6 +378,9 @@ impl Config {
         }
         if self.scan_concurrency == 0 {
             return Err("MOJO_SCAN_CONCURRENCY must be at least 1".into());
+        }
+        if self.bmc_concurrency == 0 {
+            return Err("MOJO_BMC_CONCURRENCY must be at least 1".into());
         }
         if self.workers == 0 {
             return Err("MOJO_WORKERS must be at least 1".into());
