@@ -506,3 +506,101 @@ async fn postgres_two_replicas_scan_each_due_range_once() {
     second.finish().await;
     first.finish().await;
 }
+
+/// A BMC onboarded at a new address whose server (same identity) is already in another pool:
+/// the server stays there, and the node's `last_error` says so.
+async fn a_server_in_another_pool_stays_there(backend: common::Backend) {
+    let app = spawn_fast(backend).await;
+    let (old_ip, new_ip) = (
+        format!("127.74.{}.1", block(&app, 50)),
+        format!("127.74.{}.1", block(&app, 52)),
+    );
+    let lab_args = |ip: &str| {
+        vec![
+            "--base".to_string(),
+            ip.to_string(),
+            "--port".into(),
+            "9443".into(),
+            "--persona".into(),
+            "dell".into(),
+            "--seed".into(),
+            "onboard-move".into(),
+        ]
+    };
+    let prof = profile(&app, "Moved", &[("root", "calvin")]).await;
+    let other = pool(&app, "Other").await;
+    let landing = pool(&app, "Landing").await;
+    let old = {
+        let args = lab_args(&old_ip);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        Lab::start("start", 1, &args)
+    };
+    let by_hand = create_range(
+        &app,
+        json!({"name": "Old", "ip_from": old_ip, "ip_to": old_ip, "ports": [9443]}),
+    )
+    .await["id"]
+        .as_i64()
+        .unwrap();
+    let r = scan(&app, by_hand).await;
+    assert!(r["progress"].get("registered").is_none(), "no onboarding: {r}");
+    let node = nodes_of(&app, by_hand).await[0]["id"].as_i64().unwrap();
+    let (s, n) = app
+        .post(
+            &format!("/api/node/{node}/register/"),
+            json!({"auth_profile": prof}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{n}");
+    let server = n["server"].as_i64().unwrap();
+    let (s, p) = app
+        .post(
+            &format!("/api/pool/{other}/assign_servers/"),
+            json!({"servers": [server]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{p}");
+    drop(old);
+
+    // The same BMC answers at a new address, inside a range that onboards into another pool.
+    let new = {
+        let args = lab_args(&new_ip);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        Lab::start("start", 1, &args)
+    };
+    let onboarding = create_range(
+        &app,
+        json!({"name": "New", "ip_from": new_ip, "ip_to": new_ip, "ports": [9443],
+               "auth_profile": prof, "auto_register": true, "resource_pool": landing}),
+    )
+    .await["id"]
+        .as_i64()
+        .unwrap();
+    let r = scan(&app, onboarding).await;
+    assert_eq!(r["progress"]["registered"], 1, "{r}");
+    let n = nodes_of(&app, onboarding).await[0].clone();
+    assert_eq!(n["status"], "registered", "{n}");
+    assert_eq!(n["server"], server, "same identity, same server: {n}");
+    let msg = n["last_error"].as_str().unwrap_or_else(|| panic!("{n}"));
+    assert!(
+        msg.contains(&format!("Server {server} (")) && msg.contains(&format!("is already in pool {other} (Other).")),
+        "{msg}"
+    );
+    let (_, s) = app.get(&format!("/api/server/{server}/")).await;
+    assert_eq!(s["resource_pool"], other, "{s}");
+    let (_, l) = app.get(&format!("/api/pool/{landing}/")).await;
+    assert_eq!(l["servers_count"], 0, "{l}");
+    assert_eq!(new.open_sessions().await, 0);
+    drop(new);
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_server_in_another_pool_stays_there() {
+    a_server_in_another_pool_stays_there(common::Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_server_in_another_pool_stays_there() {
+    a_server_in_another_pool_stays_there(common::Backend::Postgres).await;
+}
