@@ -106,7 +106,10 @@ async fn scan(app: &common::TestApp, id: i64) -> Value {
     let last = range(app, id).await;
     let after = (!last["last_scan_at"].is_null()).then(|| time(&last["last_scan_at"]));
     let (s, r) = app
-        .post("/api/node_discovery/run_scan/", json!({"scan_ranges": [id]}))
+        .post(
+            "/api/node_discovery/run_scan/",
+            json!({"scan_ranges": [id]}),
+        )
         .await;
     assert_eq!(s, StatusCode::ACCEPTED, "{r}");
     wait_scanned(app, id, after).await
@@ -220,7 +223,10 @@ both!(
         assert_eq!(s, StatusCode::OK, "{r}");
         assert_eq!(r["rescan_interval"], 300);
         let next = time(&r["next_scan_at"]);
-        assert!(next >= before && next <= Utc::now() + chrono::Duration::seconds(1), "{r}");
+        assert!(
+            next >= before && next <= Utc::now() + chrono::Duration::seconds(1),
+            "{r}"
+        );
         let (s, e) = app
             .patch(
                 &format!("/api/node_discovery/scan_range/{id}/"),
@@ -310,7 +316,11 @@ async fn fresh_lab_is_onboarded(backend: common::Backend) {
     );
     let jobs = scan_jobs(&app).await;
     assert_eq!(jobs.len(), 1, "{jobs:?}");
-    assert_eq!(jobs[0]["created_by"], Value::Null, "the scheduler started it");
+    assert_eq!(
+        jobs[0]["created_by"],
+        Value::Null,
+        "the scheduler started it"
+    );
     assert_eq!(jobs[0]["status"], "succeeded", "{jobs:?}");
     assert_eq!(jobs[0]["progress"]["registered"], 4, "{jobs:?}");
     assert_eq!(jobs[0]["progress"]["registration_failed"], 0, "{jobs:?}");
@@ -380,7 +390,11 @@ async fn refused_nodes_wait_for_a_credential_change(backend: common::Backend) {
     )
     .await;
     let id = r["id"].as_i64().unwrap();
-    assert_eq!(r["next_scan_at"], Value::Null, "no interval: only when asked");
+    assert_eq!(
+        r["next_scan_at"],
+        Value::Null,
+        "no interval: only when asked"
+    );
 
     let r = scan(&app, id).await;
     // Found: slots 0,1,2,3,6,8,9; registered 0,1,6,9; refused 2,8; plain HTTP 3.
@@ -421,7 +435,11 @@ async fn refused_nodes_wait_for_a_credential_change(backend: common::Backend) {
     let nodes = nodes_of(&app, id).await;
     for s in lab.bmcs() {
         let n = node_at(&nodes, &s.ip);
-        let want = if s.idx == 3 { "discovered" } else { "registered" };
+        let want = if s.idx == 3 {
+            "discovered"
+        } else {
+            "registered"
+        };
         assert_eq!(n["status"], want, "{n}");
     }
     for (idx, failed, lockouts, open) in login_counters(&lab).await {
@@ -456,7 +474,14 @@ async fn postgres_two_replicas_scan_each_due_range_once() {
     let lab = Lab::start(
         "start",
         3,
-        &["--base", "127.74.40.1", "--port", "9443", "--persona", "dell"],
+        &[
+            "--base",
+            "127.74.40.1",
+            "--port",
+            "9443",
+            "--persona",
+            "dell",
+        ],
     );
     let gets = |lab: &Lab| {
         let slots: Vec<lab::Slot> = lab.bmcs().cloned().collect();
@@ -543,7 +568,10 @@ async fn a_server_in_another_pool_stays_there(backend: common::Backend) {
         .as_i64()
         .unwrap();
     let r = scan(&app, by_hand).await;
-    assert!(r["progress"].get("registered").is_none(), "no onboarding: {r}");
+    assert!(
+        r["progress"].get("registered").is_none(),
+        "no onboarding: {r}"
+    );
     let node = nodes_of(&app, by_hand).await[0]["id"].as_i64().unwrap();
     let (s, n) = app
         .post(
@@ -583,7 +611,8 @@ async fn a_server_in_another_pool_stays_there(backend: common::Backend) {
     assert_eq!(n["server"], server, "same identity, same server: {n}");
     let msg = n["last_error"].as_str().unwrap_or_else(|| panic!("{n}"));
     assert!(
-        msg.contains(&format!("Server {server} (")) && msg.contains(&format!("is already in pool {other} (Other).")),
+        msg.contains(&format!("Server {server} ("))
+            && msg.contains(&format!("is already in pool {other} (Other).")),
         "{msg}"
     );
     let (_, s) = app.get(&format!("/api/server/{server}/")).await;

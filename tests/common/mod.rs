@@ -259,7 +259,11 @@ impl TestAppBuilder {
             "--shutdown-grace-secs".into(),
             "5".into(),
         ];
-        if let Some(url) = pg_database.as_ref().map(PgDatabase::url).or_else(|| self.shared_database.clone()) {
+        if let Some(url) = pg_database
+            .as_ref()
+            .map(PgDatabase::url)
+            .or_else(|| self.shared_database.clone())
+        {
             argv.push("--database-url".into());
             argv.push(url);
         }
