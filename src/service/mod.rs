@@ -3,6 +3,7 @@
 //! function of this layer and map its result to the wire.
 
 pub mod catalogue;
+pub mod lifecycle;
 pub mod nodes;
 pub mod passwords;
 pub mod pools;
