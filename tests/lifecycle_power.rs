@@ -590,3 +590,73 @@ async fn resumes_from_checkpoint_sqlite() {
 async fn resumes_from_checkpoint_postgres() {
     resumes_from_checkpoint(common::Backend::Postgres).await;
 }
+
+/// A power action that does not settle within MOJO_POWER_TIMEOUT fails with that cause; a
+/// cancelled job ends its servers `cancelled` and frees them; no session is left behind.
+async fn timeout_and_cancel(backend: common::Backend) {
+    let b = block(backend, 7);
+    let lab = start_lab(b, 1, &["--power-delay-ms", "4000"]);
+    let app = common::TestApp::builder(backend)
+        .args(["--power-timeout", "1s"])
+        .spawn()
+        .await;
+    let servers = register_lab(&app, &lab).await;
+    let s0 = servers[0];
+    let j = power_server(&app, s0, "GracefulShutdown").await;
+    assert_eq!(j["status"], "failed", "{j}");
+    let msg = "PowerState did not settle on Off within MOJO_POWER_TIMEOUT (1 s)";
+    assert_eq!(j["error"], msg, "{j}");
+    assert_eq!(
+        j["results"],
+        json!([{"server": s0, "status": "failed", "message": msg}])
+    );
+    assert_eq!(j["progress"]["failed"], 1, "{j}");
+    // The lab finishes powering off; On then waits 4 s for PoweringOn -> On: cancel it.
+    tokio::time::sleep(Duration::from_millis(4200)).await;
+    let (s, j) = app
+        .post(&format!("/api/server/{s0}/power/"), json!({"action": "On"}))
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{j}");
+    let job = j["id"].as_i64().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while resets(lab.slot(0)).await.len() < 2 {
+        assert!(Instant::now() < deadline, "On never sent");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (s, j) = app
+        .post(&format!("/api/job/{job}/cancel/"), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{j}");
+    assert_eq!(j["status"], "cancelled", "{j}");
+    assert_eq!(j["results"][0]["status"], "cancelled", "{j}");
+    let (s, e) = app
+        .post(&format!("/api/job/{job}/cancel/"), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+    // The server is free again at once.
+    let (s, j) = app
+        .post(&format!("/api/server/{s0}/refresh/"), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{j}");
+    assert_eq!(
+        wait_job(&app, j["id"].as_i64().unwrap(), &app.token).await["status"],
+        "succeeded"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while lab.open_sessions().await != 0 {
+        assert!(Instant::now() < deadline, "a session was left open");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    app.finish().await;
+    assert_eq!(lab.open_sessions().await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeout_and_cancel_sqlite() {
+    timeout_and_cancel(common::Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeout_and_cancel_postgres() {
+    timeout_and_cancel(common::Backend::Postgres).await;
+}
