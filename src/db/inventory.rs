@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::servers::NAME_MAX;
-use super::{insert_rows, now, update_columns, DbResult, Sql, Tx, Val};
+use super::{insert_rows, now, update_columns, DbResult, Exec, Sql, Val};
 
 /// A processor as read from the BMC.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -132,7 +132,7 @@ pub fn default_name(inv: &ServerInventory, id: i64) -> String {
 /// Finds the server an inventory describes: by UUID, else by serial number, else (neither known)
 /// the identity-less server of the same node.
 async fn find_existing(
-    tx: &mut Tx,
+    mut tx: impl Exec,
     node_id: i64,
     inv: &ServerInventory,
 ) -> DbResult<Option<(i64, bool)>> {
@@ -177,13 +177,13 @@ async fn find_existing(
 /// BMC whose address changed updates its server), replaces its hardware rows and sets
 /// `last_inventory_at`. Keeps the server's pool and a name a user has set. Returns the server id.
 pub async fn upsert_from_inventory(
-    tx: &mut Tx,
+    mut tx: impl Exec,
     node_id: i64,
     bmc_url: &str,
     inv: &ServerInventory,
 ) -> DbResult<i64> {
     let t = now();
-    let existing = find_existing(tx, node_id, inv).await?;
+    let existing = find_existing(&mut tx, node_id, inv).await?;
     let fields = [
         ("model", Val::from(clean(&inv.model))),
         ("serial_number", Val::from(clean(&inv.serial_number))),
@@ -204,7 +204,7 @@ pub async fn upsert_from_inventory(
     let (id, keep_name) = match existing {
         Some((id, custom)) => {
             let cols = fields.iter().map(|(col, v)| (*col, Some(v.clone())));
-            update_columns(tx, "servers", id, cols).await?;
+            update_columns(&mut tx, "servers", id, cols).await?;
             (id, custom)
         }
         None => {
@@ -230,7 +230,7 @@ pub async fn upsert_from_inventory(
         )
         .await?;
     }
-    replace_hardware(tx, id, inv).await?;
+    replace_hardware(&mut tx, id, inv).await?;
     tracing::debug!(server_id = id, node_id, "inventory stored");
     Ok(id)
 }
@@ -240,7 +240,7 @@ fn json_text<T: Serialize>(v: &T) -> String {
 }
 
 /// Replaces the hardware rows of a server.
-async fn replace_hardware(tx: &mut Tx, id: i64, inv: &ServerInventory) -> DbResult<()> {
+async fn replace_hardware(mut tx: impl Exec, id: i64, inv: &ServerInventory) -> DbResult<()> {
     for table in [
         "server_processors",
         "server_ethernet_interfaces",
@@ -267,7 +267,7 @@ async fn replace_hardware(tx: &mut Tx, id: i64, inv: &ServerInventory) -> DbResu
         })
         .collect();
     insert_rows(
-        tx,
+        &mut tx,
         "server_processors",
         &[
             "server_id",
@@ -297,7 +297,7 @@ async fn replace_hardware(tx: &mut Tx, id: i64, inv: &ServerInventory) -> DbResu
         })
         .collect();
     insert_rows(
-        tx,
+        &mut tx,
         "server_ethernet_interfaces",
         &[
             "server_id",
@@ -324,7 +324,7 @@ async fn replace_hardware(tx: &mut Tx, id: i64, inv: &ServerInventory) -> DbResu
         })
         .collect();
     insert_rows(
-        tx,
+        &mut tx,
         "server_storages",
         &["server_id", "name", "controllers", "drives", "volumes"],
         storages,
@@ -346,7 +346,7 @@ async fn replace_hardware(tx: &mut Tx, id: i64, inv: &ServerInventory) -> DbResu
         })
         .collect();
     insert_rows(
-        tx,
+        &mut tx,
         "server_firmwares",
         &[
             "server_id",

@@ -9,7 +9,7 @@
 use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 
-use super::{now, Db, DbResult, JobStatus, Row, Sql, Tx};
+use super::{now, Db, DbResult, Exec, JobStatus, Row, Sql};
 
 /// Job statuses.
 pub const STATUSES: &[&str] = JobStatus::NAMES;
@@ -91,7 +91,7 @@ impl Job {
 
 /// Queues a job inside the caller's transaction; returns its id.
 pub async fn enqueue(
-    tx: &mut Tx,
+    mut tx: impl Exec,
     kind: &str,
     targets: &Value,
     progress: &Value,
@@ -151,7 +151,7 @@ pub async fn enqueue_lifecycle(
 }
 
 /// One job.
-pub async fn get(db: &Db, id: i64) -> DbResult<Option<Job>> {
+pub async fn get(mut db: impl Exec, id: i64) -> DbResult<Option<Job>> {
     let sql = Sql::new(format!("SELECT {JOB_COLUMNS} FROM jobs j WHERE j.id = $1")).arg(id);
     db.fetch_optional(&sql)
         .await?
@@ -253,7 +253,7 @@ pub async fn claim(db: &Db, owner: &str, lease: Duration) -> DbResult<Option<Job
 
 /// Extends the lease; false when the job is no longer running under this owner (cancelled,
 /// or taken over after the lease ran out).
-pub async fn renew(db: &Db, id: i64, owner: &str, lease: Duration) -> DbResult<bool> {
+pub async fn renew(mut db: impl Exec, id: i64, owner: &str, lease: Duration) -> DbResult<bool> {
     let n = db
         .execute(
             &Sql::new(
@@ -268,7 +268,12 @@ pub async fn renew(db: &Db, id: i64, owner: &str, lease: Duration) -> DbResult<b
 }
 
 /// Writes progress; false when the job is no longer this owner's.
-pub async fn set_progress(db: &Db, id: i64, owner: &str, progress: &Value) -> DbResult<bool> {
+pub async fn set_progress(
+    mut db: impl Exec,
+    id: i64,
+    owner: &str,
+    progress: &Value,
+) -> DbResult<bool> {
     let n = db
         .execute(
             &Sql::new("UPDATE jobs SET progress = $1 WHERE id = $2 AND lease_owner = $3 AND status = 'running'")
@@ -283,7 +288,7 @@ pub async fn set_progress(db: &Db, id: i64, owner: &str, progress: &Value) -> Db
 /// Writes the checkpoint (and, when given, the progress with it); false when the job is no
 /// longer this owner's.
 pub async fn set_checkpoint(
-    db: &Db,
+    mut db: impl Exec,
     id: i64,
     owner: &str,
     checkpoint: &Value,
@@ -306,7 +311,7 @@ pub async fn set_checkpoint(
 
 /// Ends a job this owner runs (`succeeded` or `failed`); false when it was not ours any more.
 pub async fn finish(
-    tx: &mut Tx,
+    mut tx: impl Exec,
     id: i64,
     owner: &str,
     status: JobStatus,
@@ -332,7 +337,7 @@ pub async fn finish(
 }
 
 /// Cancels a queued or running job; false when it had already ended.
-pub async fn cancel(tx: &mut Tx, id: i64) -> DbResult<bool> {
+pub async fn cancel(mut tx: impl Exec, id: i64) -> DbResult<bool> {
     let n = tx
         .execute(
             &Sql::new(
@@ -350,7 +355,7 @@ pub async fn cancel(tx: &mut Tx, id: i64) -> DbResult<bool> {
 }
 
 /// Current status of a job.
-pub async fn status(db: &Db, id: i64) -> DbResult<Option<JobStatus>> {
+pub async fn status(mut db: impl Exec, id: i64) -> DbResult<Option<JobStatus>> {
     let row = db
         .fetch_optional(&Sql::new("SELECT status FROM jobs WHERE id = $1").arg(id))
         .await?;
@@ -358,7 +363,7 @@ pub async fn status(db: &Db, id: i64) -> DbResult<Option<JobStatus>> {
 }
 
 /// Number of jobs per (kind, status), for `/metrics`.
-pub async fn counts(db: &Db) -> DbResult<Vec<(String, String, i64)>> {
+pub async fn counts(mut db: impl Exec) -> DbResult<Vec<(String, String, i64)>> {
     db.fetch_all(&Sql::new(
         "SELECT kind, status, COUNT(*) AS n FROM jobs GROUP BY kind, status ORDER BY kind, status",
     ))
@@ -369,7 +374,7 @@ pub async fn counts(db: &Db) -> DbResult<Vec<(String, String, i64)>> {
 }
 
 /// Replaces the targets of a job (inside the enqueueing transaction).
-pub async fn set_targets(tx: &mut Tx, id: i64, targets: &Value) -> DbResult<()> {
+pub async fn set_targets(mut tx: impl Exec, id: i64, targets: &Value) -> DbResult<()> {
     tx.execute(
         &Sql::new("UPDATE jobs SET targets = $1 WHERE id = $2")
             .arg(targets.to_string())
@@ -380,7 +385,7 @@ pub async fn set_targets(tx: &mut Tx, id: i64, targets: &Value) -> DbResult<()> 
 }
 
 /// Drops a job queued in the same transaction that turned out to have nothing to do.
-pub async fn discard(tx: &mut Tx, id: i64) -> DbResult<()> {
+pub async fn discard(mut tx: impl Exec, id: i64) -> DbResult<()> {
     tx.execute(&Sql::new("DELETE FROM jobs WHERE id = $1 AND status = 'queued'").arg(id))
         .await?;
     Ok(())

@@ -6,7 +6,7 @@
 //! this module knows nothing of how callers are authenticated. Reading the query string and
 //! turning [`ListError`] into an answer is the web edge's business.
 
-use super::{Db, DbError, DbResult, Dialect, Row, Sql};
+use super::{Db, DbError, DbResult, Dialect, Exec, Row, Sql};
 
 /// How an unpaginated list is answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -462,7 +462,7 @@ pub async fn run<T>(
 /// One row of a declaration by id, within the caller's scope, decoded (None: no such row, or
 /// one the caller may not see).
 pub async fn fetch_one<T>(
-    db: &Db,
+    mut db: impl Exec,
     spec: &ListSpec,
     scope_groups: Option<&[i64]>,
     id: i64,

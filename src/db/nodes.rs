@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{in_list, now, Db, DbResult, NodeStatus, Row, Sql, Tx};
+use super::{in_list, now, Db, DbResult, Exec, NodeStatus, Row, Sql};
 
 /// Node statuses.
 pub const STATUSES: &[&str] = NodeStatus::NAMES;
@@ -102,7 +102,7 @@ pub struct Seen {
 }
 
 /// One node.
-pub async fn get(db: &Db, id: i64) -> DbResult<Option<Node>> {
+pub async fn get(mut db: impl Exec, id: i64) -> DbResult<Option<Node>> {
     let sql = Sql::new(format!(
         "SELECT {NODE_COLUMNS} FROM nodes n WHERE n.id = $1"
     ))
@@ -119,7 +119,7 @@ pub async fn get(db: &Db, id: i64) -> DbResult<Option<Node>> {
 /// A known node keeps `registered`/`registering`; `unreachable` and `error` return to the
 /// status it had before. The pinned certificate of a registered node is not replaced by
 /// whatever answers now: a changed certificate must show up as a mismatch, not be trusted.
-pub async fn upsert_seen(db: &Db, scan_range: i64, s: &Seen) -> DbResult<()> {
+pub async fn upsert_seen(mut db: impl Exec, scan_range: i64, s: &Seen) -> DbResult<()> {
     let t = now();
     db.execute(
         &Sql::new(
@@ -156,7 +156,7 @@ pub async fn upsert_seen(db: &Db, scan_range: i64, s: &Seen) -> DbResult<()> {
 /// Records an endpoint whose TLS the client refuses: a new node in `error`, a known one gets
 /// `last_error` (and `error` unless it is registered or being registered).
 pub async fn upsert_tls_error(
-    db: &Db,
+    mut db: impl Exec,
     scan_range: i64,
     url: &str,
     ip: &str,
@@ -188,7 +188,10 @@ pub async fn upsert_tls_error(
 }
 
 /// Endpoints (id, ip, port) of the nodes a range found before.
-pub async fn endpoints_of_range(db: &Db, scan_range: i64) -> DbResult<Vec<(i64, String, i64)>> {
+pub async fn endpoints_of_range(
+    mut db: impl Exec,
+    scan_range: i64,
+) -> DbResult<Vec<(i64, String, i64)>> {
     db.fetch_all(
         &Sql::new("SELECT id, ip_address, port FROM nodes WHERE scan_range_id = $1")
             .arg(scan_range),
@@ -200,7 +203,7 @@ pub async fn endpoints_of_range(db: &Db, scan_range: i64) -> DbResult<Vec<(i64, 
 }
 
 /// Marks a node that stopped answering `unreachable`, remembering its status.
-pub async fn mark_unreachable(tx: &mut Tx, ids: &[i64]) -> DbResult<()> {
+pub async fn mark_unreachable(mut tx: impl Exec, ids: &[i64]) -> DbResult<()> {
     if ids.is_empty() {
         return Ok(());
     }
@@ -259,7 +262,7 @@ pub async fn begin_registration(db: &Db, id: i64, deadline: DateTime<Utc>) -> Db
 }
 
 /// A failed registration: the node gets its previous status back and `last_error`.
-pub async fn fail_registration(db: &Db, id: i64, error: &str) -> DbResult<()> {
+pub async fn fail_registration(mut db: impl Exec, id: i64, error: &str) -> DbResult<()> {
     db.execute(
         &Sql::new(
             "UPDATE nodes SET status = COALESCE(previous_status, 'discovered'), previous_status = NULL, \
@@ -275,7 +278,7 @@ pub async fn fail_registration(db: &Db, id: i64, error: &str) -> DbResult<()> {
 
 /// A successful registration, inside the transaction that wrote the inventory.
 pub async fn complete_registration(
-    tx: &mut Tx,
+    mut tx: impl Exec,
     id: i64,
     server: Option<i64>,
     auth_profile: i64,
@@ -298,7 +301,7 @@ pub async fn complete_registration(
 
 /// Deletes a node that has no server and is not being registered, in one guarded statement
 /// (no window between a check and the delete); false when nothing was deleted.
-pub async fn delete_unused(db: &Db, id: i64) -> DbResult<bool> {
+pub async fn delete_unused(mut db: impl Exec, id: i64) -> DbResult<bool> {
     let n = db
         .execute(
             &Sql::new("DELETE FROM nodes WHERE id = $1 AND server_id IS NULL AND status <> $2")

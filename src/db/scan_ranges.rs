@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
-use super::{in_list, now, Db, DbResult, Exec, Row, ScanRangeStatus, Sql, Tx};
+use super::{in_list, now, DbResult, Exec, Row, ScanRangeStatus, Sql};
 
 /// Scan range statuses.
 pub const STATUSES: &[&str] = ScanRangeStatus::NAMES;
@@ -85,7 +85,7 @@ pub fn zero_progress(total: u64) -> Value {
 }
 
 /// One range.
-pub async fn get(db: &Db, id: i64) -> DbResult<Option<ScanRange>> {
+pub async fn get(mut db: impl Exec, id: i64) -> DbResult<Option<ScanRange>> {
     let sql = Sql::new(format!(
         "SELECT {SCAN_RANGE_COLUMNS} FROM scan_ranges r WHERE r.id = $1"
     ))
@@ -104,7 +104,7 @@ pub async fn get_many(mut ex: impl Exec, ids: &[i64]) -> DbResult<Vec<ScanRange>
     ));
     in_list(&mut sql, ids);
     sql.push(" ORDER BY r.id");
-    ex.rows(&sql)
+    ex.fetch_all(&sql)
         .await?
         .iter()
         .map(ScanRange::from_row)
@@ -112,7 +112,7 @@ pub async fn get_many(mut ex: impl Exec, ids: &[i64]) -> DbResult<Vec<ScanRange>
 }
 
 /// Creates a range (`ready`, never scanned); returns its id.
-pub async fn insert(tx: &mut Tx, w: &ScanRangeWrite) -> DbResult<i64> {
+pub async fn insert(mut tx: impl Exec, w: &ScanRangeWrite) -> DbResult<i64> {
     let t = now();
     tx.fetch_int(
         &Sql::new(
@@ -130,7 +130,7 @@ pub async fn insert(tx: &mut Tx, w: &ScanRangeWrite) -> DbResult<i64> {
 }
 
 /// Changes the given fields.
-pub async fn update(tx: &mut Tx, id: i64, w: &ScanRangeWrite) -> DbResult<()> {
+pub async fn update(tx: impl Exec, id: i64, w: &ScanRangeWrite) -> DbResult<()> {
     super::update_columns(
         tx,
         "scan_ranges",
@@ -149,7 +149,7 @@ pub async fn update(tx: &mut Tx, id: i64, w: &ScanRangeWrite) -> DbResult<()> {
 }
 
 /// Marks ranges `scanning` under `job` unless they already scan; returns the ids it took.
-pub async fn start_scan(tx: &mut Tx, ids: &[i64], job: i64) -> DbResult<Vec<i64>> {
+pub async fn start_scan(mut tx: impl Exec, ids: &[i64], job: i64) -> DbResult<Vec<i64>> {
     let mut sql =
         Sql::new("UPDATE scan_ranges SET status = 'scanning', last_error = NULL, job_id = ");
     sql.bind(job);
@@ -171,7 +171,7 @@ pub async fn start_scan(tx: &mut Tx, ids: &[i64], job: i64) -> DbResult<Vec<i64>
 }
 
 /// Writes the live progress of a range still scanned by `job`.
-pub async fn set_progress(db: &Db, id: i64, job: i64, progress: &Value) -> DbResult<()> {
+pub async fn set_progress(mut db: impl Exec, id: i64, job: i64, progress: &Value) -> DbResult<()> {
     db.execute(
         &Sql::new("UPDATE scan_ranges SET progress = $1 WHERE id = $2 AND job_id = $3 AND status = 'scanning'")
             .arg(progress.to_string())
@@ -184,7 +184,7 @@ pub async fn set_progress(db: &Db, id: i64, job: i64, progress: &Value) -> DbRes
 
 /// Ends the scan of a range by `job`: `ready` (error None) or `error` with the message.
 pub async fn finish_scan(
-    tx: &mut Tx,
+    mut tx: impl Exec,
     id: i64,
     job: i64,
     progress: &Value,
@@ -213,7 +213,7 @@ pub async fn finish_scan(
 
 /// Sets every range still scanning under `job` back to `ready` (the job was cancelled) or to
 /// `error` with a message.
-pub async fn release_job(tx: &mut Tx, job: i64, error: Option<&str>) -> DbResult<()> {
+pub async fn release_job(mut tx: impl Exec, job: i64, error: Option<&str>) -> DbResult<()> {
     tx.execute(
         &Sql::new(
             "UPDATE scan_ranges SET status = $1, last_error = $2, updated_at = $3 WHERE job_id = $4 AND status = 'scanning'",
@@ -232,7 +232,7 @@ pub async fn release_job(tx: &mut Tx, job: i64, error: Option<&str>) -> DbResult
 }
 
 /// Deletes a range; returns the job that was scanning it, if any, and whether it existed.
-pub async fn delete(tx: &mut Tx, id: i64) -> DbResult<Option<Option<i64>>> {
+pub async fn delete(mut tx: impl Exec, id: i64) -> DbResult<Option<Option<i64>>> {
     // Nodes it found keep existing: `nodes.scan_range_id` is `ON DELETE SET NULL`.
     let row = tx
         .fetch_optional(
@@ -249,7 +249,7 @@ pub async fn delete(tx: &mut Tx, id: i64) -> DbResult<Option<Option<i64>>> {
 }
 
 /// Ranges still scanning under `job`.
-pub async fn scanning_under(tx: &mut Tx, job: i64) -> DbResult<i64> {
+pub async fn scanning_under(mut tx: impl Exec, job: i64) -> DbResult<i64> {
     tx.fetch_int(
         &Sql::new("SELECT COUNT(*) FROM scan_ranges WHERE job_id = $1 AND status = 'scanning'")
             .arg(job),

@@ -40,7 +40,8 @@ pub async fn record_inventory(
 ) -> Result<Option<i64>, DbError> {
     let mut first = None;
     for server in super::inventory_map::servers_of(inv) {
-        let id = crate::db::servers::upsert_from_inventory(tx, node.id, &node.url, &server).await?;
+        let id = crate::db::servers::upsert_from_inventory(&mut *tx, node.id, &node.url, &server)
+            .await?;
         first.get_or_insert(id);
     }
     Ok(first)

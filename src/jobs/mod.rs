@@ -169,7 +169,7 @@ impl JobQueue for Queue {
 
     fn cancel<'a>(&'a self, tx: &'a mut Tx, job: &'a Job) -> BoxFuture<'a, DbResult<bool>> {
         Box::pin(async move {
-            if !jobs::cancel(tx, job.id).await? {
+            if !jobs::cancel(&mut *tx, job.id).await? {
                 return Ok(false);
             }
             if let Some(handler) = self.registry.get(&job.kind) {
