@@ -115,7 +115,7 @@ pub async fn enqueue(
 /// `queued` result per server, the `job_servers` rows); returns its id. The busy rule is the
 /// caller's next step ([`super::lifecycle::claim_servers`]).
 pub async fn enqueue_lifecycle(
-    tx: &mut Tx,
+    mut tx: impl Exec,
     kind: &str,
     servers: &[i64],
     params: &Value,
@@ -146,7 +146,7 @@ pub async fn enqueue_lifecycle(
         .iter()
         .map(|s| vec![super::Val::Int(id), super::Val::Int(*s)])
         .collect();
-    super::insert_rows(tx, "job_servers", &["job_id", "server_id"], rows).await?;
+    super::insert_rows(&mut tx, "job_servers", &["job_id", "server_id"], rows).await?;
     Ok(id)
 }
 
@@ -160,20 +160,16 @@ pub async fn get(mut db: impl Exec, id: i64) -> DbResult<Option<Job>> {
         .transpose()
 }
 
-/// One job, read inside a transaction (e.g. the finishing one).
-pub async fn get_in(tx: &mut Tx, id: i64) -> DbResult<Option<Job>> {
-    let sql = Sql::new(format!("SELECT {JOB_COLUMNS} FROM jobs j WHERE j.id = $1")).arg(id);
-    tx.fetch_optional(&sql)
-        .await?
-        .as_ref()
-        .map(Job::from_row)
-        .transpose()
+/// One job, read inside a transaction (the same as [`get`] on `&mut Tx`; kept for callers
+/// written before the table functions became generic over [`Exec`]).
+pub async fn get_in(tx: &mut super::Tx, id: i64) -> DbResult<Option<Job>> {
+    get(tx, id).await
 }
 
 /// Writes progress and per-server results (and, when given, the checkpoint) of a job this
 /// owner runs; false when it is no longer this owner's.
 pub async fn set_report(
-    db: &Db,
+    mut db: impl Exec,
     id: i64,
     owner: &str,
     progress: &Value,
@@ -198,7 +194,7 @@ pub async fn set_report(
 
 /// Replaces progress and results inside the caller's transaction (the finishing one).
 pub async fn set_results_in(
-    tx: &mut Tx,
+    mut tx: impl Exec,
     id: i64,
     progress: &Value,
     results: &Value,
@@ -331,7 +327,7 @@ pub async fn finish(
         )
         .await?;
     if n == 1 {
-        super::lifecycle::release_servers(tx, id).await?;
+        super::lifecycle::release_servers(&mut tx, id).await?;
     }
     Ok(n == 1)
 }
@@ -349,7 +345,7 @@ pub async fn cancel(mut tx: impl Exec, id: i64) -> DbResult<bool> {
         )
         .await?;
     if n == 1 {
-        super::lifecycle::release_servers(tx, id).await?;
+        super::lifecycle::release_servers(&mut tx, id).await?;
     }
     Ok(n == 1)
 }

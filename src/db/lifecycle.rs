@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{in_list, now, Db, DbResult, Exec, Sql, Tx};
+use super::{in_list, now, DbResult, Exec, Sql};
 
 /// A server that another lifecycle job holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,7 +24,7 @@ pub struct BusyServer {
 /// and `ON CONFLICT DO NOTHING` waits for a concurrent claim of the same server to commit or
 /// roll back (PostgreSQL) or runs after it (SQLite's single writer).
 pub async fn claim_servers(
-    tx: &mut Tx,
+    mut tx: impl Exec,
     job: i64,
     kind: &str,
     ids: &[i64],
@@ -74,7 +74,7 @@ pub async fn claim_servers(
 }
 
 /// Frees the servers a job held (called by every transaction that ends a job).
-pub async fn release_servers(tx: &mut Tx, job: i64) -> DbResult<u64> {
+pub async fn release_servers(mut tx: impl Exec, job: i64) -> DbResult<u64> {
     tx.execute(&Sql::new("DELETE FROM server_busy WHERE job_id = $1").arg(job))
         .await
 }
@@ -87,7 +87,7 @@ pub async fn busy_of(mut e: impl Exec, ids: &[i64]) -> DbResult<Vec<BusyServer>>
     let mut sql = Sql::new("SELECT server_id, job_id, kind FROM server_busy WHERE server_id IN ");
     in_list(&mut sql, ids);
     sql.push(" ORDER BY server_id");
-    e.rows(&sql)
+    e.fetch_all(&sql)
         .await?
         .iter()
         .map(|r| {
@@ -112,11 +112,15 @@ pub async fn pool_server_ids(mut e: impl Exec, pool: i64, sub_pools: bool) -> Db
     } else {
         Sql::new("SELECT s.id FROM servers s WHERE s.resource_pool_id = $1 ORDER BY s.id").arg(pool)
     };
-    e.rows(&sql).await?.iter().map(|r| r.int("id")).collect()
+    e.fetch_all(&sql)
+        .await?
+        .iter()
+        .map(|r| r.int("id"))
+        .collect()
 }
 
 /// Records a server's Redfish `PowerState` as last read.
-pub async fn set_power_state(db: &Db, server: i64, state: &str) -> DbResult<()> {
+pub async fn set_power_state(mut db: impl Exec, server: i64, state: &str) -> DbResult<()> {
     db.execute(
         &Sql::new("UPDATE servers SET power_state = $1 WHERE id = $2")
             .arg(state)
@@ -140,7 +144,7 @@ pub struct PolledServer {
 }
 
 /// Every server whose node is registered, ordered by node (one BMC's servers together).
-pub async fn polled_servers(db: &Db) -> DbResult<Vec<PolledServer>> {
+pub async fn polled_servers(mut db: impl Exec) -> DbResult<Vec<PolledServer>> {
     db.fetch_all(&Sql::new(
         "SELECT s.id, s.node_id, s.uuid, s.serial_number FROM servers s \
          JOIN nodes n ON n.id = s.node_id WHERE n.status = 'registered' ORDER BY s.node_id, s.id",
@@ -160,7 +164,12 @@ pub async fn polled_servers(db: &Db) -> DbResult<Vec<PolledServer>> {
 
 /// Takes the round of periodic work `name` that is due (its `due_at` has passed) for `owner`,
 /// moving `due_at` to `next`. False when the round is not due or another process took it.
-pub async fn claim_round(db: &Db, name: &str, owner: &str, next: DateTime<Utc>) -> DbResult<bool> {
+pub async fn claim_round(
+    mut db: impl Exec,
+    name: &str,
+    owner: &str,
+    next: DateTime<Utc>,
+) -> DbResult<bool> {
     let n = db
         .execute(
             &Sql::new(

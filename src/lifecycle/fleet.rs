@@ -315,7 +315,7 @@ pub fn end_of(results: &[ServerResult]) -> Outcome {
 /// still `queued` or `running` become `cancelled` (the job was cancelled) or `failed` with the
 /// job's error.
 pub async fn finish(tx: &mut Tx, job_id: i64, error: Option<&str>) -> DbResult<()> {
-    let Some(job) = jobs::get_in(tx, job_id).await? else {
+    let Some(job) = jobs::get(&mut *tx, job_id).await? else {
         return Ok(());
     };
     let mut results = results_of(&job.results);
@@ -337,7 +337,7 @@ pub async fn finish(tx: &mut Tx, job_id: i64, error: Option<&str>) -> DbResult<(
         }
     }
     let progress = progress_of(&results, &HashMap::new());
-    jobs::set_results_in(tx, job_id, &progress, &json!(results)).await
+    jobs::set_results_in(&mut *tx, job_id, &progress, &json!(results)).await
 }
 
 /// The result of an error on one server, logged.

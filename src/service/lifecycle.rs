@@ -105,7 +105,7 @@ async fn queue(
         // Dropping the transaction rolls the job back.
         return Err(StartError::Busy(busy));
     }
-    let job = jobs::get_in(&mut tx, id)
+    let job = jobs::get(&mut tx, id)
         .await?
         .ok_or(DbError::Decode("job".into(), "vanished"))?;
     tx.commit().await?;
