@@ -22,11 +22,14 @@ use crate::http::auth::{JwtKeys, LoginThrottle};
 use crate::http::AppState;
 use crate::jobs::{Queue, Registry};
 use crate::metrics::Metrics;
-use crate::{discovery, jobs, keys};
+use crate::{discovery, jobs, keys, lifecycle};
 
 /// Every kind of job this server runs.
 pub fn job_kinds() -> Registry {
-    Registry::new().register(discovery::scan::ScanJob::default())
+    Registry::new()
+        .register(discovery::scan::ScanJob::default())
+        .register(lifecycle::power::PowerJob)
+        .register(lifecycle::inventory::InventoryJob)
 }
 
 /// Starts one kind of background work (workers, sweepers) into `ctx.tasks`; each stops when
@@ -34,7 +37,7 @@ pub fn job_kinds() -> Registry {
 pub type StartFn = fn(&Ctx, &Arc<Queue>);
 
 /// Background work started with the server.
-pub const BACKGROUND: &[StartFn] = &[jobs::start, scan_scheduler];
+pub const BACKGROUND: &[StartFn] = &[jobs::start, scan_scheduler, lifecycle::poll::start];
 
 /// The scan scheduler: starts the scans of ranges whose `rescan_interval` made them due.
 fn scan_scheduler(ctx: &Ctx, _: &Arc<Queue>) {
