@@ -22,14 +22,17 @@ use crate::http::auth::JwtKeys;
 use crate::http::AppState;
 use crate::jobs::{Queue, Registry};
 use crate::metrics::Metrics;
-use crate::{discovery, jobs, keys, service};
+use crate::{discovery, jobs, keys, lifecycle, service};
 
 /// Partial uploads older than this are left by a crash and removed at start-up.
 const STALE_UPLOAD_AGE: Duration = Duration::from_secs(3600);
 
 /// Every kind of job this server runs.
 pub fn job_kinds() -> Registry {
-    Registry::new().register(discovery::scan::ScanJob::default())
+    Registry::new()
+        .register(discovery::scan::ScanJob::default())
+        .register(lifecycle::power::PowerJob)
+        .register(lifecycle::inventory::InventoryJob)
 }
 
 /// Starts one kind of background work (workers, sweepers) into `ctx.tasks`; each stops when
@@ -37,7 +40,18 @@ pub fn job_kinds() -> Registry {
 pub type StartFn = fn(&Ctx, &Arc<Queue>);
 
 /// Background work started with the server.
-pub const BACKGROUND: &[StartFn] = &[jobs::start, service::audit::start_pruning];
+pub const BACKGROUND: &[StartFn] = &[
+    jobs::start,
+    scan_scheduler,
+    lifecycle::poll::start,
+    service::audit::start_pruning,
+];
+
+/// The scan scheduler: starts the scans of ranges whose `rescan_interval` made them due.
+fn scan_scheduler(ctx: &Ctx, _: &Arc<Queue>) {
+    ctx.tasks
+        .spawn(crate::service::scans::run_scheduler(ctx.clone()));
+}
 
 /// Scrape-time gauges added to `/metrics`.
 pub const METRIC_GAUGES: &[GaugeFn] = &[jobs::job_gauges];

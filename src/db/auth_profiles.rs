@@ -189,3 +189,14 @@ pub async fn delete_credential(mut db: impl Exec, profile: i64, id: i64) -> DbRe
     )
     .await
 }
+
+/// The version of a profile's credentials (bumped by every credential added, changed or
+/// removed); None when there is no such profile.
+pub async fn credentials_version(mut db: impl Exec, id: i64) -> DbResult<Option<i64>> {
+    db.fetch_optional(
+        &Sql::new("SELECT credentials_version FROM auth_profiles WHERE id = $1").arg(id),
+    )
+    .await?
+    .map(|r| r.int("credentials_version"))
+    .transpose()
+}

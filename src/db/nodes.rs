@@ -311,3 +311,80 @@ pub async fn delete_unused(mut db: impl Exec, id: i64) -> DbResult<bool> {
         .await?;
     Ok(n == 1)
 }
+
+/// Nodes of `scan_range` that onboarding should register with `profile` at credentials
+/// `version`: found by the range, not registered (nor being registered, nor failing TLS), not
+/// among `skip`, and not yet tried with that profile and version. In id order.
+pub async fn onboarding_candidates(
+    mut db: impl Exec,
+    scan_range: i64,
+    profile: i64,
+    version: i64,
+    skip: &[i64],
+) -> DbResult<Vec<i64>> {
+    let mut sql = Sql::new(
+        "SELECT id FROM nodes WHERE scan_range_id = $1 AND status = 'discovered' AND server_id IS NULL \
+         AND NOT (onboard_profile_id IS NOT NULL AND onboard_profile_id = $2 \
+                  AND onboard_credentials_version IS NOT NULL AND onboard_credentials_version = $3)",
+    )
+    .arg(scan_range)
+    .arg(profile)
+    .arg(version);
+    if !skip.is_empty() {
+        sql.push(" AND id NOT IN ");
+        in_list(&mut sql, skip);
+    }
+    sql.push(" ORDER BY id");
+    db.fetch_all(&sql)
+        .await?
+        .iter()
+        .map(|r| r.int("id"))
+        .collect()
+}
+
+/// Records that onboarding tries node `id` with `profile` at credentials `version`, before
+/// the attempt (so a crash mid-attempt does not repeat it against a BMC that may lock out);
+/// false when the node was tried with them already or is no longer a candidate.
+pub async fn claim_for_onboarding(
+    mut db: impl Exec,
+    id: i64,
+    profile: i64,
+    version: i64,
+) -> DbResult<bool> {
+    let n = db
+        .execute(
+            &Sql::new(
+                "UPDATE nodes SET onboard_profile_id = $1, onboard_credentials_version = $2 \
+                 WHERE id = $3 AND status = 'discovered' AND server_id IS NULL \
+                 AND NOT (onboard_profile_id IS NOT NULL AND onboard_profile_id = $1 \
+                          AND onboard_credentials_version IS NOT NULL AND onboard_credentials_version = $2)",
+            )
+            .arg(profile)
+            .arg(version)
+            .arg(id),
+        )
+        .await?;
+    Ok(n == 1)
+}
+
+/// Sets a node's `last_error` (a note after a registration, e.g. why its server stayed out of
+/// a pool).
+pub async fn set_last_error(mut db: impl Exec, id: i64, error: &str) -> DbResult<()> {
+    db.execute(
+        &Sql::new("UPDATE nodes SET last_error = $1, updated_at = $2 WHERE id = $3")
+            .arg(error)
+            .arg(now())
+            .arg(id),
+    )
+    .await?;
+    Ok(())
+}
+
+/// The servers registration created from node `id` (one per ComputerSystem), in id order.
+pub async fn servers_of(mut db: impl Exec, id: i64) -> DbResult<Vec<i64>> {
+    db.fetch_all(&Sql::new("SELECT id FROM servers WHERE node_id = $1 ORDER BY id").arg(id))
+        .await?
+        .iter()
+        .map(|r| r.int("id"))
+        .collect()
+}

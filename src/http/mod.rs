@@ -10,6 +10,7 @@ pub mod error;
 pub mod extract;
 pub mod groups;
 pub mod jobs;
+pub mod lifecycle;
 pub mod list;
 pub mod nodes;
 pub mod openapi;
@@ -100,6 +101,7 @@ pub fn api() -> Api {
         .merge(switches::routes())
         .merge(catalogue::routes())
         .merge(audit::routes())
+        .merge(lifecycle::routes())
 }
 
 fn auth_routes() -> Api {

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth_profiles;
 pub mod catalogue;
 pub mod groups;
+pub mod lifecycle;
 pub mod logins;
 pub mod nodes;
 pub mod passwords;
