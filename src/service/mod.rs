@@ -2,6 +2,7 @@
 //! and how a multi-row change is made, with no web types here. Handlers extract, call one
 //! function of this layer and map its result to the wire.
 
+pub mod baselines;
 pub mod catalogue;
 pub mod nodes;
 pub mod passwords;
