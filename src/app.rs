@@ -23,11 +23,14 @@ use crate::http::AppState;
 use crate::jobs::{Queue, Registry};
 use crate::media::{MediaListener, MediaSigner};
 use crate::metrics::Metrics;
-use crate::{discovery, jobs, keys};
+use crate::{discovery, jobs, keys, lifecycle};
 
 /// Every kind of job this server runs.
 pub fn job_kinds() -> Registry {
-    Registry::new().register(discovery::scan::ScanJob::default())
+    Registry::new()
+        .register(discovery::scan::ScanJob::default())
+        .register(lifecycle::power::PowerJob)
+        .register(lifecycle::inventory::InventoryJob)
 }
 
 /// Starts one kind of background work (workers, sweepers) into `ctx.tasks`; each stops when
@@ -35,7 +38,7 @@ pub fn job_kinds() -> Registry {
 pub type StartFn = fn(&Ctx, &Arc<Queue>);
 
 /// Background work started with the server.
-pub const BACKGROUND: &[StartFn] = &[jobs::start];
+pub const BACKGROUND: &[StartFn] = &[jobs::start, lifecycle::poll::start];
 
 /// Scrape-time gauges added to `/metrics`.
 pub const METRIC_GAUGES: &[GaugeFn] = &[jobs::job_gauges];

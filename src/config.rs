@@ -291,6 +291,25 @@ pub struct Config {
     /// Job workers in this process.
     #[arg(long, env = "MOJO_WORKERS", default_value_t = 4, global = true)]
     pub workers: usize,
+    /// BMCs a lifecycle job or the power poll talks to at once.
+    #[arg(
+        long,
+        env = "MOJO_BMC_CONCURRENCY",
+        default_value_t = 16,
+        global = true
+    )]
+    pub bmc_concurrency: usize,
+    /// Deadline of a power action on one server (reset sent, `PowerState` settled).
+    #[arg(long, env = "MOJO_POWER_TIMEOUT", default_value = "300s", value_parser = parse_duration, global = true)]
+    pub power_timeout: Duration,
+    /// Seconds between rounds of the power poll that keeps `power_state` current (0 = off).
+    #[arg(
+        long,
+        env = "MOJO_POWER_POLL_SECS",
+        default_value_t = 300,
+        global = true
+    )]
+    pub power_poll_secs: u64,
     /// Allow BMCs that only speak plain HTTP (credentials then travel unencrypted).
     #[arg(long, env = "MOJO_ALLOW_HTTP_BMC", default_value = "false", value_parser = parse_on_off, action = clap::ArgAction::Set, global = true)]
     pub allow_http_bmc: bool,
@@ -395,6 +414,9 @@ impl Config {
                     ))
                 }
             }
+        }
+        if self.bmc_concurrency == 0 {
+            return Err("MOJO_BMC_CONCURRENCY must be at least 1".into());
         }
         if self.workers == 0 {
             return Err("MOJO_WORKERS must be at least 1".into());

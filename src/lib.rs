@@ -12,6 +12,7 @@ pub mod discovery;
 pub mod http;
 pub mod jobs;
 pub mod keys;
+pub mod lifecycle;
 pub mod media;
 pub mod metrics;
 pub mod redfish;

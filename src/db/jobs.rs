@@ -1,4 +1,5 @@
-//! `jobs`: the one queue of asynchronous work (scans today; firmware, deployments later).
+//! `jobs`: the one queue of asynchronous work (scans and the lifecycle kinds: power, inventory
+//! refresh, firmware updates, deployments).
 //!
 //! A worker claims a job in a short transaction and commits before any network work. The claim
 //! takes a lease; a job whose lease ran out (its process died) is claimed again. Every write a
@@ -41,12 +42,16 @@ pub struct Job {
     /// What the handler recorded as done so far (`{}` until it writes one); a re-claimed job
     /// reads it to resume instead of starting over.
     pub checkpoint: Value,
+    /// What the job was asked to do (kind-specific, e.g. `{"action": "On"}` for power).
+    pub params: Value,
+    /// One entry per server for lifecycle kinds (`[]` for a scan).
+    pub results: Value,
 }
 
 /// Columns selected for [`Job::from_row`].
 pub const JOB_COLUMNS: &str =
     "j.id, j.kind, j.status, j.progress, j.targets, j.error, j.created_by, \
-     j.created_at, j.started_at, j.finished_at, j.attempts, j.checkpoint";
+     j.created_at, j.started_at, j.finished_at, j.attempts, j.checkpoint, j.params, j.results";
 
 fn json_col(r: &Row, name: &str) -> DbResult<Value> {
     Ok(r.opt_text(name)?
@@ -70,6 +75,8 @@ impl Job {
             finished_at: r.opt_time("finished_at")?,
             attempts: r.int("attempts")?,
             checkpoint: json_col(r, "checkpoint")?,
+            params: json_col(r, "params")?,
+            results: json_col(r, "results")?,
         })
     }
 
@@ -104,6 +111,45 @@ pub async fn enqueue(
     .await
 }
 
+/// Queues a lifecycle job over `servers` inside the caller's transaction (targets, params, one
+/// `queued` result per server, the `job_servers` rows); returns its id. The busy rule is the
+/// caller's next step ([`super::lifecycle::claim_servers`]).
+pub async fn enqueue_lifecycle(
+    tx: &mut Tx,
+    kind: &str,
+    servers: &[i64],
+    params: &Value,
+    created_by: Option<i64>,
+) -> DbResult<i64> {
+    let results: Vec<Value> = servers
+        .iter()
+        .map(|s| serde_json::json!({"server": s, "status": "queued", "message": null}))
+        .collect();
+    let progress =
+        serde_json::json!({"total": servers.len(), "done": 0, "failed": 0, "percent": 0});
+    let id = tx
+        .fetch_int(
+            &Sql::new(
+                "INSERT INTO jobs (kind, status, progress, targets, params, results, created_by, created_at) \
+                 VALUES ($1, 'queued', $2, $3, $4, $5, $6, $7) RETURNING id",
+            )
+            .arg(kind)
+            .arg(progress.to_string())
+            .arg(serde_json::json!(servers).to_string())
+            .arg(params.to_string())
+            .arg(Value::Array(results).to_string())
+            .arg(created_by)
+            .arg(now()),
+        )
+        .await?;
+    let rows: Vec<Vec<super::Val>> = servers
+        .iter()
+        .map(|s| vec![super::Val::Int(id), super::Val::Int(*s)])
+        .collect();
+    super::insert_rows(tx, "job_servers", &["job_id", "server_id"], rows).await?;
+    Ok(id)
+}
+
 /// One job.
 pub async fn get(db: &Db, id: i64) -> DbResult<Option<Job>> {
     let sql = Sql::new(format!("SELECT {JOB_COLUMNS} FROM jobs j WHERE j.id = $1")).arg(id);
@@ -112,6 +158,59 @@ pub async fn get(db: &Db, id: i64) -> DbResult<Option<Job>> {
         .as_ref()
         .map(Job::from_row)
         .transpose()
+}
+
+/// One job, read inside a transaction (e.g. the finishing one).
+pub async fn get_in(tx: &mut Tx, id: i64) -> DbResult<Option<Job>> {
+    let sql = Sql::new(format!("SELECT {JOB_COLUMNS} FROM jobs j WHERE j.id = $1")).arg(id);
+    tx.fetch_optional(&sql)
+        .await?
+        .as_ref()
+        .map(Job::from_row)
+        .transpose()
+}
+
+/// Writes progress and per-server results (and, when given, the checkpoint) of a job this
+/// owner runs; false when it is no longer this owner's.
+pub async fn set_report(
+    db: &Db,
+    id: i64,
+    owner: &str,
+    progress: &Value,
+    results: &Value,
+    checkpoint: Option<&Value>,
+) -> DbResult<bool> {
+    let n = db
+        .execute(
+            &Sql::new(
+                "UPDATE jobs SET progress = $1, results = $2, checkpoint = COALESCE($3, checkpoint) \
+                 WHERE id = $4 AND lease_owner = $5 AND status = 'running'",
+            )
+            .arg(progress.to_string())
+            .arg(results.to_string())
+            .arg(checkpoint.map(Value::to_string))
+            .arg(id)
+            .arg(owner),
+        )
+        .await?;
+    Ok(n == 1)
+}
+
+/// Replaces progress and results inside the caller's transaction (the finishing one).
+pub async fn set_results_in(
+    tx: &mut Tx,
+    id: i64,
+    progress: &Value,
+    results: &Value,
+) -> DbResult<()> {
+    tx.execute(
+        &Sql::new("UPDATE jobs SET progress = $1, results = $2 WHERE id = $3")
+            .arg(progress.to_string())
+            .arg(results.to_string())
+            .arg(id),
+    )
+    .await?;
+    Ok(())
 }
 
 /// Claims the oldest queued job, or a running one whose lease expired, for `owner`.
@@ -226,6 +325,9 @@ pub async fn finish(
             .arg(owner),
         )
         .await?;
+    if n == 1 {
+        super::lifecycle::release_servers(tx, id).await?;
+    }
     Ok(n == 1)
 }
 
@@ -241,6 +343,9 @@ pub async fn cancel(tx: &mut Tx, id: i64) -> DbResult<bool> {
             .arg(id),
         )
         .await?;
+    if n == 1 {
+        super::lifecycle::release_servers(tx, id).await?;
+    }
     Ok(n == 1)
 }
 

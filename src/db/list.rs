@@ -30,6 +30,9 @@ pub enum FilterKind {
     Choice(&'static [&'static str]),
     /// An integer (`Enter a number.` otherwise).
     Number,
+    /// An integer naming rows through another table: ` AND <column> IN (<select> = value)`,
+    /// e.g. `"SELECT job_id FROM job_servers WHERE server_id"` (`Enter a number.` otherwise).
+    NumberIn(&'static str),
     /// `true/false/1/0`; anything else skips the filter, as django-filter's BooleanWidget does.
     Bool,
     /// The id of a row in `table` (missing or invisible: 400); `null` matches unset when
@@ -267,6 +270,13 @@ fn where_clause(
                 Ok(n) => {
                     let p = sql.bind_later(n);
                     sql.push(&format!(" AND {} = {p}", f.column));
+                }
+                Err(_) => error("Enter a number.".into()),
+            },
+            FilterKind::NumberIn(select) => match raw.trim().parse::<i64>() {
+                Ok(n) => {
+                    let p = sql.bind_later(n);
+                    sql.push(&format!(" AND {} IN ({select} = {p})", f.column));
                 }
                 Err(_) => error("Enter a number.".into()),
             },

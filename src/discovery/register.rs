@@ -32,8 +32,8 @@ pub enum RegisterError {
 }
 
 /// Writes the inventory of a registered node inside `tx` (one server per ComputerSystem);
-/// returns the node's server, the first one.
-async fn record_inventory(
+/// returns the node's server, the first one. Registration and the inventory refresh job use it.
+pub async fn record_inventory(
     tx: &mut crate::db::Tx,
     node: &Node,
     inv: &Inventory,

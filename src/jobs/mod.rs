@@ -60,6 +60,26 @@ impl JobContext {
         self.keep(ours)
     }
 
+    /// Writes progress and per-server results together, with the checkpoint when given (the
+    /// lifecycle kinds); false (and the token cancelled) when the job is no longer ours.
+    pub async fn report(
+        &self,
+        progress: &Value,
+        results: &Value,
+        checkpoint: Option<&Value>,
+    ) -> DbResult<bool> {
+        let ours = jobs::set_report(
+            &self.ctx.db,
+            self.job.id,
+            &self.owner,
+            progress,
+            results,
+            checkpoint,
+        )
+        .await?;
+        self.keep(ours)
+    }
+
     fn keep(&self, ours: bool) -> DbResult<bool> {
         if !ours {
             self.cancel.cancel();
