@@ -165,6 +165,32 @@ pub struct FirmwareBinary {
     pub size: i64,
 }
 
+impl FirmwareBinary {
+    /// True when this binary applies to a server of `manufacturer` and `model`: its
+    /// manufacturer is empty or, case-insensitively, equals the server's or is its first
+    /// word(s) up to a space or comma; and its models list is empty or holds the server's
+    /// model (case-insensitively, exact). `db::baselines::push_applies` is the same rule in SQL.
+    pub fn applies_to(&self, manufacturer: Option<&str>, model: Option<&str>) -> bool {
+        let want = self.manufacturer.trim().to_lowercase();
+        let manufacturer_ok = want.is_empty()
+            || manufacturer.is_some_and(|m| {
+                let m = m.to_lowercase();
+                m == want
+                    || m.strip_prefix(&want)
+                        .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with(','))
+            });
+        let models: Vec<String> = self
+            .models
+            .iter()
+            .map(|m| m.trim().to_lowercase())
+            .filter(|m| !m.is_empty())
+            .collect();
+        let model_ok = models.is_empty()
+            || model.is_some_and(|m| models.contains(&m.trim().to_lowercase()));
+        manufacturer_ok && model_ok
+    }
+}
+
 const BINARY_COLUMNS: &str =
     "id, name, firmware_type, version, manufacturer, models, file_name, stored_name, size";
 

@@ -7,6 +7,7 @@ pub mod baselines;
 pub mod catalogue;
 pub mod error;
 pub mod extract;
+pub mod firmware_updates;
 pub mod groups;
 pub mod jobs;
 pub mod list;
@@ -103,6 +104,7 @@ pub fn api() -> Api {
         .merge(switches::routes())
         .merge(catalogue::routes())
         .merge(baselines::routes())
+        .merge(firmware_updates::routes())
 }
 
 fn auth_routes() -> Api {

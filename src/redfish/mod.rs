@@ -17,6 +17,7 @@ mod power;
 mod probe;
 mod session;
 mod tls;
+mod update;
 
 pub use action::Reply;
 pub use client::{BmcClient, BmcClientConfig, DEFAULT_REQUEST_TIMEOUT, RESOURCE_CAP};
@@ -34,4 +35,8 @@ pub use probe::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_PROBE_TIMEOUT, SERVICE_ROOT_CAP,
 };
 pub use session::Session;
+pub use update::{
+    firmware_target, multipart_push, simple_update, task_progress, update_service, TaskProgress,
+    UpdateService, TASK_POLL,
+};
 pub use tls::{cert_sha256, normalize_fingerprint, CaBundle};

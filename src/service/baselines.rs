@@ -32,28 +32,10 @@ pub type BaselineResult<T> = Result<T, BaselineError>;
 pub const INVALID_CHOICE: &str =
     "Select a valid choice. That choice is not one of the available choices.";
 
-/// True when `binary` applies to a server of `manufacturer` and `model`: the binary's
-/// manufacturer is empty or, case-insensitively, equals the server's or is its first word(s)
-/// up to a space or comma; and its models list is empty or holds the server's model
-/// (case-insensitively, exact).
+/// True when `binary` applies to a server of `manufacturer` and `model` (see
+/// [`FirmwareBinary::applies_to`]).
 pub fn applies(binary: &FirmwareBinary, manufacturer: Option<&str>, model: Option<&str>) -> bool {
-    let want = binary.manufacturer.trim().to_lowercase();
-    let manufacturer_ok = want.is_empty()
-        || manufacturer.is_some_and(|m| {
-            let m = m.to_lowercase();
-            m == want
-                || m.strip_prefix(&want)
-                    .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with(','))
-        });
-    let models: Vec<String> = binary
-        .models
-        .iter()
-        .map(|m| m.trim().to_lowercase())
-        .filter(|m| !m.is_empty())
-        .collect();
-    let model_ok =
-        models.is_empty() || model.is_some_and(|m| models.contains(&m.trim().to_lowercase()));
-    manufacturer_ok && model_ok
+    binary.applies_to(manufacturer, model)
 }
 
 fn on_name(e: DbError) -> BaselineError {

@@ -4,6 +4,7 @@
 
 pub mod baselines;
 pub mod catalogue;
+pub mod firmware;
 pub mod lifecycle;
 pub mod nodes;
 pub mod passwords;
