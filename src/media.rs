@@ -16,8 +16,7 @@ use hmac::digest::KeyInit;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::ctx::Ctx;
-use crate::db::catalogue::{self, Kind, MediaFile};
+use crate::db::catalogue::{Kind, MediaFile};
 use crate::db::DbError;
 
 /// Why a media URL could not be made or was refused.
@@ -232,36 +231,6 @@ pub struct ServedFile {
     pub path: PathBuf,
     /// Its row's facts (size, original name).
     pub file: MediaFile,
-}
-
-/// The file a media URL names, when its signature is right and unexpired and the entry
-/// exists; anything else is [`MediaError::Refused`] (nothing is served).
-pub async fn open_signed(
-    ctx: &Ctx,
-    kind: &str,
-    id: &str,
-    expires: &str,
-    signature: &str,
-) -> Result<ServedFile, MediaError> {
-    let kind = kind_from_segment(kind).ok_or(MediaError::Refused)?;
-    let id: i64 = id.parse().map_err(|_| MediaError::Refused)?;
-    let expires: u64 = expires.parse().map_err(|_| MediaError::Refused)?;
-    if !ctx.media.verify(kind, id, expires, signature) {
-        return Err(MediaError::Refused);
-    }
-    stored(ctx, kind, id).await?.ok_or(MediaError::Refused)
-}
-
-/// The stored file of a catalogue entry, None without such an entry.
-pub async fn stored(ctx: &Ctx, kind: Kind, id: i64) -> Result<Option<ServedFile>, MediaError> {
-    let Some(file) = catalogue::media_file(&ctx.db, kind, id).await? else {
-        return Ok(None);
-    };
-    let dir = ctx.config.data_dir.join(kind_segment(kind));
-    Ok(Some(ServedFile {
-        path: dir.join(&file.stored_name),
-        file,
-    }))
 }
 
 #[cfg(test)]

@@ -382,7 +382,7 @@ async fn download(
     req: Request,
     cat: &'static Catalogue,
 ) -> ApiResult<Response> {
-    let file = crate::media::stored(&state.ctx, cat.which, ids.first())
+    let file = service::stored(&state.ctx, cat.which, ids.first())
         .await
         .map_err(|e| match e {
             crate::media::MediaError::Db(e) => ApiError::Db(e),

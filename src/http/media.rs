@@ -16,7 +16,7 @@ use tokio_util::io::ReaderStream;
 
 use super::error::ApiError;
 use super::AppState;
-use crate::media::{self, sanitize_file_name, MediaError, ServedFile};
+use crate::media::{sanitize_file_name, MediaError, ServedFile};
 
 /// Chunk size of a streamed file.
 const CHUNK: usize = 64 * 1024;
@@ -43,7 +43,7 @@ async fn signed_media(
     method: Method,
     headers: HeaderMap,
 ) -> Response {
-    match media::open_signed(&state.ctx, &kind, &id, &expires, &signature).await {
+    match crate::service::catalogue::open_signed(&state.ctx, &kind, &id, &expires, &signature).await {
         Ok(file) => serve_file(&file, &method, &headers, None).await,
         Err(MediaError::Refused) => ApiError::NotFound("Not found.").into_response(),
         Err(e) => ApiError::Internal(e.to_string()).into_response(),

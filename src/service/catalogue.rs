@@ -13,6 +13,7 @@ use tokio::io::AsyncWriteExt;
 use crate::ctx::Ctx;
 use crate::db::catalogue::{self as db, CatalogueWrite, Kind, StoredFile};
 use crate::db::{baselines, DbError};
+use crate::media::{self, MediaError, ServedFile};
 
 /// How messages name an entry of a catalogue.
 fn label(kind: Kind) -> &'static str {
@@ -235,4 +236,34 @@ async fn remove_stored(dir: &Path, stored: &str) {
             tracing::warn!(path = %path.display(), error = %e, "could not remove an uploaded file");
         }
     }
+}
+
+/// The file a media URL names, when its signature is right and unexpired and the entry
+/// exists; anything else is [`MediaError::Refused`] (nothing is served).
+pub async fn open_signed(
+    ctx: &Ctx,
+    kind: &str,
+    id: &str,
+    expires: &str,
+    signature: &str,
+) -> Result<ServedFile, MediaError> {
+    let kind = media::kind_from_segment(kind).ok_or(MediaError::Refused)?;
+    let id: i64 = id.parse().map_err(|_| MediaError::Refused)?;
+    let expires: u64 = expires.parse().map_err(|_| MediaError::Refused)?;
+    if !ctx.media.verify(kind, id, expires, signature) {
+        return Err(MediaError::Refused);
+    }
+    stored(ctx, kind, id).await?.ok_or(MediaError::Refused)
+}
+
+/// The stored file of a catalogue entry, None without such an entry.
+pub async fn stored(ctx: &Ctx, kind: Kind, id: i64) -> Result<Option<ServedFile>, MediaError> {
+    let Some(file) = db::media_file(&ctx.db, kind, id).await? else {
+        return Ok(None);
+    };
+    let dir = upload_dir(ctx, kind);
+    Ok(Some(ServedFile {
+        path: dir.join(&file.stored_name),
+        file,
+    }))
 }
