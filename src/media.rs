@@ -213,8 +213,7 @@ fn source_address_for(peer: SocketAddr) -> Result<IpAddr, MediaError> {
     } else {
         SocketAddr::from(([0u16; 8], 0))
     };
-    let socket =
-        std::net::UdpSocket::bind(bind).map_err(|e| MediaError::NoRoute(e.to_string()))?;
+    let socket = std::net::UdpSocket::bind(bind).map_err(|e| MediaError::NoRoute(e.to_string()))?;
     socket
         .connect(peer)
         .map_err(|e| MediaError::NoRoute(format!("{peer}: {e}")))?;

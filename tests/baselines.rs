@@ -55,7 +55,12 @@ both!(baseline_crud, |app: common::TestApp| async move {
     // A bare array, newest first; filter and search.
     let (s, list) = app.get("/api/firmware_baseline/").await;
     assert_eq!(s, StatusCode::OK);
-    let ids: Vec<i64> = list.as_array().unwrap().iter().map(|x| x["id"].as_i64().unwrap()).collect();
+    let ids: Vec<i64> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["id"].as_i64().unwrap())
+        .collect();
     assert_eq!(ids, vec![id2, id1]);
     let (_, list) = app.get("/api/firmware_baseline/?name=gen1").await;
     assert_eq!(list.as_array().unwrap().len(), 1);
@@ -69,51 +74,87 @@ both!(baseline_crud, |app: common::TestApp| async move {
         .post("/api/firmware_baseline/", json!({"name": "gen1"}))
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
-    assert_eq!(e["name"][0], "firmware baseline with this name already exists.");
+    assert_eq!(
+        e["name"][0],
+        "firmware baseline with this name already exists."
+    );
     let (s, e) = app
-        .post("/api/firmware_baseline/", json!({"name": "x", "firmware_binaries": [a, 999]}))
+        .post(
+            "/api/firmware_baseline/",
+            json!({"name": "x", "firmware_binaries": [a, 999]}),
+        )
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
-    assert_eq!(e["firmware_binaries"][0], "Invalid pk \"999\" - object does not exist.");
+    assert_eq!(
+        e["firmware_binaries"][0],
+        "Invalid pk \"999\" - object does not exist."
+    );
     let (s, e) = app.post("/api/firmware_baseline/", json!({})).await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
     assert_eq!(e["name"][0], "This field is required.");
 
     // Updates.
     let (s, p) = app
-        .patch(&format!("/api/firmware_baseline/{id2}/"), json!({"firmware_binaries": [a]}))
+        .patch(
+            &format!("/api/firmware_baseline/{id2}/"),
+            json!({"firmware_binaries": [a]}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{p}");
     assert_eq!(p["firmware_binaries"], json!([a]));
     assert_eq!(p["name"], "gen2");
     let (s, p) = app
-        .put(&format!("/api/firmware_baseline/{id2}/"), json!({"description": "x"}))
+        .put(
+            &format!("/api/firmware_baseline/{id2}/"),
+            json!({"description": "x"}),
+        )
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{p}");
     let (s, p) = app
-        .patch(&format!("/api/firmware_baseline/{id2}/"), json!({"name": "gen1"}))
+        .patch(
+            &format!("/api/firmware_baseline/{id2}/"),
+            json!({"name": "gen1"}),
+        )
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{p}");
 
     // Everyone reads, only superusers write.
     let (_, user) = app.user("viewer", &[1]).await;
     let (s, _) = app
-        .call(reqwest::Method::GET, "/api/firmware_baseline/", None, Some(&user))
+        .call(
+            reqwest::Method::GET,
+            "/api/firmware_baseline/",
+            None,
+            Some(&user),
+        )
         .await;
     assert_eq!(s, StatusCode::OK);
     let (s, _) = app
-        .call(reqwest::Method::POST, "/api/firmware_baseline/", Some(json!({"name": "u"})), Some(&user))
+        .call(
+            reqwest::Method::POST,
+            "/api/firmware_baseline/",
+            Some(json!({"name": "u"})),
+            Some(&user),
+        )
         .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     let (s, _) = app
-        .call(reqwest::Method::DELETE, &format!("/api/firmware_baseline/{id1}/"), None, Some(&user))
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/api/firmware_baseline/{id1}/"),
+            None,
+            Some(&user),
+        )
         .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
 
     // A binary in use cannot be deleted; one no longer used can.
     let (s, e) = app.delete(&format!("/api/firmware/{b}/")).await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
-    assert_eq!(e["detail"], format!("Firmware {b} is used by firmware baseline {id1} (gen1)."));
+    assert_eq!(
+        e["detail"],
+        format!("Firmware {b} is used by firmware baseline {id1} (gen1).")
+    );
     let (s, _) = app.delete(&format!("/api/firmware_baseline/{id1}/")).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     let (s, _) = app.delete(&format!("/api/firmware/{b}/")).await;
@@ -123,11 +164,18 @@ both!(baseline_crud, |app: common::TestApp| async move {
     assert_eq!(e["detail"], "No FirmwareBaseline matches the given query.");
 
     // Compliance without servers, and its parameters.
-    let (s, c) = app.get(&format!("/api/firmware_baseline/{id2}/compliance/")).await;
+    let (s, c) = app
+        .get(&format!("/api/firmware_baseline/{id2}/compliance/"))
+        .await;
     assert_eq!(s, StatusCode::OK, "{c}");
-    assert_eq!(c, json!({"baseline": id2, "status": "compliant", "servers": []}));
+    assert_eq!(
+        c,
+        json!({"baseline": id2, "status": "compliant", "servers": []})
+    );
     let (s, e) = app
-        .get(&format!("/api/firmware_baseline/{id2}/compliance/?server=77"))
+        .get(&format!(
+            "/api/firmware_baseline/{id2}/compliance/?server=77"
+        ))
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
     assert_eq!(
@@ -135,7 +183,9 @@ both!(baseline_crud, |app: common::TestApp| async move {
         "Select a valid choice. That choice is not one of the available choices."
     );
     let (s, e) = app
-        .get(&format!("/api/firmware_baseline/{id2}/compliance/?resource_pool=x"))
+        .get(&format!(
+            "/api/firmware_baseline/{id2}/compliance/?resource_pool=x"
+        ))
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
     let (s, _) = app.get("/api/firmware_baseline/999/compliance/").await;
@@ -145,10 +195,16 @@ both!(baseline_crud, |app: common::TestApp| async move {
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND, "{e}");
     let (s, e) = app
-        .post(&format!("/api/firmware_baseline/{id2}/apply/"), json!({"servers": [12345]}))
+        .post(
+            &format!("/api/firmware_baseline/{id2}/apply/"),
+            json!({"servers": [12345]}),
+        )
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
-    assert_eq!(e["servers"][0], "Invalid pk \"12345\" - object does not exist.");
+    assert_eq!(
+        e["servers"][0],
+        "Invalid pk \"12345\" - object does not exist."
+    );
     let (s, e) = app
         .post(&format!("/api/firmware_baseline/{id2}/apply/"), json!({}))
         .await;

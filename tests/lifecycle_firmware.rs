@@ -41,12 +41,17 @@ async fn register_all(app: &common::TestApp, lab: &Lab) -> Vec<i64> {
     assert_eq!(s, StatusCode::CREATED, "{r}");
     let range = r["id"].as_i64().unwrap();
     let (s, r) = app
-        .post("/api/node_discovery/run_scan/", json!({"scan_ranges": [range]}))
+        .post(
+            "/api/node_discovery/run_scan/",
+            json!({"scan_ranges": [range]}),
+        )
         .await;
     assert_eq!(s, StatusCode::ACCEPTED, "{r}");
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let (_, r) = app.get(&format!("/api/node_discovery/scan_range/{range}/")).await;
+        let (_, r) = app
+            .get(&format!("/api/node_discovery/scan_range/{range}/"))
+            .await;
         if r["status"] != "scanning" {
             break;
         }
@@ -69,7 +74,9 @@ async fn register_all(app: &common::TestApp, lab: &Lab) -> Vec<i64> {
         .await;
     assert_eq!(s, StatusCode::CREATED, "{c}");
     let (_, nodes) = app
-        .get(&format!("/api/node/?scan_range={range}&ordering=ip_address"))
+        .get(&format!(
+            "/api/node/?scan_range={range}&ordering=ip_address"
+        ))
         .await;
     let mut servers = Vec::new();
     for n in nodes["results"].as_array().unwrap() {
@@ -131,7 +138,12 @@ async fn wait_job(app: &common::TestApp, job: i64, secs: u64) -> Value {
 async fn bios_of(app: &common::TestApp, server: i64) -> Option<String> {
     let (s, fws) = app.get(&format!("/api/server/{server}/firmwares/")).await;
     assert_eq!(s, StatusCode::OK, "{fws}");
-    let list = fws.get("results").unwrap_or(&fws).as_array().cloned().unwrap_or_default();
+    let list = fws
+        .get("results")
+        .unwrap_or(&fws)
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     list.iter()
         .find(|f| f["firmware_type"] == "BIOS")
         .and_then(|f| f["version"].as_str().map(str::to_string))
@@ -144,163 +156,244 @@ fn lab_bios(state: &Value) -> Option<String> {
         .and_then(|s| s["BiosVersion"].as_str().map(str::to_string))
 }
 
-both!(simple_update_and_baseline, |app: common::TestApp| async move {
-    let lab = start_lab(2, &block(&app, 10), &["--task-ms", "400"]);
-    let servers = register_all(&app, &lab).await;
-    let (s1, s2) = (servers[0], servers[1]);
-    let before = bios_of(&app, s1).await.expect("a BIOS entry");
+both!(
+    simple_update_and_baseline,
+    |app: common::TestApp| async move {
+        let lab = start_lab(2, &block(&app, 10), &["--task-ms", "400"]);
+        let servers = register_all(&app, &lab).await;
+        let (s1, s2) = (servers[0], servers[1]);
+        let before = bios_of(&app, s1).await.expect("a BIOS entry");
 
-    let fw = upload_firmware(&app, "VERSION=2.19.1\npayload\n", "bios 2.19.1.bin", "2.19.1", "").await;
-    let (s, b) = app
-        .post(
-            "/api/firmware_baseline/",
-            json!({"name": "fleet", "firmware_binaries": [fw]}),
+        let fw = upload_firmware(
+            &app,
+            "VERSION=2.19.1\npayload\n",
+            "bios 2.19.1.bin",
+            "2.19.1",
+            "",
         )
         .await;
-    assert_eq!(s, StatusCode::CREATED, "{b}");
-    let baseline = b["id"].as_i64().unwrap();
-    let (s, c) = app.get(&format!("/api/firmware_baseline/{baseline}/compliance/")).await;
-    assert_eq!(s, StatusCode::OK, "{c}");
-    assert_eq!(c["status"], "non_compliant", "{c}");
-    assert_eq!(c["servers"].as_array().unwrap().len(), 2);
-    assert_eq!(c["servers"][0]["components"][0]["status"], "non_compliant", "{c}");
-    assert_eq!(c["servers"][0]["components"][0]["installed_version"], before.as_str());
+        let (s, b) = app
+            .post(
+                "/api/firmware_baseline/",
+                json!({"name": "fleet", "firmware_binaries": [fw]}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+        let baseline = b["id"].as_i64().unwrap();
+        let (s, c) = app
+            .get(&format!("/api/firmware_baseline/{baseline}/compliance/"))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{c}");
+        assert_eq!(c["status"], "non_compliant", "{c}");
+        assert_eq!(c["servers"].as_array().unwrap().len(), 2);
+        assert_eq!(
+            c["servers"][0]["components"][0]["status"], "non_compliant",
+            "{c}"
+        );
+        assert_eq!(
+            c["servers"][0]["components"][0]["installed_version"],
+            before.as_str()
+        );
 
-    // A binary that does not apply: refused up front, and skipped in a pool.
-    let other = upload_firmware(&app, "VERSION=9\nother\n", "other.bin", "9", "NoSuchVendor").await;
-    let (s, e) = app
-        .post(&format!("/api/server/{s1}/firmware_update/"), json!({"firmware": other}))
-        .await;
-    assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
-    let msg = e["firmware"][0].as_str().unwrap();
-    assert!(
-        msg.starts_with(&format!("Firmware {other} (NoSuchVendor, []) does not apply to server {s1} (")),
-        "{msg}"
-    );
-    let (s, e) = app
-        .post(&format!("/api/server/{s1}/firmware_update/"), json!({"firmware": 999}))
-        .await;
-    assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
-    assert_eq!(e["firmware"][0], "Invalid pk \"999\" - object does not exist.");
-    let (s, pool) = app.post("/api/pool/", json!({"name": "rack", "group": 1})).await;
-    assert_eq!(s, StatusCode::CREATED, "{pool}");
-    let pool = pool["id"].as_i64().unwrap();
-    let (s, r) = app
-        .post(&format!("/api/pool/{pool}/assign_servers/"), json!({"servers": [s1, s2]}))
-        .await;
-    assert_eq!(s, StatusCode::OK, "{r}");
-    let (s, j) = app
-        .post(&format!("/api/pool/{pool}/firmware_update/"), json!({"firmware": other}))
-        .await;
-    assert_eq!(s, StatusCode::ACCEPTED, "{j}");
-    let j = wait_job(&app, j["id"].as_i64().unwrap(), 60).await;
-    assert_eq!(j["status"], "succeeded", "{j}");
-    assert_eq!(j["results"][0]["status"], "skipped", "{j}");
-    assert_eq!(j["results"][1]["status"], "skipped", "{j}");
+        // A binary that does not apply: refused up front, and skipped in a pool.
+        let other =
+            upload_firmware(&app, "VERSION=9\nother\n", "other.bin", "9", "NoSuchVendor").await;
+        let (s, e) = app
+            .post(
+                &format!("/api/server/{s1}/firmware_update/"),
+                json!({"firmware": other}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+        let msg = e["firmware"][0].as_str().unwrap();
+        assert!(
+            msg.starts_with(&format!(
+                "Firmware {other} (NoSuchVendor, []) does not apply to server {s1} ("
+            )),
+            "{msg}"
+        );
+        let (s, e) = app
+            .post(
+                &format!("/api/server/{s1}/firmware_update/"),
+                json!({"firmware": 999}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+        assert_eq!(
+            e["firmware"][0],
+            "Invalid pk \"999\" - object does not exist."
+        );
+        let (s, pool) = app
+            .post("/api/pool/", json!({"name": "rack", "group": 1}))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{pool}");
+        let pool = pool["id"].as_i64().unwrap();
+        let (s, r) = app
+            .post(
+                &format!("/api/pool/{pool}/assign_servers/"),
+                json!({"servers": [s1, s2]}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{r}");
+        let (s, j) = app
+            .post(
+                &format!("/api/pool/{pool}/firmware_update/"),
+                json!({"firmware": other}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{j}");
+        let j = wait_job(&app, j["id"].as_i64().unwrap(), 60).await;
+        assert_eq!(j["status"], "succeeded", "{j}");
+        assert_eq!(j["results"][0]["status"], "skipped", "{j}");
+        assert_eq!(j["results"][1]["status"], "skipped", "{j}");
 
-    // The update through SimpleUpdate with a signed URL.
-    let (s, j) = app
-        .post(&format!("/api/server/{s1}/firmware_update/"), json!({"firmware": fw}))
-        .await;
-    assert_eq!(s, StatusCode::ACCEPTED, "{j}");
-    assert_eq!(j["kind"], "firmware_update");
-    let job = j["id"].as_i64().unwrap();
-    // While it runs, the server is busy.
-    let (s, e) = app
-        .post(&format!("/api/server/{s1}/firmware_update/"), json!({"firmware": fw}))
-        .await;
-    if s == StatusCode::BAD_REQUEST {
+        // The update through SimpleUpdate with a signed URL.
+        let (s, j) = app
+            .post(
+                &format!("/api/server/{s1}/firmware_update/"),
+                json!({"firmware": fw}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{j}");
+        assert_eq!(j["kind"], "firmware_update");
+        let job = j["id"].as_i64().unwrap();
+        // While it runs, the server is busy.
+        let (s, e) = app
+            .post(
+                &format!("/api/server/{s1}/firmware_update/"),
+                json!({"firmware": fw}),
+            )
+            .await;
+        if s == StatusCode::BAD_REQUEST {
+            assert_eq!(
+                e["detail"],
+                format!("Server {s1} is busy: job {job} (firmware_update) is running.")
+            );
+        }
+        let j = wait_job(&app, job, 90).await;
+        assert_eq!(j["status"], "succeeded", "{j}");
+        assert_eq!(
+            j["results"][0]["message"],
+            format!("BIOS {before} -> 2.19.1"),
+            "{j}"
+        );
+        assert_eq!(j["progress"]["percent"], 100, "{j}");
+        let st = lab_state(&lab.slots[0]).await.unwrap();
+        assert_eq!(lab_bios(&st).as_deref(), Some("2.19.1"), "{st}");
+        let tasks = st["tasks"].as_array().unwrap();
+        assert_eq!(tasks.len(), 1, "{st}");
+        let image = tasks[0]["ImageURI"].as_str().unwrap();
+        assert!(image.contains(&format!("/media/firmware/{fw}/")), "{image}");
+        assert!(image.ends_with("/bios_2.19.1.bin"), "{image}");
+        assert_eq!(bios_of(&app, s1).await.as_deref(), Some("2.19.1"));
+
+        let (_, c) = app
+            .get(&format!(
+                "/api/firmware_baseline/{baseline}/compliance/?server={s1}"
+            ))
+            .await;
+        assert_eq!(c["status"], "compliant", "{c}");
+        let (_, c) = app
+            .get(&format!(
+                "/api/firmware_baseline/{baseline}/compliance/?resource_pool={pool}"
+            ))
+            .await;
+        assert_eq!(c["status"], "non_compliant", "{c}");
+
+        // Apply: only s2 needs it.
+        let (s, j) = app
+            .post(
+                &format!("/api/firmware_baseline/{baseline}/apply/"),
+                json!({"resource_pool": pool}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{j}");
+        let j = wait_job(&app, j["id"].as_i64().unwrap(), 90).await;
+        assert_eq!(j["status"], "succeeded", "{j}");
+        let (_, c) = app
+            .get(&format!("/api/firmware_baseline/{baseline}/compliance/"))
+            .await;
+        assert_eq!(c["status"], "compliant", "{c}");
+        assert_eq!(c["servers"][1]["status"], "compliant", "{c}");
+        let st1 = lab_state(&lab.slots[0]).await.unwrap();
+        assert_eq!(
+            st1["tasks"].as_array().unwrap().len(),
+            1,
+            "s1 was not flashed again"
+        );
+        let st2 = lab_state(&lab.slots[1]).await.unwrap();
+        assert_eq!(st2["tasks"].as_array().unwrap().len(), 1, "{st2}");
+        assert_eq!(lab_bios(&st2).as_deref(), Some("2.19.1"));
+
+        // A binary a baseline uses cannot be deleted.
+        let (s, e) = app.delete(&format!("/api/firmware/{fw}/")).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
         assert_eq!(
             e["detail"],
-            format!("Server {s1} is busy: job {job} (firmware_update) is running.")
+            format!("Firmware {fw} is used by firmware baseline {baseline} (fleet).")
         );
+        assert_eq!(lab.open_sessions().await, 0);
+        app
     }
-    let j = wait_job(&app, job, 90).await;
-    assert_eq!(j["status"], "succeeded", "{j}");
-    assert_eq!(j["results"][0]["message"], format!("BIOS {before} -> 2.19.1"), "{j}");
-    assert_eq!(j["progress"]["percent"], 100, "{j}");
-    let st = lab_state(&lab.slots[0]).await.unwrap();
-    assert_eq!(lab_bios(&st).as_deref(), Some("2.19.1"), "{st}");
-    let tasks = st["tasks"].as_array().unwrap();
-    assert_eq!(tasks.len(), 1, "{st}");
-    let image = tasks[0]["ImageURI"].as_str().unwrap();
-    assert!(image.contains(&format!("/media/firmware/{fw}/")), "{image}");
-    assert!(image.ends_with("/bios_2.19.1.bin"), "{image}");
-    assert_eq!(bios_of(&app, s1).await.as_deref(), Some("2.19.1"));
+);
 
-    let (_, c) = app
-        .get(&format!("/api/firmware_baseline/{baseline}/compliance/?server={s1}"))
-        .await;
-    assert_eq!(c["status"], "compliant", "{c}");
-    let (_, c) = app
-        .get(&format!("/api/firmware_baseline/{baseline}/compliance/?resource_pool={pool}"))
-        .await;
-    assert_eq!(c["status"], "non_compliant", "{c}");
+both!(
+    multipart_push_and_rejection,
+    |app: common::TestApp| async move {
+        let lab = start_lab(
+            1,
+            &block(&app, 12),
+            &["--multipart-push", "--no-simple-update", "--task-ms", "400"],
+        );
+        let servers = register_all(&app, &lab).await;
+        let s1 = servers[0];
+        let before = bios_of(&app, s1).await.unwrap();
+        let fw = upload_firmware(&app, "VERSION=3.0.0\nbody\n", "b.bin", "3.0.0", "").await;
+        let (s, j) = app
+            .post(
+                &format!("/api/server/{s1}/firmware_update/"),
+                json!({"firmware": fw}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{j}");
+        let j = wait_job(&app, j["id"].as_i64().unwrap(), 90).await;
+        assert_eq!(j["status"], "succeeded", "{j}");
+        assert_eq!(
+            j["results"][0]["message"],
+            format!("BIOS {before} -> 3.0.0")
+        );
+        let st = lab_state(&lab.slots[0]).await.unwrap();
+        assert_eq!(lab_bios(&st).as_deref(), Some("3.0.0"), "{st}");
+        assert_eq!(st["tasks"][0]["ImageURI"], "(multipart upload)");
+        assert_eq!(bios_of(&app, s1).await.as_deref(), Some("3.0.0"));
 
-    // Apply: only s2 needs it.
-    let (s, j) = app
-        .post(
-            &format!("/api/firmware_baseline/{baseline}/apply/"),
-            json!({"resource_pool": pool}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::ACCEPTED, "{j}");
-    let j = wait_job(&app, j["id"].as_i64().unwrap(), 90).await;
-    assert_eq!(j["status"], "succeeded", "{j}");
-    let (_, c) = app.get(&format!("/api/firmware_baseline/{baseline}/compliance/")).await;
-    assert_eq!(c["status"], "compliant", "{c}");
-    assert_eq!(c["servers"][1]["status"], "compliant", "{c}");
-    let st1 = lab_state(&lab.slots[0]).await.unwrap();
-    assert_eq!(st1["tasks"].as_array().unwrap().len(), 1, "s1 was not flashed again");
-    let st2 = lab_state(&lab.slots[1]).await.unwrap();
-    assert_eq!(st2["tasks"].as_array().unwrap().len(), 1, "{st2}");
-    assert_eq!(lab_bios(&st2).as_deref(), Some("2.19.1"));
-
-    // A binary a baseline uses cannot be deleted.
-    let (s, e) = app.delete(&format!("/api/firmware/{fw}/")).await;
-    assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
-    assert_eq!(
-        e["detail"],
-        format!("Firmware {fw} is used by firmware baseline {baseline} (fleet).")
-    );
-    assert_eq!(lab.open_sessions().await, 0);
-    app
-});
-
-both!(multipart_push_and_rejection, |app: common::TestApp| async move {
-    let lab = start_lab(1, &block(&app, 12), &["--multipart-push", "--no-simple-update", "--task-ms", "400"]);
-    let servers = register_all(&app, &lab).await;
-    let s1 = servers[0];
-    let before = bios_of(&app, s1).await.unwrap();
-    let fw = upload_firmware(&app, "VERSION=3.0.0\nbody\n", "b.bin", "3.0.0", "").await;
-    let (s, j) = app
-        .post(&format!("/api/server/{s1}/firmware_update/"), json!({"firmware": fw}))
-        .await;
-    assert_eq!(s, StatusCode::ACCEPTED, "{j}");
-    let j = wait_job(&app, j["id"].as_i64().unwrap(), 90).await;
-    assert_eq!(j["status"], "succeeded", "{j}");
-    assert_eq!(j["results"][0]["message"], format!("BIOS {before} -> 3.0.0"));
-    let st = lab_state(&lab.slots[0]).await.unwrap();
-    assert_eq!(lab_bios(&st).as_deref(), Some("3.0.0"), "{st}");
-    assert_eq!(st["tasks"][0]["ImageURI"], "(multipart upload)");
-    assert_eq!(bios_of(&app, s1).await.as_deref(), Some("3.0.0"));
-
-    // The BMC rejects the image: the job fails with its message.
-    let bad = upload_firmware(&app, "FAIL=signature check failed\n", "bad.bin", "4.0", "").await;
-    let (s, j) = app
-        .post(&format!("/api/server/{s1}/firmware_update/"), json!({"firmware": bad}))
-        .await;
-    assert_eq!(s, StatusCode::ACCEPTED, "{j}");
-    let j = wait_job(&app, j["id"].as_i64().unwrap(), 90).await;
-    assert_eq!(j["status"], "failed", "{j}");
-    assert_eq!(j["results"][0]["status"], "failed", "{j}");
-    let m = j["results"][0]["message"].as_str().unwrap();
-    assert!(m.contains("signature check failed"), "{m}");
-    assert!(j["error"].as_str().unwrap().contains("signature check failed"), "{j}");
-    assert_eq!(bios_of(&app, s1).await.as_deref(), Some("3.0.0"));
-    assert_eq!(lab.open_sessions().await, 0);
-    app
-});
+        // The BMC rejects the image: the job fails with its message.
+        let bad =
+            upload_firmware(&app, "FAIL=signature check failed\n", "bad.bin", "4.0", "").await;
+        let (s, j) = app
+            .post(
+                &format!("/api/server/{s1}/firmware_update/"),
+                json!({"firmware": bad}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{j}");
+        let j = wait_job(&app, j["id"].as_i64().unwrap(), 90).await;
+        assert_eq!(j["status"], "failed", "{j}");
+        assert_eq!(j["results"][0]["status"], "failed", "{j}");
+        let m = j["results"][0]["message"].as_str().unwrap();
+        assert!(m.contains("signature check failed"), "{m}");
+        assert!(
+            j["error"]
+                .as_str()
+                .unwrap()
+                .contains("signature check failed"),
+            "{j}"
+        );
+        assert_eq!(bios_of(&app, s1).await.as_deref(), Some("3.0.0"));
+        assert_eq!(lab.open_sessions().await, 0);
+        app
+    }
+);
 
 async fn restart_mid_update(backend: common::Backend, base: &str) {
     let mut app = common::TestApp::builder(backend)
@@ -312,7 +405,10 @@ async fn restart_mid_update(backend: common::Backend, base: &str) {
     let s1 = servers[0];
     let fw = upload_firmware(&app, "VERSION=5.5.5\nx\n", "r.bin", "5.5.5", "").await;
     let (s, j) = app
-        .post(&format!("/api/server/{s1}/firmware_update/"), json!({"firmware": fw}))
+        .post(
+            &format!("/api/server/{s1}/firmware_update/"),
+            json!({"firmware": fw}),
+        )
         .await;
     assert_eq!(s, StatusCode::ACCEPTED, "{j}");
     let job = j["id"].as_i64().unwrap();
@@ -332,7 +428,11 @@ async fn restart_mid_update(backend: common::Backend, base: &str) {
     let j = wait_job(&app, job, 90).await;
     assert_eq!(j["status"], "succeeded", "{j}");
     let st = lab_state(&lab.slots[0]).await.unwrap();
-    assert_eq!(st["tasks"].as_array().unwrap().len(), 1, "flashed once: {st}");
+    assert_eq!(
+        st["tasks"].as_array().unwrap().len(),
+        1,
+        "flashed once: {st}"
+    );
     assert_eq!(lab_bios(&st).as_deref(), Some("5.5.5"));
     assert_eq!(bios_of(&app, s1).await.as_deref(), Some("5.5.5"));
     assert_eq!(lab.open_sessions().await, 0);

@@ -31,7 +31,10 @@ fn firmware_form(data: &[u8], name: &str) -> Form {
         .text("name", "BIOS")
         .text("firmware_type", "BIOS")
         .text("version", "2.0")
-        .part("file", Part::bytes(data.to_vec()).file_name(name.to_string()))
+        .part(
+            "file",
+            Part::bytes(data.to_vec()).file_name(name.to_string()),
+        )
 }
 
 fn content(n: usize) -> Vec<u8> {
@@ -40,22 +43,44 @@ fn content(n: usize) -> Vec<u8> {
 
 both!(signed_media_urls, |app: common::TestApp| async move {
     let data = content(200_000);
-    let (s, fw) = upload(&app, "/api/firmware/", firmware_form(&data, "BIOS 2.0 (R650).bin")).await;
+    let (s, fw) = upload(
+        &app,
+        "/api/firmware/",
+        firmware_form(&data, "BIOS 2.0 (R650).bin"),
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED, "{fw}");
     let id = fw["id"].as_i64().unwrap();
-    let path = app.state.ctx.media.path(Kind::Firmware, id, "BIOS 2.0 (R650).bin");
-    assert!(path.starts_with(&format!("/media/firmware/{id}/")), "{path}");
+    let path = app
+        .state
+        .ctx
+        .media
+        .path(Kind::Firmware, id, "BIOS 2.0 (R650).bin");
+    assert!(
+        path.starts_with(&format!("/media/firmware/{id}/")),
+        "{path}"
+    );
     assert!(path.ends_with("/BIOS_2.0__R650_.bin"), "{path}");
     assert!(!path.contains('?'));
 
     // No token needed; the whole file.
-    let r = app.client.get(format!("{}{path}", app.base)).send().await.unwrap();
+    let r = app
+        .client
+        .get(format!("{}{path}", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["accept-ranges"], "bytes");
     assert_eq!(r.bytes().await.unwrap().as_ref(), data.as_slice());
 
     // HEAD: the length, no body.
-    let r = app.client.head(format!("{}{path}", app.base)).send().await.unwrap();
+    let r = app
+        .client
+        .head(format!("{}{path}", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["content-length"], "200000");
 
@@ -91,8 +116,16 @@ both!(signed_media_urls, |app: common::TestApp| async move {
     // The file name is not signed; anything else is.
     let parts: Vec<&str> = path.split('/').collect();
     // ["", "media", "firmware", id, expires, sig, name]
-    let other_name = format!("/{}/{}/{}/{}/{}/other.bin", parts[1], parts[2], parts[3], parts[4], parts[5]);
-    let r = app.client.get(format!("{}{other_name}", app.base)).send().await.unwrap();
+    let other_name = format!(
+        "/{}/{}/{}/{}/{}/other.bin",
+        parts[1], parts[2], parts[3], parts[4], parts[5]
+    );
+    let r = app
+        .client
+        .get(format!("{}{other_name}", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let mut sig = parts[5].to_string();
     let flipped = if sig.ends_with('0') { '1' } else { '0' };
@@ -101,8 +134,19 @@ both!(signed_media_urls, |app: common::TestApp| async move {
     let tampered = [
         format!("/media/firmware/{id}/{}/{sig}/{}", parts[4], parts[6]),
         format!("/media/os/{id}/{}/{}/{}", parts[4], parts[5], parts[6]),
-        format!("/media/firmware/{}/{}/{}/{}", id + 1, parts[4], parts[5], parts[6]),
-        format!("/media/firmware/{id}/{}/{}/{}", parts[4].parse::<u64>().unwrap() + 1, parts[5], parts[6]),
+        format!(
+            "/media/firmware/{}/{}/{}/{}",
+            id + 1,
+            parts[4],
+            parts[5],
+            parts[6]
+        ),
+        format!(
+            "/media/firmware/{id}/{}/{}/{}",
+            parts[4].parse::<u64>().unwrap() + 1,
+            parts[5],
+            parts[6]
+        ),
         format!("/media/firmware/{id}/1/{}/{}", parts[5], parts[6]),
         format!("/media/firmware/{id}/{}/zz/{}", parts[4], parts[6]),
         format!("/media/bogus/{id}/{}/{}/{}", parts[4], parts[5], parts[6]),
@@ -125,7 +169,10 @@ both!(signed_media_urls, |app: common::TestApp| async move {
     let sig = app.state.ctx.media.signature(Kind::Firmware, id, past);
     let r = app
         .client
-        .get(format!("{}/media/firmware/{id}/{past}/{sig}/x.bin", app.base))
+        .get(format!(
+            "{}/media/firmware/{id}/{past}/{sig}/x.bin",
+            app.base
+        ))
         .send()
         .await
         .unwrap();
@@ -133,77 +180,99 @@ both!(signed_media_urls, |app: common::TestApp| async move {
     app
 });
 
-both!(downloads_and_duplicates, |app: common::TestApp| async move {
-    let data = content(70_000);
-    let (s, fw) = upload(&app, "/api/firmware/", firmware_form(&data, "fw.bin")).await;
-    assert_eq!(s, StatusCode::CREATED, "{fw}");
-    let id = fw["id"].as_i64().unwrap();
-    let sha = fw["sha256"].as_str().unwrap().to_string();
+both!(
+    downloads_and_duplicates,
+    |app: common::TestApp| async move {
+        let data = content(70_000);
+        let (s, fw) = upload(&app, "/api/firmware/", firmware_form(&data, "fw.bin")).await;
+        assert_eq!(s, StatusCode::CREATED, "{fw}");
+        let id = fw["id"].as_i64().unwrap();
+        let sha = fw["sha256"].as_str().unwrap().to_string();
 
-    // Authenticated download, streamed.
-    let r = app.req(Method::GET, &format!("/api/firmware/{id}/download/")).send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    assert!(r.headers()["content-disposition"].to_str().unwrap().contains("fw.bin"));
-    assert_eq!(r.bytes().await.unwrap().as_ref(), data.as_slice());
-    let r = app
-        .client
-        .get(format!("{}/api/firmware/{id}/download/", app.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    let (_, user) = app.user("reader", &[1]).await;
-    let r = app
-        .client
-        .get(format!("{}/api/firmware/{id}/download/", app.base))
-        .bearer_auth(&user)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    let (s, b) = app.get("/api/firmware/999/download/").await;
-    assert_eq!(s, StatusCode::NOT_FOUND, "{b}");
-    assert_eq!(b["detail"], "No Firmware matches the given query.");
+        // Authenticated download, streamed.
+        let r = app
+            .req(Method::GET, &format!("/api/firmware/{id}/download/"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert!(r.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("fw.bin"));
+        assert_eq!(r.bytes().await.unwrap().as_ref(), data.as_slice());
+        let r = app
+            .client
+            .get(format!("{}/api/firmware/{id}/download/", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        let (_, user) = app.user("reader", &[1]).await;
+        let r = app
+            .client
+            .get(format!("{}/api/firmware/{id}/download/", app.base))
+            .bearer_auth(&user)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let (s, b) = app.get("/api/firmware/999/download/").await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{b}");
+        assert_eq!(b["detail"], "No Firmware matches the given query.");
 
-    // The same content again is refused, naming the existing entry.
-    let (s, b) = upload(&app, "/api/firmware/", firmware_form(&data, "copy.bin")).await;
-    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
-    assert_eq!(
-        b["file"][0],
-        format!("Firmware {id} has the same content (sha256 {sha}).")
-    );
-    // An empty file: DRF's text.
-    let (s, b) = upload(&app, "/api/firmware/", firmware_form(b"", "empty.bin")).await;
-    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
-    assert_eq!(b["file"][0], "The submitted file is empty.");
-    let (_, list) = app.get("/api/firmware/").await;
-    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+        // The same content again is refused, naming the existing entry.
+        let (s, b) = upload(&app, "/api/firmware/", firmware_form(&data, "copy.bin")).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+        assert_eq!(
+            b["file"][0],
+            format!("Firmware {id} has the same content (sha256 {sha}).")
+        );
+        // An empty file: DRF's text.
+        let (s, b) = upload(&app, "/api/firmware/", firmware_form(b"", "empty.bin")).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+        assert_eq!(b["file"][0], "The submitted file is empty.");
+        let (_, list) = app.get("/api/firmware/").await;
+        assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
 
-    // OS images likewise.
-    let iso = content(50_000);
-    let form = || {
-        Form::new()
-            .text("name", "Ubuntu")
-            .text("os_family", "linux")
-            .part("file", Part::bytes(iso.clone()).file_name("ubuntu.iso"))
-    };
-    let (s, os) = upload(&app, "/api/os/", form()).await;
-    assert_eq!(s, StatusCode::CREATED, "{os}");
-    let os_id = os["id"].as_i64().unwrap();
-    let (s, b) = upload(&app, "/api/os/", form()).await;
-    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
-    assert!(
-        b["file"][0].as_str().unwrap().starts_with(&format!("OS image {os_id} has the same content (sha256 ")),
-        "{b}"
-    );
-    let r = app.req(Method::GET, &format!("/api/os/{os_id}/download/")).send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(r.bytes().await.unwrap().len(), 50_000);
-    let path = app.state.ctx.media.path(Kind::Os, os_id, "ubuntu.iso");
-    let r = app.client.head(format!("{}{path}", app.base)).send().await.unwrap();
-    assert_eq!(r.headers()["content-length"], "50000");
-    app
-});
+        // OS images likewise.
+        let iso = content(50_000);
+        let form = || {
+            Form::new()
+                .text("name", "Ubuntu")
+                .text("os_family", "linux")
+                .part("file", Part::bytes(iso.clone()).file_name("ubuntu.iso"))
+        };
+        let (s, os) = upload(&app, "/api/os/", form()).await;
+        assert_eq!(s, StatusCode::CREATED, "{os}");
+        let os_id = os["id"].as_i64().unwrap();
+        let (s, b) = upload(&app, "/api/os/", form()).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+        assert!(
+            b["file"][0]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("OS image {os_id} has the same content (sha256 ")),
+            "{b}"
+        );
+        let r = app
+            .req(Method::GET, &format!("/api/os/{os_id}/download/"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.bytes().await.unwrap().len(), 50_000);
+        let path = app.state.ctx.media.path(Kind::Os, os_id, "ubuntu.iso");
+        let r = app
+            .client
+            .head(format!("{}{path}", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.headers()["content-length"], "50000");
+        app
+    }
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn media_listener_serves_only_media() {
@@ -217,14 +286,27 @@ async fn media_listener_serves_only_media() {
     assert_eq!(s, StatusCode::CREATED, "{fw}");
     let id = fw["id"].as_i64().unwrap();
     let bmc: std::net::SocketAddr = "127.71.250.1:443".parse().unwrap();
-    let url = app.state.ctx.media.url_for(Kind::Firmware, id, "a.bin", bmc).unwrap();
+    let url = app
+        .state
+        .ctx
+        .media
+        .url_for(Kind::Firmware, id, "a.bin", bmc)
+        .unwrap();
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
-    assert!(!url.starts_with(&app.base), "the media listener, not the API's: {url}");
+    assert!(
+        !url.starts_with(&app.base),
+        "the media listener, not the API's: {url}"
+    );
     let r = app.client.get(&url).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.bytes().await.unwrap().len(), 10_000);
     let origin = url.split("/media/").next().unwrap();
-    let r = app.client.get(format!("{origin}/api/firmware/")).send().await.unwrap();
+    let r = app
+        .client
+        .get(format!("{origin}/api/firmware/"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     app.finish().await;
 }
@@ -236,8 +318,16 @@ async fn media_base_url_setting() {
         .spawn()
         .await;
     let bmc: std::net::SocketAddr = "127.71.250.1:443".parse().unwrap();
-    let url = app.state.ctx.media.url_for(Kind::Firmware, 5, "x y.bin", bmc).unwrap();
-    assert!(url.starts_with("https://media.example:9000/media/firmware/5/"), "{url}");
+    let url = app
+        .state
+        .ctx
+        .media
+        .url_for(Kind::Firmware, 5, "x y.bin", bmc)
+        .unwrap();
+    assert!(
+        url.starts_with("https://media.example:9000/media/firmware/5/"),
+        "{url}"
+    );
     assert!(url.ends_with("/x_y.bin"), "{url}");
     app.finish().await;
 }

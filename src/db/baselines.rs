@@ -58,7 +58,11 @@ pub async fn get(mut ex: impl Exec, id: i64) -> DbResult<Option<Baseline>> {
         "SELECT {BASELINE_COLUMNS} FROM {BASELINE_FROM} WHERE b.id = $1"
     ))
     .arg(id);
-    ex.row(&sql).await?.as_ref().map(Baseline::from_row).transpose()
+    ex.row(&sql)
+        .await?
+        .as_ref()
+        .map(Baseline::from_row)
+        .transpose()
 }
 
 /// Creates a baseline; returns its id.

@@ -185,8 +185,8 @@ impl FirmwareBinary {
             .map(|m| m.trim().to_lowercase())
             .filter(|m| !m.is_empty())
             .collect();
-        let model_ok = models.is_empty()
-            || model.is_some_and(|m| models.contains(&m.trim().to_lowercase()));
+        let model_ok =
+            models.is_empty() || model.is_some_and(|m| models.contains(&m.trim().to_lowercase()));
         manufacturer_ok && model_ok
     }
 }

@@ -151,7 +151,10 @@ const BASELINE_FIELDS: &[Field] = &[
 
 const COMPLIANCE_QUERY: &[(&str, &str)] = &[
     ("server", "Only this server"),
-    ("resource_pool", "The servers of this pool and its sub-pools"),
+    (
+        "resource_pool",
+        "The servers of this pool and its sub-pools",
+    ),
 ];
 
 /// Routes of baselines.
@@ -249,7 +252,14 @@ async fn baseline_write(state: &AppState, body: &Fields, mode: Mode) -> ApiResul
     let v = validate_into(body, BASELINE_FIELDS, mode, &mut errors)?;
     let binaries = v.ints("firmware_binaries");
     if let Some(ids) = &binaries {
-        check_pks(&state.db, "firmware_images", "firmware_binaries", ids, &mut errors).await?;
+        check_pks(
+            &state.db,
+            "firmware_images",
+            "firmware_binaries",
+            ids,
+            &mut errors,
+        )
+        .await?;
     }
     errors.check()?;
     Ok((v.str("name"), v.str("description"), binaries))

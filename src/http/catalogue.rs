@@ -337,9 +337,14 @@ pub fn routes() -> Api {
         )
         .route(
             "/api/firmware/{id}/download/",
-            get(|s: State<AppState>, u: CurrentUser, i: Ids, r: Request| download(s, u, i, r, &FIRMWARE)),
-            [Op::get("firmware_download_retrieve", "Download the file of a firmware package")
-                .binary()],
+            get(|s: State<AppState>, u: CurrentUser, i: Ids, r: Request| {
+                download(s, u, i, r, &FIRMWARE)
+            }),
+            [Op::get(
+                "firmware_download_retrieve",
+                "Download the file of a firmware package",
+            )
+            .binary()],
         )
         .route(
             "/api/os/{id}/download/",

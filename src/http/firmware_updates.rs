@@ -168,16 +168,15 @@ async fn apply_baseline(
         (Some(s), None) => Some(ApplyTo::Servers(s)),
         (None, Some(p)) => Some(ApplyTo::Pool(p)),
         _ => {
-            errors.add(
-                "non_field_errors",
-                "Give either servers or resource_pool.",
-            );
+            errors.add("non_field_errors", "Give either servers or resource_pool.");
             None
         }
     };
     errors.check()?;
     let Some(to) = to else {
-        return Err(ApiError::bad_request("Give either servers or resource_pool."));
+        return Err(ApiError::bad_request(
+            "Give either servers or resource_pool.",
+        ));
     };
     let job = service::apply_baseline(&state.ctx, &user.viewer(), ids.first(), to)
         .await

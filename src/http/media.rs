@@ -43,16 +43,38 @@ async fn signed_media(
     method: Method,
     headers: HeaderMap,
 ) -> Response {
-    match crate::service::catalogue::open_signed(&state.ctx, &kind, &id, &expires, &signature).await {
+    match crate::service::catalogue::open_signed(&state.ctx, &kind, &id, &expires, &signature).await
+    {
         Ok(file) => serve_file(&file, &method, &headers, None).await,
         Err(MediaError::Refused) => ApiError::NotFound("Not found.").into_response(),
         Err(e) => ApiError::Internal(e.to_string()).into_response(),
     }
 }
 
-/// The byte range a `Range` header asks for within `size` bytes: Ok(None) for the whole file
-/// (no header, several ranges, or a unit other than bytes), Err(()) when unsatisfiable.
-pub fn parse_range(value: Option<&str>, size: u64) -> Result<Option<(u64, u64)>, ()> {
+/// What a `Range` header asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ByteRange {
+    /// The whole file (no header, several ranges, or a unit other than bytes).
+    Whole,
+    /// Bytes `start..=end`.
+    Part(u64, u64),
+    /// Nothing of the file (416).
+    Unsatisfiable,
+}
+
+/// The byte range a `Range` header asks for within `size` bytes.
+pub fn parse_range(value: Option<&str>, size: u64) -> ByteRange {
+    match range_of(value, size) {
+        Ok(None) => ByteRange::Whole,
+        Ok(Some((s, e))) => ByteRange::Part(s, e),
+        Err(Unsatisfiable) => ByteRange::Unsatisfiable,
+    }
+}
+
+/// A range outside the file.
+struct Unsatisfiable;
+
+fn range_of(value: Option<&str>, size: u64) -> Result<Option<(u64, u64)>, Unsatisfiable> {
     let Some(value) = value else {
         return Ok(None);
     };
@@ -62,24 +84,26 @@ pub fn parse_range(value: Option<&str>, size: u64) -> Result<Option<(u64, u64)>,
     if spec.contains(',') {
         return Ok(None);
     }
-    let (start, end) = spec.split_once('-').ok_or(())?;
+    let (start, end) = spec.split_once('-').ok_or(Unsatisfiable)?;
     let (start, end) = (start.trim(), end.trim());
     let range = if start.is_empty() {
         // The last `end` bytes.
-        let n: u64 = end.parse().map_err(|_| ())?;
+        let n: u64 = end.parse().map_err(|_| Unsatisfiable)?;
         if n == 0 || size == 0 {
-            return Err(());
+            return Err(Unsatisfiable);
         }
         (size.saturating_sub(n), size - 1)
     } else {
-        let s: u64 = start.parse().map_err(|_| ())?;
+        let s: u64 = start.parse().map_err(|_| Unsatisfiable)?;
         let e: u64 = if end.is_empty() {
             size.saturating_sub(1)
         } else {
-            end.parse::<u64>().map_err(|_| ())?.min(size.saturating_sub(1))
+            end.parse::<u64>()
+                .map_err(|_| Unsatisfiable)?
+                .min(size.saturating_sub(1))
         };
         if s >= size || e < s {
-            return Err(());
+            return Err(Unsatisfiable);
         }
         (s, e)
     };
@@ -123,14 +147,14 @@ pub async fn serve_file(
         }
     }
     let (status, start, len) = match range {
-        Ok(None) => (StatusCode::OK, 0, size),
-        Ok(Some((s, e))) => {
+        ByteRange::Whole => (StatusCode::OK, 0, size),
+        ByteRange::Part(s, e) => {
             if let Ok(v) = HeaderValue::from_str(&format!("bytes {s}-{e}/{size}")) {
                 out.insert(header::CONTENT_RANGE, v);
             }
             (StatusCode::PARTIAL_CONTENT, s, e - s + 1)
         }
-        Err(()) => {
+        ByteRange::Unsatisfiable => {
             if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
                 out.insert(header::CONTENT_RANGE, v);
             }
@@ -156,15 +180,16 @@ mod tests {
 
     #[test]
     fn ranges() {
-        assert_eq!(parse_range(None, 10), Ok(None));
-        assert_eq!(parse_range(Some("bytes=0-3"), 10), Ok(Some((0, 3))));
-        assert_eq!(parse_range(Some("bytes=5-"), 10), Ok(Some((5, 9))));
-        assert_eq!(parse_range(Some("bytes=-4"), 10), Ok(Some((6, 9))));
-        assert_eq!(parse_range(Some("bytes=8-100"), 10), Ok(Some((8, 9))));
-        assert_eq!(parse_range(Some("bytes=10-"), 10), Err(()));
-        assert_eq!(parse_range(Some("bytes=4-2"), 10), Err(()));
-        assert_eq!(parse_range(Some("bytes=0-1,4-5"), 10), Ok(None));
-        assert_eq!(parse_range(Some("items=0-1"), 10), Ok(None));
-        assert_eq!(parse_range(Some("bytes=x-1"), 10), Err(()));
+        use super::ByteRange::*;
+        assert_eq!(parse_range(None, 10), Whole);
+        assert_eq!(parse_range(Some("bytes=0-3"), 10), Part(0, 3));
+        assert_eq!(parse_range(Some("bytes=5-"), 10), Part(5, 9));
+        assert_eq!(parse_range(Some("bytes=-4"), 10), Part(6, 9));
+        assert_eq!(parse_range(Some("bytes=8-100"), 10), Part(8, 9));
+        assert_eq!(parse_range(Some("bytes=10-"), 10), Unsatisfiable);
+        assert_eq!(parse_range(Some("bytes=4-2"), 10), Unsatisfiable);
+        assert_eq!(parse_range(Some("bytes=0-1,4-5"), 10), Whole);
+        assert_eq!(parse_range(Some("items=0-1"), 10), Whole);
+        assert_eq!(parse_range(Some("bytes=x-1"), 10), Unsatisfiable);
     }
 }

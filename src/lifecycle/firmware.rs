@@ -107,12 +107,7 @@ struct Plan {
     notes: Vec<String>,
 }
 
-async fn plan(
-    ctx: &Ctx,
-    server: &Server,
-    binaries: &[FirmwareBinary],
-    only_missing: bool,
-) -> Plan {
+async fn plan(ctx: &Ctx, server: &Server, binaries: &[FirmwareBinary], only_missing: bool) -> Plan {
     let mut install = Vec::new();
     let mut notes = Vec::new();
     for b in binaries {
@@ -176,13 +171,19 @@ async fn update_server(
         async move {
             let bmc = bmc_addr(&t.node.ip_address, t.node.port);
             for (b, before) in install {
-                if done.iter().any(|d| d.get("firmware").and_then(Value::as_i64) == Some(b.id)) {
+                if done
+                    .iter()
+                    .any(|d| d.get("firmware").and_then(Value::as_i64) == Some(b.id))
+                {
                     continue;
                 }
                 let current = saved.get("current").cloned().unwrap_or(Value::Null);
                 let resumed = current.get("firmware").and_then(Value::as_i64) == Some(b.id);
                 let before = if resumed {
-                    current.get("from").and_then(Value::as_str).map(str::to_string)
+                    current
+                        .get("from")
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
                 } else {
                     before.clone()
                 };
@@ -202,7 +203,9 @@ async fn update_server(
                     Step::Stopped => return Ok(None),
                     Step::Failed(m) => return Ok(Some(Err(m))),
                     Step::Done => {
-                        done.push(json!({"firmware": b.id, "type": b.firmware_type, "from": before}));
+                        done.push(
+                            json!({"firmware": b.id, "type": b.firmware_type, "from": before}),
+                        );
                         saved["done"] = json!(done);
                         saved["current"] = Value::Null;
                         if !w.save(saved.clone()).await {
@@ -274,9 +277,9 @@ async fn start_and_follow(
     saved: &mut Value,
     w: &ServerWork,
 ) -> Result<Step, RedfishError> {
-    let service = redfish::update_service(session).await?.ok_or_else(|| {
-        RedfishError::Unsupported("BMC offers no supported update method".into())
-    })?;
+    let service = redfish::update_service(session)
+        .await?
+        .ok_or_else(|| RedfishError::Unsupported("BMC offers no supported update method".into()))?;
     if service.simple_update.is_none() && service.multipart_push.is_none() {
         return Err(RedfishError::Unsupported(
             "BMC offers no supported update method".into(),

@@ -35,8 +35,8 @@ pub use probe::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_PROBE_TIMEOUT, SERVICE_ROOT_CAP,
 };
 pub use session::Session;
+pub use tls::{cert_sha256, normalize_fingerprint, CaBundle};
 pub use update::{
     firmware_target, multipart_push, simple_update, task_progress, update_service, TaskProgress,
     UpdateService, TASK_POLL,
 };
-pub use tls::{cert_sha256, normalize_fingerprint, CaBundle};

@@ -193,7 +193,9 @@ pub async fn multipart_push(
         .await
         .map_err(|e| RedfishError::Transport(format!("cannot open the image: {e}")))?;
     let body_stream = futures::stream::iter([Ok::<Bytes, std::io::Error>(Bytes::from(head))])
-        .chain(tokio_util::io::ReaderStream::with_capacity(file, PUSH_CHUNK))
+        .chain(tokio_util::io::ReaderStream::with_capacity(
+            file, PUSH_CHUNK,
+        ))
         .chain(futures::stream::iter([Ok(Bytes::from(tail))]));
     let response = session
         .client()

@@ -152,9 +152,7 @@ pub struct Report {
 
 /// The binaries of a baseline, in its order.
 pub async fn binaries_of(ctx: &Ctx, id: i64) -> BaselineResult<Vec<FirmwareBinary>> {
-    let baseline = db::get(&ctx.db, id)
-        .await?
-        .ok_or(BaselineError::NotFound)?;
+    let baseline = db::get(&ctx.db, id).await?.ok_or(BaselineError::NotFound)?;
     Ok(catalogue::firmware_binaries(&ctx.db, &baseline.firmware_binaries).await?)
 }
 
