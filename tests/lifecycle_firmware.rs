@@ -412,6 +412,18 @@ async fn restart_mid_update(backend: common::Backend, base: &str) {
         .await;
     assert_eq!(s, StatusCode::ACCEPTED, "{j}");
     let job = j["id"].as_i64().unwrap();
+    // A second operation on the busy server is refused, naming the job.
+    let (s, e) = app
+        .post(
+            &format!("/api/server/{s1}/firmware_update/"),
+            json!({"firmware": fw}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+    assert_eq!(
+        e["detail"],
+        format!("Server {s1} is busy: job {job} (firmware_update) is running.")
+    );
     // Wait until the BMC has fetched the image and is applying it (the restarted server
     // listens on another port), then stop the process mid-update.
     let deadline = Instant::now() + Duration::from_secs(30);
