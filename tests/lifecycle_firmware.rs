@@ -223,6 +223,17 @@ both!(
             e["firmware"][0],
             "Invalid pk \"999\" - object does not exist."
         );
+        // A non-superuser of group 1 does not see unassigned servers (404) ...
+        let (_, user) = app.user("operator", &[1]).await;
+        let (s, e) = app
+            .call(
+                reqwest::Method::POST,
+                &format!("/api/server/{s1}/firmware_update/"),
+                Some(json!({"firmware": fw})),
+                Some(&user),
+            )
+            .await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{e}");
         let (s, pool) = app
             .post("/api/pool/", json!({"name": "rack", "group": 1}))
             .await;
@@ -235,13 +246,25 @@ both!(
             )
             .await;
         assert_eq!(s, StatusCode::OK, "{r}");
+        // ... but may update the servers of its group's pool, and sees its own job.
         let (s, j) = app
-            .post(
+            .call(
+                reqwest::Method::POST,
                 &format!("/api/pool/{pool}/firmware_update/"),
-                json!({"firmware": other}),
+                Some(json!({"firmware": other})),
+                Some(&user),
             )
             .await;
         assert_eq!(s, StatusCode::ACCEPTED, "{j}");
+        let (s, _) = app
+            .call(
+                reqwest::Method::GET,
+                &format!("/api/job/{}/", j["id"]),
+                None,
+                Some(&user),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
         let j = wait_job(&app, j["id"].as_i64().unwrap(), 60).await;
         assert_eq!(j["status"], "succeeded", "{j}");
         assert_eq!(j["results"][0]["status"], "skipped", "{j}");
