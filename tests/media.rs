@@ -217,6 +217,17 @@ both!(
             .await
             .unwrap();
         assert_eq!(r.status(), StatusCode::OK);
+        // Never compressed: the length and ranges stay those of the file.
+        let r = app
+            .req(Method::GET, &format!("/api/firmware/{id}/download/"))
+            .header("Accept-Encoding", "gzip")
+            .header("Range", "bytes=0-9")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
+        assert_eq!(r.headers()["content-length"], "10");
+        assert_eq!(r.bytes().await.unwrap().as_ref(), &data[..10]);
         let (s, b) = app.get("/api/firmware/999/download/").await;
         assert_eq!(s, StatusCode::NOT_FOUND, "{b}");
         assert_eq!(b["detail"], "No Firmware matches the given query.");
