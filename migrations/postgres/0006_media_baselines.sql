@@ -25,4 +25,5 @@ CREATE TABLE firmware_baseline_binaries (
 );
 CREATE INDEX firmware_baseline_binaries_firmware ON firmware_baseline_binaries (firmware_id);
 
-CREATE INDEX server_firmwares_server_type ON server_firmwares (server_id, firmware_type);
+-- Compliance groups one firmware type's entries by server: a covering index.
+CREATE INDEX server_firmwares_type_server ON server_firmwares (firmware_type, server_id, version);

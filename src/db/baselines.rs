@@ -255,44 +255,59 @@ pub fn push_applies(sql: &mut Sql, b: &FirmwareBinary) {
 
 /// Compliance of the servers in `set` (visible to a member of `groups`; None: everything)
 /// with `binaries`, in one statement over the stored inventory, ordered by server id.
+///
+/// Set-based, so a fleet of thousands costs one pass over its firmware inventory per
+/// firmware type: each type's entries are grouped by server once (the lowest version, and
+/// whether each binary's version is among them), joined to the servers, and each binary's
+/// status is decided by its applicability rule ([`push_applies`]) and that row.
 pub async fn compliance(
     mut ex: impl Exec,
     binaries: &[FirmwareBinary],
     set: ServerSet,
     groups: Option<&[i64]>,
 ) -> DbResult<Vec<ServerCompliance>> {
+    let mut types: Vec<&str> = Vec::new();
+    for b in binaries {
+        if !types.contains(&b.firmware_type.as_str()) {
+            types.push(&b.firmware_type);
+        }
+    }
+    let type_of = |b: &FirmwareBinary| {
+        types
+            .iter()
+            .position(|t| *t == b.firmware_type)
+            .unwrap_or_default()
+    };
     let mut sql = Sql::new("SELECT s.id, s.name");
     for (i, b) in binaries.iter().enumerate() {
+        let j = type_of(b);
         // Status code: n(ot applicable), c(ompliant), x (non-compliant), m(issing).
         sql.push(" , CASE WHEN ");
         push_applies(&mut sql, b);
-        sql.push(
-            " THEN (CASE WHEN EXISTS (SELECT 1 FROM server_firmwares f WHERE f.server_id = s.id \
-             AND f.firmware_type = ",
-        );
-        sql.bind(b.firmware_type.clone());
-        sql.push(" AND f.version = ");
+        sql.push(&format!(
+            " THEN (CASE WHEN t{j}.h{i} = 1 THEN 'c' WHEN t{j}.server_id IS NOT NULL THEN 'x' \
+             ELSE 'm' END) ELSE 'n' END AS st{i}, CASE WHEN t{j}.h{i} = 1 THEN "
+        ));
         sql.bind(b.version.clone());
-        sql.push(
-            ") THEN 'c' WHEN EXISTS (SELECT 1 FROM server_firmwares f WHERE f.server_id = s.id \
-             AND f.firmware_type = ",
-        );
-        sql.bind(b.firmware_type.clone());
-        sql.push(") THEN 'x' ELSE 'm' END) ELSE 'n' END AS st");
-        sql.push(&i.to_string());
-        sql.push(
-            ", CASE WHEN EXISTS (SELECT 1 FROM server_firmwares f WHERE f.server_id = s.id \
-             AND f.firmware_type = ",
-        );
-        sql.bind(b.firmware_type.clone());
-        sql.push(" AND f.version = ");
-        let v = sql.bind(b.version.clone());
-        sql.push(&format!(") THEN {v} ELSE (SELECT MIN(f.version) FROM server_firmwares f WHERE f.server_id = s.id AND f.firmware_type = "));
-        sql.bind(b.firmware_type.clone());
-        sql.push(") END AS iv");
-        sql.push(&i.to_string());
+        sql.push(&format!(" ELSE t{j}.v END AS iv{i}"));
     }
-    sql.push(" FROM servers s WHERE 1 = 1");
+    sql.push(" FROM servers s");
+    for (j, t) in types.iter().enumerate() {
+        sql.push(" LEFT JOIN (SELECT f.server_id, MIN(f.version) AS v");
+        for (i, b) in binaries.iter().enumerate() {
+            if type_of(b) == j {
+                sql.push(" , MAX(CASE WHEN f.version = ");
+                sql.bind(b.version.clone());
+                sql.push(&format!(" THEN 1 ELSE 0 END) AS h{i}"));
+            }
+        }
+        sql.push(" FROM server_firmwares f WHERE f.firmware_type = ");
+        sql.bind(t.to_string());
+        sql.push(&format!(
+            " GROUP BY f.server_id) t{j} ON t{j}.server_id = s.id"
+        ));
+    }
+    sql.push(" WHERE 1 = 1");
     match set {
         ServerSet::Server(id) => {
             sql.push(" AND s.id = ");
