@@ -34,8 +34,9 @@ trap cleanup EXIT
 
 rss() { awk '/VmRSS/ {print $2}' "/proc/${pid}/status"; }
 peak() { awk '/VmHWM/ {print $2}' "/proc/${pid}/status"; }
-reset_peak() { echo 5 >"/proc/${pid}/clear_refs"; }
-growth() { awk -v p="$(peak)" -v b="$IDLE" 'BEGIN {printf "%.1f MB", (p - b) / 1024}'; }
+# Peak RSS is reset before each phase; growth is that phase's peak over the RSS it started at.
+reset_peak() { echo 5 >"/proc/${pid}/clear_refs"; START_RSS=$(rss); }
+growth() { awk -v p="$(peak)" -v b="$START_RSS" 'BEGIN {printf "%.1f MB", (p - b) / 1024}'; }
 api() { curl -sf -H "Authorization: Bearer ${TOKEN}" "$@"; }
 wait_job() {
     local st
@@ -81,7 +82,7 @@ echo "  download             $(awk -v t="${out% *}" 'BEGIN {printf "%6.1f s", t}
 # Lab BMCs: one fetching through SimpleUpdate, one taking a multipart push.
 BMCLAB_STATE="$dir/lab1" bash "$LAB" start 1 --base 127.71.40.1 --mockups public-rackmount1 --task-ms 400 >/dev/null
 BMCLAB_STATE="$dir/lab2" bash "$LAB" start 1 --base 127.71.41.1 --mockups public-rackmount1 --task-ms 400 \
-    --multipart-push --no-simple-update >/dev/null
+    --multipart-push --no-simple-update --seed mediabench2 >/dev/null
 register() { # ip -> server id
     local range node profile
     range=$(api -H 'Content-Type: application/json' -d "{\"name\":\"$1\",\"ip_from\":\"$1\",\"ip_to\":\"$1\",\"ports\":[9443]}" \
