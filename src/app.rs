@@ -21,11 +21,24 @@ use crate::db::{groups::DEFAULT_GROUP_ID, users, Db};
 use crate::http::auth::JwtKeys;
 use crate::http::AppState;
 use crate::jobs::{Queue, Registry};
+use crate::media::{MediaListener, MediaSigner};
 use crate::metrics::Metrics;
 use crate::{discovery, jobs, keys, lifecycle, service};
 
 /// Partial uploads older than this are left by a crash and removed at start-up.
 const STALE_UPLOAD_AGE: Duration = Duration::from_secs(3600);
+
+/// Binds an optional extra plain-HTTP listener (`setting` names it in the error).
+fn bind_extra(
+    addr: Option<SocketAddr>,
+    setting: &str,
+) -> anyhow::Result<Option<std::net::TcpListener>> {
+    let Some(addr) = addr else { return Ok(None) };
+    let l = std::net::TcpListener::bind(addr)
+        .with_context(|| format!("cannot listen on {addr} ({setting})"))?;
+    l.set_nonblocking(true)?;
+    Ok(Some(l))
+}
 
 /// Every kind of job this server runs.
 pub fn job_kinds() -> Registry {
@@ -33,6 +46,7 @@ pub fn job_kinds() -> Registry {
         .register(discovery::scan::ScanJob::default())
         .register(lifecycle::power::PowerJob)
         .register(lifecycle::inventory::InventoryJob)
+        .register(lifecycle::firmware::FirmwareJob)
 }
 
 /// Starts one kind of background work (workers, sweepers) into `ctx.tasks`; each stops when
@@ -64,6 +78,8 @@ pub struct App {
     pub queue: Arc<Queue>,
     listener: std::net::TcpListener,
     metrics_listener: Option<std::net::TcpListener>,
+    /// The plain-HTTP listener serving only `/media/` (`MOJO_MEDIA_LISTEN`).
+    media_listener: Option<std::net::TcpListener>,
     tls: Option<RustlsConfig>,
 }
 
@@ -170,15 +186,25 @@ impl App {
         let listener = std::net::TcpListener::bind(config.listen)
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         listener.set_nonblocking(true)?;
-        let metrics_listener = match config.metrics_listen {
-            Some(addr) => {
-                let l = std::net::TcpListener::bind(addr)
-                    .with_context(|| format!("cannot listen on {addr} (MOJO_METRICS_LISTEN)"))?;
-                l.set_nonblocking(true)?;
-                Some(l)
-            }
-            None => None,
+        let metrics_listener = bind_extra(config.metrics_listen, "MOJO_METRICS_LISTEN")?;
+        let media_listener = bind_extra(config.media_listen, "MOJO_MEDIA_LISTEN")?;
+        // URLs handed to BMCs name the listener that serves /media/.
+        let media_at = match &media_listener {
+            Some(l) => MediaListener {
+                scheme: "http",
+                addr: l.local_addr()?,
+            },
+            None => MediaListener {
+                scheme: if tls.is_some() { "https" } else { "http" },
+                addr: listener.local_addr()?,
+            },
         };
+        let media = MediaSigner::new(
+            &jwt_secret,
+            config.media_url_ttl,
+            config.media_base_url.clone(),
+            media_at,
+        );
         let queue = Queue::new(job_kinds());
         let ctx = Ctx::new(CtxParts {
             db,
@@ -189,6 +215,7 @@ impl App {
             tasks: TaskTracker::new(),
             jobs: queue.clone(),
             gauges: METRIC_GAUGES.to_vec(),
+            media,
         });
         let state = AppState::new(ctx, JwtKeys::new(&jwt_secret));
         Ok(App {
@@ -196,6 +223,7 @@ impl App {
             queue,
             listener,
             metrics_listener,
+            media_listener,
             tls,
         })
     }
@@ -229,6 +257,9 @@ impl App {
                 handle.graceful_shutdown(Some(grace));
             })
         };
+        if let Some(media_listener) = self.media_listener {
+            serve_media(&state, media_listener, grace)?;
+        }
         let service =
             crate::http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         let addr = self.listener.local_addr()?;
@@ -292,6 +323,34 @@ impl App {
         state.db.close().await;
         served.context("server failed")
     }
+}
+
+/// Serves `/media/` alone over plain HTTP on `listener` (`MOJO_MEDIA_LISTEN`) until shutdown.
+fn serve_media(
+    state: &AppState,
+    listener: std::net::TcpListener,
+    grace: Duration,
+) -> anyhow::Result<()> {
+    let addr = listener.local_addr()?;
+    let handle = axum_server::Handle::new();
+    let token = state.shutdown.clone();
+    let stopper = handle.clone();
+    state.tasks.spawn(async move {
+        token.cancelled().await;
+        stopper.graceful_shutdown(Some(grace));
+    });
+    let service = crate::http::media_router(state.clone()).into_make_service();
+    tracing::info!(address = %addr, "serving /media/ over plain HTTP");
+    state.tasks.spawn(async move {
+        if let Err(e) = axum_server::from_tcp(listener)
+            .handle(handle)
+            .serve(service)
+            .await
+        {
+            tracing::error!(error = %e, "media listener failed");
+        }
+    });
+    Ok(())
 }
 
 /// The listener's TLS configuration, or None when TLS is off.

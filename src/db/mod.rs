@@ -15,6 +15,7 @@
 
 pub mod audit;
 pub mod auth_profiles;
+pub mod baselines;
 pub mod catalogue;
 mod dialect;
 mod error;

@@ -17,6 +17,7 @@ mod power;
 mod probe;
 mod session;
 mod tls;
+mod update;
 
 pub use action::Reply;
 pub use client::{BmcClient, BmcClientConfig, DEFAULT_REQUEST_TIMEOUT, RESOURCE_CAP};
@@ -35,3 +36,7 @@ pub use probe::{
 };
 pub use session::Session;
 pub use tls::{cert_sha256, normalize_fingerprint, CaBundle};
+pub use update::{
+    firmware_target, multipart_push, simple_update, task_progress, update_service, TaskProgress,
+    UpdateService, TASK_POLL,
+};

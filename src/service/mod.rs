@@ -4,7 +4,9 @@
 
 pub mod audit;
 pub mod auth_profiles;
+pub mod baselines;
 pub mod catalogue;
+pub mod firmware;
 pub mod groups;
 pub mod lifecycle;
 pub mod logins;
