@@ -112,6 +112,44 @@ impl BmcResponse {
     }
 }
 
+/// Resolves a reference a BMC supplied (`@odata.id`, `Location`, a task monitor, a next link)
+/// against the BMC's `base` URL and returns it only when the *resolved* URL has the BMC's
+/// scheme, host and port and carries no user info.
+///
+/// Refused before resolving: backslashes, control characters and whitespace anywhere (the URL
+/// parser drops or rewrites them, so `/\\host/` or `/<TAB>/host/` would turn into a
+/// network-path reference to another host), and scheme-relative references (`//host/...`).
+/// A fragment (`...#/Controllers/0`) is dropped: the document is the resource.
+pub fn same_origin_ref(base: &Url, reference: &str) -> Result<Url, RedfishError> {
+    let refused = || RedfishError::ForeignUrl(clip(reference, 120));
+    if reference.is_empty()
+        || reference
+            .chars()
+            .any(|c| c == '\\' || c.is_control() || c.is_whitespace())
+        || reference.starts_with("//")
+    {
+        return Err(refused());
+    }
+    // An absolute path resolves against the base; anything else must be an absolute URL (a
+    // relative path such as `redfish/v1` is no reference a BMC gives).
+    let mut url = if reference.starts_with('/') {
+        base.join(reference)
+    } else {
+        Url::parse(reference)
+    }
+    .map_err(|_| refused())?;
+    let same_origin = url.scheme() == base.scheme()
+        && url.host() == base.host()
+        && url.port_or_known_default() == base.port_or_known_default()
+        && url.username().is_empty()
+        && url.password().is_none();
+    if !same_origin {
+        return Err(refused());
+    }
+    url.set_fragment(None);
+    Ok(url)
+}
+
 struct ClientInner {
     http: reqwest::Client,
     origin: Url,
@@ -217,27 +255,10 @@ impl BmcClient {
         self.inner.tracker.as_ref()
     }
 
-    /// Resolves a path or URL taken from a BMC response; refuses anything outside the BMC origin.
+    /// Resolves a path or URL taken from a BMC response; refuses anything outside the BMC origin
+    /// (see [`same_origin_ref`]).
     pub fn resolve(&self, reference: &str) -> Result<Url, RedfishError> {
-        let reference = reference.trim();
-        let refused = || RedfishError::ForeignUrl(clip(reference, 120));
-        let mut url = if reference.starts_with('/') && !reference.starts_with("//") {
-            self.inner.origin.join(reference).map_err(|_| refused())?
-        } else {
-            let url = Url::parse(reference).map_err(|_| refused())?;
-            let same_origin = url.scheme() == self.inner.origin.scheme()
-                && url.host() == self.inner.origin.host()
-                && url.port_or_known_default() == self.inner.origin.port_or_known_default()
-                && url.username().is_empty()
-                && url.password().is_none();
-            if !same_origin {
-                return Err(refused());
-            }
-            url
-        };
-        // An @odata.id may point into a document (`...#/Controllers/0`): the document is the resource.
-        url.set_fragment(None);
-        Ok(url)
+        same_origin_ref(&self.inner.origin, reference)
     }
 
     /// Time left for a request, or why there is none.
@@ -442,6 +463,16 @@ mod tests {
             "//evil.example/redfish",
             "redfish/v1",
             "https://user@127.0.0.1:9443/redfish/v1",
+            "/\\127.0.0.3:9443/redfish/v1",
+            "/\\/127.0.0.3/redfish/v1",
+            "/\t/127.0.0.3:9443/redfish/v1",
+            "/\n/127.0.0.3/redfish/v1",
+            " //127.0.0.3/redfish/v1",
+            "/redfish/v1/Systems/ 1",
+            "\\\\127.0.0.3\\redfish",
+            "https:127.0.0.3/redfish/v1",
+            "https:/\\127.0.0.3/redfish/v1",
+            "",
         ] {
             assert!(
                 matches!(c.resolve(bad), Err(RedfishError::ForeignUrl(_))),

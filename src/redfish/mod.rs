@@ -14,7 +14,7 @@ mod probe;
 mod session;
 mod tls;
 
-pub use client::{BmcClient, BmcClientConfig, DEFAULT_REQUEST_TIMEOUT, RESOURCE_CAP};
+pub use client::{same_origin_ref, BmcClient, BmcClientConfig, DEFAULT_REQUEST_TIMEOUT, RESOURCE_CAP};
 pub use error::RedfishError;
 pub use inventory::{
     infer_firmware_type, read_inventory, DriveInfo, EthernetInterfaceInfo, FirmwareInfo,

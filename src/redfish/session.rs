@@ -190,6 +190,14 @@ impl Drop for SessionInner {
     }
 }
 
+/// True when a service root advertises a session service (`SessionService` or `Links.Sessions`).
+fn advertises_sessions(root: &Value) -> bool {
+    root.get("SessionService").is_some_and(|v| !v.is_null())
+        || root
+            .pointer("/Links/Sessions")
+            .is_some_and(|v| !v.is_null())
+}
+
 /// What one login attempt with one credential gave.
 enum Attempt {
     Accepted(SessionAuth),
@@ -201,7 +209,8 @@ impl BmcClient {
     /// Tries the credentials in order, once each, and returns a session for the first accepted.
     ///
     /// Sessions first (`POST .../Sessions`); HTTP Basic (checked with `GET /redfish/v1/Systems`)
-    /// only when the BMC does not support sessions (404/405/501) or has none left (503). A 401/403
+    /// when the service root advertises no session service, or when the BMC does not support
+    /// sessions (404/405/501) or has none left (503). A 401/403
     /// moves on to the next credential. Errors that are not about the credential (unreachable, TLS,
     /// certificate changed, deadline) stop at once.
     pub async fn login<U, P>(&self, credentials: &[(U, P)]) -> Result<Session, RedfishError>
@@ -227,7 +236,16 @@ impl BmcClient {
             .to_string();
         let sessions_url = self.resolve(&sessions_path)?;
 
-        let mut use_sessions = true;
+        // A root that advertises no session service (neither `SessionService` nor
+        // `Links.Sessions`) gets HTTP Basic at once: such BMCs often answer the session POST with
+        // 401, which would burn every credential without ever trying the right one properly.
+        let mut use_sessions = service_root.as_ref().is_none_or(advertises_sessions);
+        if !use_sessions {
+            tracing::info!(
+                bmc = self.base_url(),
+                "redfish service root advertises no sessions; using basic auth"
+            );
+        }
         let mut rejected = 0usize;
         let mut last_error: Option<RedfishError> = None;
         for (index, (username, password)) in credentials.iter().enumerate() {

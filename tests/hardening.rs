@@ -1,0 +1,226 @@
+//! Hostile clients, odd BMCs and careless operators (issue 9): pool assignment scope, server
+//! identity, allowed networks at scan and registration, BMC-supplied references, BMCs without
+//! sessions, interrupted registrations. Through the HTTP API on both backends; address blocks
+//! 127.72.10.x-127.72.39.x.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod adversary;
+mod common;
+mod lab;
+
+use std::time::{Duration, Instant};
+
+use adversary::{Adversary, Spy, Tamper};
+use common::{Backend, TestApp};
+use lab::Lab;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+/// The address block of one test on one backend: `base` on SQLite, `base + 1` on PostgreSQL.
+fn block(backend: Backend, base: u8) -> u8 {
+    match backend {
+        Backend::Sqlite => base,
+        Backend::Postgres => base + 1,
+    }
+}
+
+async fn wait_scan(app: &TestApp, range: i64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let (s, r) = app
+            .get(&format!("/api/node_discovery/scan_range/{range}/"))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{r}");
+        if r["status"] != "scanning" {
+            return r;
+        }
+        assert!(Instant::now() < deadline, "scan did not end: {r}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn create_range(app: &TestApp, from: &str, to: &str, port: u16) -> i64 {
+    let (s, r) = app
+        .post(
+            "/api/node_discovery/scan_range/",
+            json!({"name": format!("R {from}"), "ip_from": from, "ip_to": to, "ports": [port]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    r["id"].as_i64().unwrap()
+}
+
+async fn scan(app: &TestApp, range: i64) -> Value {
+    let (s, r) = app
+        .post(
+            "/api/node_discovery/run_scan/",
+            json!({"scan_ranges": [range]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{r}");
+    wait_scan(app, range).await
+}
+
+async fn nodes_of(app: &TestApp, range: i64) -> Vec<Value> {
+    let (s, r) = app
+        .get(&format!(
+            "/api/node/?scan_range={range}&ordering=ip_address"
+        ))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    r["results"].as_array().unwrap().clone()
+}
+
+async fn profile(app: &TestApp, creds: &[(&str, &str)]) -> i64 {
+    let (s, p) = app
+        .post(
+            "/api/node_discovery/auth_profile/",
+            json!({"node_classification": "Hardening", "bmc": "redfish"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{p}");
+    let id = p["id"].as_i64().unwrap();
+    for (u, pw) in creds {
+        let (s, c) = app
+            .post(
+                &format!("/api/node_discovery/auth_profile/{id}/credentials/"),
+                json!({"username": u, "password": pw}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{c}");
+    }
+    id
+}
+
+async fn register(app: &TestApp, node: i64, profile: i64) -> (StatusCode, Value) {
+    app.post(
+        &format!("/api/node/{node}/register/"),
+        json!({"auth_profile": profile}),
+    )
+    .await
+}
+
+/// Scans one address and returns its node id.
+async fn node_at(app: &TestApp, ip: &str, port: u16) -> i64 {
+    let range = create_range(app, ip, ip, port).await;
+    let r = scan(app, range).await;
+    let nodes = nodes_of(app, range).await;
+    assert_eq!(nodes.len(), 1, "{r} {nodes:?}");
+    nodes[0]["id"].as_i64().unwrap()
+}
+
+async fn wait_no_sessions(lab: &Lab) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while lab.open_sessions().await != 0 {
+        assert!(Instant::now() < deadline, "a BMC session was left open");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn http_app(backend: Backend) -> TestApp {
+    TestApp::builder(backend)
+        .args(["--allow-http-bmc", "true"])
+        .spawn()
+        .await
+}
+
+/// Item 4: references a BMC hands out that resolve to another host are refused; the session
+/// token never reaches that host.
+async fn evil_references(backend: Backend) {
+    let b = block(backend, 10);
+    let app = http_app(backend).await;
+    let lab = Lab::start(
+        "start",
+        1,
+        &[
+            "--base",
+            &format!("127.72.{b}.1"),
+            "--port",
+            "9443",
+            "--http",
+            "--persona",
+            "dell",
+        ],
+    );
+    let spy = Spy::start(&format!("127.72.{b}.3:9443")).await;
+    let adv = Adversary::start(
+        &format!("127.72.{b}.2:9443"),
+        &lab.slot(0).base_url(),
+        Tamper::EvilReferences {
+            spy: spy.addr.to_string(),
+        },
+    )
+    .await;
+    let node = node_at(&app, &adv.addr.ip().to_string(), 9443).await;
+    let prof = profile(&app, &[("root", "calvin")]).await;
+    let (s, e) = register(&app, node, prof).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+    assert!(
+        e["detail"]
+            .as_str()
+            .unwrap()
+            .contains("refused URL outside the BMC"),
+        "{e}"
+    );
+    assert!(adv.session_posts() >= 1);
+    wait_no_sessions(&lab).await;
+    assert_eq!(spy.hits(), 0, "a request reached another host");
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evil_references_sqlite() {
+    evil_references(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evil_references_postgres() {
+    evil_references(Backend::Postgres).await;
+}
+
+/// Item 12: a BMC whose root advertises no session service is registered with Basic auth,
+/// one attempt per credential, and no session POST.
+async fn no_session_service(backend: Backend) {
+    let b = block(backend, 12);
+    let app = http_app(backend).await;
+    let lab = Lab::start(
+        "start",
+        1,
+        &[
+            "--base",
+            &format!("127.72.{b}.1"),
+            "--port",
+            "9443",
+            "--http",
+            "--persona",
+            "dell",
+        ],
+    );
+    let adv = Adversary::start(
+        &format!("127.72.{b}.2:9443"),
+        &lab.slot(0).base_url(),
+        Tamper::NoSessions,
+    )
+    .await;
+    let node = node_at(&app, &adv.addr.ip().to_string(), 9443).await;
+    let prof = profile(&app, &[("nobody", "wrong"), ("root", "calvin")]).await;
+    let (s, n) = register(&app, node, prof).await;
+    assert_eq!(s, StatusCode::OK, "{n}");
+    assert_eq!(n["status"], "registered", "{n}");
+    assert!(n["server"].as_i64().is_some(), "{n}");
+    assert_eq!(adv.session_posts(), 0, "no session POST to a BMC without sessions");
+    let st = lab.state_of(lab.slot(0)).await.unwrap();
+    assert_eq!(st["failed_logins"], 1, "one attempt per credential: {st}");
+    assert_eq!(st["sessions_open"], 0, "{st}");
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_session_service_sqlite() {
+    no_session_service(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_session_service_postgres() {
+    no_session_service(Backend::Postgres).await;
+}
