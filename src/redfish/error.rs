@@ -111,9 +111,6 @@ impl RedfishError {
                 // A login the BMC accepted but answered oddly: more credentials would only leave
                 // more sessions behind.
                 | RedfishError::BadSession(_)
-                // A BMC that points outside itself is hostile or broken: nothing it says next
-                // is to be followed.
-                | RedfishError::ForeignUrl(_)
         )
     }
 }
