@@ -220,3 +220,58 @@ async fn no_session_service_sqlite() {
 async fn no_session_service_postgres() {
     no_session_service(Backend::Postgres).await;
 }
+
+/// Item 3: after the allowlist narrows, a stored range still scans but only inside it (the rest
+/// is skipped and counted in `last_error`), and a node outside it is not registered.
+async fn allowlist_checked_late(backend: Backend) {
+    let b = block(backend, 14);
+    let mut app = common::spawn(backend).await;
+    let lab = Lab::start(
+        "start",
+        3,
+        &["--base", &format!("127.72.{b}.1"), "--port", "9443"],
+    );
+    let range = create_range(&app, &format!("127.72.{b}.1"), &format!("127.72.{b}.3"), 9443).await;
+    let r = scan(&app, range).await;
+    assert_eq!(r["last_error"], Value::Null, "{r}");
+    let nodes = nodes_of(&app, range).await;
+    assert_eq!(nodes.len(), 3, "{nodes:?}");
+    let outside = nodes[1]["id"].as_i64().unwrap();
+    let inside = nodes[0]["id"].as_i64().unwrap();
+
+    app.restart_with("--discovery-allowed-networks", &format!("127.72.{b}.1/32"))
+        .await;
+    let r = scan(&app, range).await;
+    assert_eq!(r["status"], "ready", "{r}");
+    let note = r["last_error"].as_str().unwrap_or_default();
+    assert!(
+        note.contains("2 address(es) outside MOJO_DISCOVERY_ALLOWED_NETWORKS"),
+        "{r}"
+    );
+    assert_eq!(r["progress"]["found"], 1, "{r}");
+    // Not probed, so not marked unreachable either.
+    let nodes = nodes_of(&app, range).await;
+    assert!(nodes.iter().all(|n| n["status"] == "discovered"), "{nodes:?}");
+
+    let prof = profile(&app, &[(&lab.slot(0).user, &lab.slot(0).password)]).await;
+    let (s, e) = register(&app, outside, prof).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+    assert_eq!(
+        e["detail"],
+        format!("Node {outside} (127.72.{b}.2) is outside MOJO_DISCOVERY_ALLOWED_NETWORKS."),
+    );
+    let (s, n) = register(&app, inside, prof).await;
+    assert_eq!(s, StatusCode::OK, "{n}");
+    wait_no_sessions(&lab).await;
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allowlist_checked_late_sqlite() {
+    allowlist_checked_late(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allowlist_checked_late_postgres() {
+    allowlist_checked_late(Backend::Postgres).await;
+}

@@ -182,13 +182,15 @@ pub async fn set_progress(db: &Db, id: i64, job: i64, progress: &Value) -> DbRes
     Ok(())
 }
 
-/// Ends the scan of a range by `job`: `ready` (error None) or `error` with the message.
+/// Ends the scan of a range by `job`: `ready` (error None) or `error` with the message. A
+/// `note` (something the scan skipped) goes to `last_error` of a range that ends `ready`.
 pub async fn finish_scan(
     tx: &mut Tx,
     id: i64,
     job: i64,
     progress: &Value,
     error: Option<&str>,
+    note: Option<&str>,
 ) -> DbResult<()> {
     let t = now();
     tx.execute(
@@ -201,7 +203,7 @@ pub async fn finish_scan(
         } else {
             ScanRangeStatus::Ready
         })
-        .arg(error)
+        .arg(error.or(note))
         .arg(progress.to_string())
         .arg(t)
         .arg(id)

@@ -49,8 +49,12 @@ async fn record_inventory(
 /// Registers a node with an auth profile, within `MOJO_REGISTER_TIMEOUT`.
 pub async fn register_node(ctx: &Ctx, node_id: i64, profile: i64) -> Result<Node, RegisterError> {
     let timeout = ctx.config.register_timeout;
+    // The stored deadline includes the time a logout gets after the work's deadline: past it the
+    // process running the registration is certainly done with it (or dead), and the node is
+    // repaired by `service::registration::repair_interrupted` on any replica.
     let deadline = crate::db::now()
-        + chrono::Duration::from_std(timeout).unwrap_or(chrono::Duration::seconds(60));
+        + chrono::Duration::from_std(timeout + redfish::LOGOUT_TIMEOUT)
+            .unwrap_or(chrono::Duration::seconds(60));
     let node = match nodes::begin_registration(&ctx.db, node_id, deadline).await? {
         Begin::Started(n) => *n,
         Begin::Busy => return Err(RegisterError::Busy(node_id)),
@@ -118,14 +122,14 @@ async fn attempt(
     let bmc_err = |cause: String| RegisterError::Bmc(node.url.clone(), cause);
     let stored = auth_profiles::credentials(&ctx.db, profile).await?;
     let ids: Vec<i64> = stored.iter().map(|c| c.id).collect();
-    let tries = unseal(ctx, stored).map_err(bmc_err)?;
+    let tries = unseal(ctx, stored).map_err(|e| bmc_err(e.to_string()))?;
     if tries.is_empty() {
         return Err(bmc_err(format!(
             "auth profile {profile} has no credentials"
         )));
     }
     let deadline = tokio::time::Instant::now() + timeout;
-    let client = bmc_client(ctx, node, Some(deadline)).map_err(bmc_err)?;
+    let client = bmc_client(ctx, node, Some(deadline)).map_err(|e| bmc_err(e.to_string()))?;
     // Logs in with the first accepted credential, reads everything, always logs out.
     let read = client
         .with_session(&tries, |session| async move {
@@ -172,22 +176,32 @@ pub async fn node_access(
         .await
         .map_err(|e| bmc_err(e.to_string()))?;
     stored.sort_by_key(|c| (Some(c.id) != node.credential, c.id));
-    let creds = unseal(ctx, stored).map_err(bmc_err)?;
-    let client = bmc_client(ctx, node, None).map_err(bmc_err)?;
+    let creds = unseal(ctx, stored).map_err(|e| bmc_err(e.to_string()))?;
+    let client = bmc_client(ctx, node, None).map_err(|e| bmc_err(e.to_string()))?;
     Ok((client, creds))
+}
+
+/// A stored credential that does not open under the credential key.
+#[derive(Debug, thiserror::Error)]
+#[error("credential {id}: {source}")]
+pub struct UnsealError {
+    /// The credential.
+    pub id: i64,
+    /// Why it did not open.
+    pub source: sealing::SealError,
 }
 
 /// The (username, password) pairs of stored credentials, in their order.
 fn unseal(
     ctx: &Ctx,
     stored: Vec<auth_profiles::StoredCredential>,
-) -> Result<Vec<(String, String)>, String> {
+) -> Result<Vec<(String, String)>, UnsealError> {
     stored
         .into_iter()
         .map(|c| {
             sealing::open(&ctx.credential_key, c.id, &c.secret)
                 .map(|password| (c.username, password))
-                .map_err(|e| format!("credential {}: {e}", c.id))
+                .map_err(|source| UnsealError { id: c.id, source })
         })
         .collect()
 }
@@ -198,14 +212,14 @@ fn bmc_client(
     ctx: &Ctx,
     node: &Node,
     deadline: Option<tokio::time::Instant>,
-) -> Result<BmcClient, String> {
+) -> Result<BmcClient, RedfishError> {
     let mut config = BmcClientConfig::new(node.url.clone());
     config.cert_sha256 = node.cert_sha256.clone();
     config.allow_http = ctx.config.allow_http_bmc;
     config.deadline = deadline;
     config.tracker = Some(ctx.tasks.clone());
     if let Some(path) = &ctx.config.bmc_ca_bundle {
-        config.ca_bundle = Some(CaBundle::from_file(path).map_err(|e| e.to_string())?);
+        config.ca_bundle = Some(CaBundle::from_file(path)?);
     }
-    BmcClient::new(config).map_err(|e| e.to_string())
+    BmcClient::new(config)
 }

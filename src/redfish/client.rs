@@ -23,7 +23,7 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 /// Largest resource body accepted.
 pub const RESOURCE_CAP: usize = 8 * 1024 * 1024;
 /// Time a logout gets, even after the operation's deadline passed.
-pub(crate) const LOGOUT_TIMEOUT: Duration = Duration::from_secs(5);
+pub const LOGOUT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How to reach and trust one BMC.
 #[derive(Clone, Debug)]

@@ -14,7 +14,9 @@ mod probe;
 mod session;
 mod tls;
 
-pub use client::{same_origin_ref, BmcClient, BmcClientConfig, DEFAULT_REQUEST_TIMEOUT, RESOURCE_CAP};
+pub use client::{
+    same_origin_ref, BmcClient, BmcClientConfig, DEFAULT_REQUEST_TIMEOUT, LOGOUT_TIMEOUT, RESOURCE_CAP,
+};
 pub use error::RedfishError;
 pub use inventory::{
     infer_firmware_type, read_inventory, DriveInfo, EthernetInterfaceInfo, FirmwareInfo,
@@ -23,6 +25,7 @@ pub use inventory::{
 };
 pub use probe::{
     parse_service_root, probe, BmcInfo, ProbeOptions, ProbeOutcome, Scheme, ServiceRoot,
+    ServiceRootError,
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_PROBE_TIMEOUT, SERVICE_ROOT_CAP,
 };
 pub use session::Session;

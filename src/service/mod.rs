@@ -6,6 +6,7 @@ pub mod catalogue;
 pub mod nodes;
 pub mod passwords;
 pub mod pools;
+pub mod registration;
 pub mod scans;
 pub mod servers;
 
