@@ -198,8 +198,30 @@ async fn bootstrap_admin(db: &Db, config: &Config) -> anyhow::Result<()> {
             p
         }
     };
-    create_superuser(db, "admin", "", &password).await?;
-    Ok(())
+    match create_superuser(db, "admin", "", &password).await {
+        Ok(_) => Ok(()),
+        // Another process (a replica started at the same time) bootstrapped first: its admin
+        // stands, and this process comes up next to it.
+        Err(CreateUserError::Exists(_)) => {
+            tracing::info!("superuser admin was created by another process");
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Why `create_superuser` created nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateUserError {
+    /// The name is taken.
+    #[error("a user named {0} already exists")]
+    Exists(String),
+    /// Hashing the password failed.
+    #[error(transparent)]
+    Hash(#[from] crate::service::passwords::HashError),
+    /// Storage failed.
+    #[error(transparent)]
+    Db(#[from] crate::db::DbError),
 }
 
 /// Creates a superuser in group 1 (used by bootstrap and `createsuperuser`).
@@ -208,7 +230,7 @@ pub async fn create_superuser(
     username: &str,
     email: &str,
     password: &str,
-) -> anyhow::Result<i64> {
+) -> Result<i64, CreateUserError> {
     let hash = crate::service::passwords::hash(password.to_string()).await?;
     let mut tx = db.begin().await?;
     let id = users::insert(
@@ -226,7 +248,7 @@ pub async fn create_superuser(
     .await
     .map_err(|e| {
         if e.is_unique_violation() {
-            anyhow::anyhow!("a user named {username} already exists")
+            CreateUserError::Exists(username.to_string())
         } else {
             e.into()
         }

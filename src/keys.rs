@@ -154,8 +154,20 @@ pub async fn verify_credential_key(db: &Db, key: &CredentialKey) -> Result<(), K
     match stored {
         Some(stored) if stored == check => Ok(()),
         Some(_) => Err(KeyError::Mismatch),
-        None => installation::insert_if_absent(db, CHECK_VALUE_KEY, &check)
-            .await
-            .map_err(|e| KeyError::Check("store", e)),
+        None => {
+            installation::insert_if_absent(db, CHECK_VALUE_KEY, &check)
+                .await
+                .map_err(|e| KeyError::Check("store", e))?;
+            // Another process may have stored its value between the read and the insert (the
+            // insert then did nothing): what counts is the value stored now.
+            let stored = installation::get(db, CHECK_VALUE_KEY)
+                .await
+                .map_err(|e| KeyError::Check("read", e))?;
+            if stored.as_deref() == Some(check.as_str()) {
+                Ok(())
+            } else {
+                Err(KeyError::Mismatch)
+            }
+        }
     }
 }
