@@ -275,3 +275,139 @@ async fn allowlist_checked_late_sqlite() {
 async fn allowlist_checked_late_postgres() {
     allowlist_checked_late(Backend::Postgres).await;
 }
+
+/// Item 2: a second BMC reporting the identity of a server that another registered node owns is
+/// refused (400 naming both); once the first node is unreachable the server moves (a
+/// re-addressed BMC), keeping its id and pool.
+async fn identity_takeover(backend: Backend) {
+    let b = block(backend, 16);
+    let app = common::spawn(backend).await;
+    let seed = format!("twin-{b}");
+    let lab_a = Lab::start(
+        "start",
+        1,
+        &["--base", &format!("127.72.{b}.1"), "--port", "9443", "--seed", &seed],
+    );
+    let lab_b = Lab::start(
+        "start",
+        1,
+        &["--base", &format!("127.72.{b}.2"), "--port", "9443", "--seed", &seed],
+    );
+    let range = create_range(&app, &format!("127.72.{b}.1"), &format!("127.72.{b}.2"), 9443).await;
+    scan(&app, range).await;
+    let nodes = nodes_of(&app, range).await;
+    let (node_a, node_b) = (
+        nodes[0]["id"].as_i64().unwrap(),
+        nodes[1]["id"].as_i64().unwrap(),
+    );
+    let prof = profile(&app, &[("root", "calvin")]).await;
+    let (s, a) = register(&app, node_a, prof).await;
+    assert_eq!(s, StatusCode::OK, "{a}");
+    let server = a["server"].as_i64().unwrap();
+    let (_, srv) = app.get(&format!("/api/server/{server}/")).await;
+    assert!(srv["uuid"].is_string() && srv["serial_number"].is_string(), "{srv}");
+    let (s, p) = app.post("/api/pool/", json!({"name": "Kept", "group": 1})).await;
+    assert_eq!(s, StatusCode::CREATED, "{p}");
+    let pool = p["id"].as_i64().unwrap();
+    let (s, _) = app
+        .post(
+            &format!("/api/pool/{pool}/assign_servers/"),
+            json!({"servers": [server]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+
+    let (s, e) = register(&app, node_b, prof).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+    let detail = e["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(&format!("server {server} (")) && detail.contains(&format!("node {node_a}")),
+        "{detail}"
+    );
+    let (_, srv) = app.get(&format!("/api/server/{server}/")).await;
+    assert_eq!(srv["node"], node_a, "{srv}");
+    let (_, nb) = app.get(&format!("/api/node/{node_b}/")).await;
+    assert_eq!(nb["status"], "discovered", "{nb}");
+    assert_eq!(nb["last_error"], detail, "{nb}");
+
+    // The first BMC goes away (re-addressed): its node turns unreachable, the server moves.
+    drop(lab_a);
+    scan(&app, range).await;
+    let (_, na) = app.get(&format!("/api/node/{node_a}/")).await;
+    assert_eq!(na["status"], "unreachable", "{na}");
+    let (s, n) = register(&app, node_b, prof).await;
+    assert_eq!(s, StatusCode::OK, "{n}");
+    assert_eq!(n["server"], server, "{n}");
+    let (_, srv) = app.get(&format!("/api/server/{server}/")).await;
+    assert_eq!(srv["node"], node_b, "{srv}");
+    assert_eq!(srv["bmc_url"], format!("https://127.72.{b}.2:9443"), "{srv}");
+    assert_eq!(srv["resource_pool"], pool, "{srv}");
+    let (_, list) = app.get("/api/server/").await;
+    assert_eq!(list["count"], 1, "{list}");
+    wait_no_sessions(&lab_b).await;
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identity_takeover_sqlite() {
+    identity_takeover(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identity_takeover_postgres() {
+    identity_takeover(Backend::Postgres).await;
+}
+
+/// Item 2: placeholder UUIDs and serial numbers are no identity: two BMCs reporting the same
+/// placeholders are two servers.
+async fn placeholder_identity(backend: Backend) {
+    let b = block(backend, 18);
+    let app = http_app(backend).await;
+    let lab = Lab::start(
+        "start",
+        2,
+        &["--base", &format!("127.72.{b}.1"), "--port", "9443", "--http"],
+    );
+    let _a = Adversary::start(
+        &format!("127.72.{b}.3:9443"),
+        &lab.slot(0).base_url(),
+        Tamper::PlaceholderIdentity,
+    )
+    .await;
+    let _b = Adversary::start(
+        &format!("127.72.{b}.4:9443"),
+        &lab.slot(1).base_url(),
+        Tamper::PlaceholderIdentity,
+    )
+    .await;
+    let range = create_range(&app, &format!("127.72.{b}.3"), &format!("127.72.{b}.4"), 9443).await;
+    scan(&app, range).await;
+    let nodes = nodes_of(&app, range).await;
+    assert_eq!(nodes.len(), 2, "{nodes:?}");
+    let prof = profile(&app, &[("root", "calvin")]).await;
+    let mut servers = Vec::new();
+    for n in &nodes {
+        let (s, r) = register(&app, n["id"].as_i64().unwrap(), prof).await;
+        assert_eq!(s, StatusCode::OK, "{r}");
+        servers.push(r["server"].as_i64().unwrap());
+    }
+    assert_ne!(servers[0], servers[1], "placeholders made one server of two");
+    for id in &servers {
+        let (_, srv) = app.get(&format!("/api/server/{id}/")).await;
+        assert_eq!(srv["uuid"], Value::Null, "{srv}");
+        assert_eq!(srv["serial_number"], Value::Null, "{srv}");
+        assert!(!srv["name"].as_str().unwrap().contains("O.E.M"), "{srv}");
+    }
+    wait_no_sessions(&lab).await;
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn placeholder_identity_sqlite() {
+    placeholder_identity(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn placeholder_identity_postgres() {
+    placeholder_identity(Backend::Postgres).await;
+}

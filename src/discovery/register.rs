@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::ctx::Ctx;
 use crate::db::nodes::{self, Begin, Node};
+use crate::db::servers::UpsertError;
 use crate::db::{auth_profiles, DbError};
 use crate::redfish::{self, BmcClient, BmcClientConfig, CaBundle, Inventory, RedfishError};
 
@@ -23,6 +24,10 @@ pub enum RegisterError {
     /// The BMC part failed: `BMC <url>: <cause>`; the node keeps its previous status.
     #[error("BMC {0}: {1}")]
     Bmc(String, String),
+    /// The BMC's server is the server of another registered node (or a concurrent write
+    /// recorded it first): `Node <id>: <cause>`; the node keeps its previous status.
+    #[error("Node {0}: {1}")]
+    Identity(i64, UpsertError),
     /// Storage failed.
     #[error(transparent)]
     Db(#[from] DbError),
@@ -37,7 +42,7 @@ async fn record_inventory(
     tx: &mut crate::db::Tx,
     node: &Node,
     inv: &Inventory,
-) -> Result<Option<i64>, DbError> {
+) -> Result<Option<i64>, UpsertError> {
     let mut first = None;
     for server in super::inventory_map::servers_of(inv) {
         let id = crate::db::servers::upsert_from_inventory(tx, node.id, &node.url, &server).await?;
@@ -143,7 +148,11 @@ async fn attempt(
     };
     let credential = ids.get(index).copied().unwrap_or_default();
     let mut tx = ctx.db.begin().await?;
-    let server = record_inventory(&mut tx, node, &inventory).await?;
+    let server = match record_inventory(&mut tx, node, &inventory).await {
+        Ok(server) => server,
+        Err(UpsertError::Db(e)) => return Err(e.into()),
+        Err(e) => return Err(RegisterError::Identity(node.id, e)),
+    };
     nodes::complete_registration(&mut tx, node.id, server, profile, credential).await?;
     tx.commit().await?;
     Ok(nodes::get(&ctx.db, node.id).await?)

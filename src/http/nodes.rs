@@ -224,7 +224,9 @@ async fn register(
         Err(e @ RegistrationError::NotAllowed { .. }) => Err(ApiError::bad_request(e.to_string())),
         Err(RegistrationError::Register(e)) => Err(match e {
             RegisterError::Missing => ApiError::NoMatch("Node"),
-            RegisterError::Busy(_) | RegisterError::Bmc(..) => ApiError::bad_request(e.to_string()),
+            RegisterError::Busy(_) | RegisterError::Bmc(..) | RegisterError::Identity(..) => {
+                ApiError::bad_request(e.to_string())
+            }
             RegisterError::Interrupted => {
                 ApiError::Unavailable("The registration was interrupted.".into())
             }

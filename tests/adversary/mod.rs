@@ -26,6 +26,9 @@ pub enum Tamper {
         /// `host:port` of the spy.
         spy: String,
     },
+    /// ComputerSystems report placeholder identities (the well-known dummy UUID, an unfilled
+    /// serial number), as many boards do.
+    PlaceholderIdentity,
 }
 
 struct Shared {
@@ -154,6 +157,25 @@ async fn forward(
                     }
                     bytes = serde_json::to_vec(&doc).unwrap();
                 }
+            }
+        }
+        Tamper::PlaceholderIdentity if bare.starts_with("/redfish/v1/Systems/") => {
+            if let Ok(mut doc) = serde_json::from_slice::<Value>(&bytes) {
+                if let Some(o) = doc.as_object_mut() {
+                    if o.contains_key("UUID") {
+                        o.insert(
+                            "UUID".into(),
+                            Value::String("03000200-0400-0500-0006-000700080009".into()),
+                        );
+                    }
+                    if o.contains_key("SerialNumber") {
+                        o.insert(
+                            "SerialNumber".into(),
+                            Value::String("To be filled by O.E.M.".into()),
+                        );
+                    }
+                }
+                bytes = serde_json::to_vec(&doc).unwrap();
             }
         }
         _ => {}
