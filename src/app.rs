@@ -22,7 +22,7 @@ use crate::http::auth::{JwtKeys, LoginThrottle};
 use crate::http::AppState;
 use crate::jobs::{Queue, Registry};
 use crate::metrics::Metrics;
-use crate::{discovery, jobs, keys, service};
+use crate::{bmc_sessions, discovery, jobs, keys, service};
 
 /// Every kind of job this server runs.
 pub fn job_kinds() -> Registry {
@@ -34,7 +34,11 @@ pub fn job_kinds() -> Registry {
 pub type StartFn = fn(&Ctx, &Arc<Queue>);
 
 /// Background work started with the server.
-pub const BACKGROUND: &[StartFn] = &[jobs::start, service::registration::start_repair];
+pub const BACKGROUND: &[StartFn] = &[
+    jobs::start,
+    service::registration::start_repair,
+    |ctx, _| bmc_sessions::start(ctx),
+];
 
 /// Scrape-time gauges added to `/metrics`.
 pub const METRIC_GAUGES: &[GaugeFn] = &[jobs::job_gauges];

@@ -73,7 +73,7 @@ pub async fn register_node(ctx: &Ctx, node_id: i64, profile: i64) -> Result<Node
             .spawn(async move {
                 // On shutdown the attempt is dropped; an open session's drop guard still logs out.
                 tokio::select! {
-                    r = run(&ctx, node, profile, timeout) => r,
+                    r = run(&ctx, node, profile, timeout, deadline) => r,
                     _ = ctx.shutdown.cancelled() => {
                         let _ = nodes::fail_registration(&ctx.db, node_id, "registration was interrupted by a shutdown").await;
                         Err(RegisterError::Interrupted)
@@ -96,8 +96,9 @@ async fn run(
     node: Node,
     profile: i64,
     timeout: Duration,
+    until: chrono::DateTime<chrono::Utc>,
 ) -> Result<Node, RegisterError> {
-    match attempt(ctx, &node, profile, timeout).await {
+    match attempt(ctx, &node, profile, timeout, until).await {
         Ok(Some(n)) => Ok(n),
         Ok(None) => Err(RegisterError::Missing),
         Err(RegisterError::Bmc(u, cause)) => {
@@ -123,6 +124,7 @@ async fn attempt(
     node: &Node,
     profile: i64,
     timeout: Duration,
+    until: chrono::DateTime<chrono::Utc>,
 ) -> Result<Option<Node>, RegisterError> {
     let bmc_err = |cause: String| RegisterError::Bmc(node.url.clone(), cause);
     let stored = auth_profiles::credentials(&ctx.db, profile).await?;
@@ -134,7 +136,8 @@ async fn attempt(
         )));
     }
     let deadline = tokio::time::Instant::now() + timeout;
-    let client = bmc_client(ctx, node, Some(deadline)).map_err(|e| bmc_err(e.to_string()))?;
+    let client =
+        bmc_client(ctx, node, Some(deadline), until).map_err(|e| bmc_err(e.to_string()))?;
     // Logs in with the first accepted credential, reads everything, always logs out.
     let read = client
         .with_session(&tries, |session| async move {
@@ -186,7 +189,8 @@ pub async fn node_access(
         .map_err(|e| bmc_err(e.to_string()))?;
     stored.sort_by_key(|c| (Some(c.id) != node.credential, c.id));
     let creds = unseal(ctx, stored).map_err(|e| bmc_err(e.to_string()))?;
-    let client = bmc_client(ctx, node, None).map_err(|e| bmc_err(e.to_string()))?;
+    let until = crate::db::now() + chrono::Duration::seconds(ACCESS_SESSION_SECS);
+    let client = bmc_client(ctx, node, None, until).map_err(|e| bmc_err(e.to_string()))?;
     Ok((client, creds))
 }
 
@@ -215,14 +219,25 @@ fn unseal(
         .collect()
 }
 
+/// How long a session opened through [`node_access`] stays journalled before any replica may
+/// delete it as left behind (operations that take longer must pass their own journal).
+pub const ACCESS_SESSION_SECS: i64 = 3600;
+
 /// A client for a node's BMC with the server's BMC settings (pinned certificate, plain HTTP
-/// allowance, CA bundle), tracked for shutdown.
+/// allowance, CA bundle), tracked for shutdown, journalling its sessions until `until`.
 fn bmc_client(
     ctx: &Ctx,
     node: &Node,
     deadline: Option<tokio::time::Instant>,
+    until: chrono::DateTime<chrono::Utc>,
 ) -> Result<BmcClient, RedfishError> {
     let mut config = BmcClientConfig::new(node.url.clone());
+    config.journal = Some(crate::bmc_sessions::DbJournal::new(
+        ctx,
+        node.cert_sha256.clone(),
+        None,
+        until,
+    ));
     config.cert_sha256 = node.cert_sha256.clone();
     config.allow_http = ctx.config.allow_http_bmc;
     config.deadline = deadline;

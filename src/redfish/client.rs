@@ -8,6 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use reqwest::header::{HeaderMap, ACCEPT};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -44,6 +45,40 @@ pub struct BmcClientConfig {
     pub body_cap: usize,
     /// Where a session dropped without logout spawns its DELETE (falls back to the current runtime).
     pub tracker: Option<TaskTracker>,
+    /// Where sessions are recorded while open (see [`SessionJournal`]).
+    pub journal: Option<Journal>,
+}
+
+/// Records each Redfish session while it is open, so that a session a killed process leaves
+/// behind can be deleted later by whoever reads the record. The session code calls
+/// [`SessionJournal::opened`] after the BMC created a session and *before* the token is used
+/// (an error there deletes the session again and fails the login), and
+/// [`SessionJournal::closed`] once its DELETE succeeded (or the BMC said it is gone).
+pub trait SessionJournal: Send + Sync {
+    /// A session `session_url` with `token` was opened on the BMC at `bmc` (`scheme://host:port`).
+    fn opened<'a>(
+        &'a self,
+        bmc: &'a str,
+        session_url: &'a str,
+        token: &'a str,
+    ) -> BoxFuture<'a, Result<(), JournalError>>;
+    /// The session `session_url` is deleted on the BMC.
+    fn closed<'a>(&'a self, session_url: &'a str) -> BoxFuture<'a, ()>;
+}
+
+/// Why a session could not be recorded (the journal's own words).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct JournalError(pub String);
+
+/// A shared [`SessionJournal`].
+#[derive(Clone)]
+pub struct Journal(pub Arc<dyn SessionJournal>);
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Journal")
+    }
 }
 
 impl BmcClientConfig {
@@ -58,6 +93,7 @@ impl BmcClientConfig {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             body_cap: RESOURCE_CAP,
             tracker: None,
+            journal: None,
         }
     }
 }
@@ -160,6 +196,7 @@ struct ClientInner {
     request_timeout: Duration,
     body_cap: usize,
     tracker: Option<TaskTracker>,
+    journal: Option<Journal>,
 }
 
 /// A client bound to one BMC origin; cheap to clone.
@@ -241,6 +278,7 @@ impl BmcClient {
                 request_timeout: config.request_timeout,
                 body_cap: config.body_cap,
                 tracker: config.tracker,
+                journal: config.journal,
             }),
         })
     }
@@ -248,6 +286,11 @@ impl BmcClient {
     /// Base URL of the BMC, `scheme://host:port` without a trailing slash.
     pub fn base_url(&self) -> &str {
         &self.inner.base_url
+    }
+
+    /// The session journal, if any.
+    pub(crate) fn journal(&self) -> Option<&Journal> {
+        self.inner.journal.as_ref()
     }
 
     /// Where a last-resort logout should be spawned.

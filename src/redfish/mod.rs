@@ -15,7 +15,8 @@ mod session;
 mod tls;
 
 pub use client::{
-    same_origin_ref, BmcClient, BmcClientConfig, DEFAULT_REQUEST_TIMEOUT, LOGOUT_TIMEOUT, RESOURCE_CAP,
+    same_origin_ref, BmcClient, BmcClientConfig, Journal, JournalError, SessionJournal, DEFAULT_REQUEST_TIMEOUT,
+    LOGOUT_TIMEOUT, RESOURCE_CAP,
 };
 pub use error::RedfishError;
 pub use inventory::{

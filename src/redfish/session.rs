@@ -144,6 +144,9 @@ async fn delete_session(
             session = location.path(),
             "redfish logout"
         );
+        if let Some(journal) = client.journal() {
+            journal.0.closed(location.as_str()).await;
+        }
         Ok(())
     } else {
         Err(RedfishError::Status {
@@ -196,6 +199,19 @@ fn advertises_sessions(root: &Value) -> bool {
         || root
             .pointer("/Links/Sessions")
             .is_some_and(|v| !v.is_null())
+}
+
+impl BmcClient {
+    /// Deletes a session opened earlier (by this process or another one that died), given its
+    /// URL and token; the URL must be on this BMC. A session already gone counts as deleted.
+    pub async fn delete_leftover_session(
+        &self,
+        session_url: &str,
+        token: &str,
+    ) -> Result<(), RedfishError> {
+        let location = self.resolve(session_url)?;
+        delete_session(self, &location, token).await
+    }
 }
 
 /// What one login attempt with one credential gave.
@@ -366,6 +382,20 @@ impl BmcClient {
         let location = self.session_location(&response, document.as_ref(), sessions_url);
         match (token, location) {
             (Some(token), Some(location)) => {
+                // Recorded before the token is used: a process killed from here on leaves a
+                // record that lets the session be deleted later.
+                if let Some(journal) = self.journal() {
+                    if let Err(reason) = journal
+                        .0
+                        .opened(self.base_url(), location.as_str(), &token)
+                        .await
+                    {
+                        if let Err(error) = delete_session(self, &location, &token).await {
+                            tracing::warn!(bmc = self.base_url(), %error, "redfish logout of an unrecorded session failed");
+                        }
+                        return Err(RedfishError::Journal(reason.to_string()));
+                    }
+                }
                 Ok(Attempt::Accepted(SessionAuth::Token { token, location }))
             }
             (None, Some(location)) => {
