@@ -43,7 +43,7 @@ pub struct DbJournal {
 impl DbJournal {
     /// A journal for sessions opened against a BMC whose certificate is `cert_sha256`, by job
     /// `job` (if a job), that the operation is certainly done with by `expires_at`.
-    pub fn new(
+    pub fn journal(
         ctx: &Ctx,
         cert_sha256: Option<String>,
         job: Option<i64>,
@@ -153,6 +153,24 @@ pub async fn reap_job(ctx: &Ctx, job: i64) -> Result<usize, DbError> {
         if reap(ctx, &row).await? {
             n += 1;
         }
+    }
+    Ok(n)
+}
+
+/// Re-seals every journalled token under `new` inside a key rotation's transaction; a token
+/// that does not open under `old` is dropped (it could not be used anyway). Returns how many
+/// were re-sealed.
+pub async fn reseal(
+    tx: &mut crate::db::Tx,
+    old: &crate::keys::CredentialKey,
+    new: &crate::keys::CredentialKey,
+) -> Result<usize, DbError> {
+    let mut n = 0;
+    for (id, url, token) in bmc_sessions::all_tokens(tx).await? {
+        let resealed = crate::keys::open(old, &aad(&url), &token)
+            .and_then(|plain| crate::keys::seal(new, &aad(&url), &plain));
+        n += usize::from(resealed.is_some());
+        bmc_sessions::set_token(tx, id, resealed).await?;
     }
     Ok(n)
 }

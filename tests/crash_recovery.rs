@@ -204,7 +204,10 @@ async fn killed_mid_registration(backend: Backend, b: u8) {
     };
     let deadline = Instant::now() + Duration::from_secs(30);
     while lab.open_sessions().await == 0 {
-        assert!(Instant::now() < deadline, "the registration never logged in");
+        assert!(
+            Instant::now() < deadline,
+            "the registration never logged in"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // The journal write follows the login at once; the next BMC request takes 1.2 s.
@@ -213,7 +216,11 @@ async fn killed_mid_registration(backend: Backend, b: u8) {
     assert_eq!(n["status"], "registering", "{n}");
     kill9(&mut child);
     let _ = reg.await;
-    assert_eq!(lab.open_sessions().await, 1, "the killed process left its session");
+    assert_eq!(
+        lab.open_sessions().await,
+        1,
+        "the killed process left its session"
+    );
 
     // Start again (a replica would do the same).
     let port = free_port();
@@ -230,12 +237,18 @@ async fn killed_mid_registration(backend: Backend, b: u8) {
     };
     assert_eq!(n["status"], "discovered", "{n}");
     assert!(
-        n["last_error"].as_str().unwrap_or("").contains("interrupted"),
+        n["last_error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("interrupted"),
         "{n}"
     );
     let deadline = Instant::now() + Duration::from_secs(30);
     while lab.open_sessions().await != 0 {
-        assert!(Instant::now() < deadline, "the leftover session was never deleted");
+        assert!(
+            Instant::now() < deadline,
+            "the leftover session was never deleted"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let (s, v) = api

@@ -204,7 +204,11 @@ async fn no_session_service(backend: Backend) {
     assert_eq!(s, StatusCode::OK, "{n}");
     assert_eq!(n["status"], "registered", "{n}");
     assert!(n["server"].as_i64().is_some(), "{n}");
-    assert_eq!(adv.session_posts(), 0, "no session POST to a BMC without sessions");
+    assert_eq!(
+        adv.session_posts(),
+        0,
+        "no session POST to a BMC without sessions"
+    );
     let st = lab.state_of(lab.slot(0)).await.unwrap();
     assert_eq!(st["failed_logins"], 1, "one attempt per credential: {st}");
     assert_eq!(st["sessions_open"], 0, "{st}");
@@ -231,7 +235,13 @@ async fn allowlist_checked_late(backend: Backend) {
         3,
         &["--base", &format!("127.72.{b}.1"), "--port", "9443"],
     );
-    let range = create_range(&app, &format!("127.72.{b}.1"), &format!("127.72.{b}.3"), 9443).await;
+    let range = create_range(
+        &app,
+        &format!("127.72.{b}.1"),
+        &format!("127.72.{b}.3"),
+        9443,
+    )
+    .await;
     let r = scan(&app, range).await;
     assert_eq!(r["last_error"], Value::Null, "{r}");
     let nodes = nodes_of(&app, range).await;
@@ -251,7 +261,10 @@ async fn allowlist_checked_late(backend: Backend) {
     assert_eq!(r["progress"]["found"], 1, "{r}");
     // Not probed, so not marked unreachable either.
     let nodes = nodes_of(&app, range).await;
-    assert!(nodes.iter().all(|n| n["status"] == "discovered"), "{nodes:?}");
+    assert!(
+        nodes.iter().all(|n| n["status"] == "discovered"),
+        "{nodes:?}"
+    );
 
     let prof = profile(&app, &[(&lab.slot(0).user, &lab.slot(0).password)]).await;
     let (s, e) = register(&app, outside, prof).await;
@@ -286,14 +299,34 @@ async fn identity_takeover(backend: Backend) {
     let lab_a = Lab::start(
         "start",
         1,
-        &["--base", &format!("127.72.{b}.1"), "--port", "9443", "--seed", &seed],
+        &[
+            "--base",
+            &format!("127.72.{b}.1"),
+            "--port",
+            "9443",
+            "--seed",
+            &seed,
+        ],
     );
     let lab_b = Lab::start(
         "start",
         1,
-        &["--base", &format!("127.72.{b}.2"), "--port", "9443", "--seed", &seed],
+        &[
+            "--base",
+            &format!("127.72.{b}.2"),
+            "--port",
+            "9443",
+            "--seed",
+            &seed,
+        ],
     );
-    let range = create_range(&app, &format!("127.72.{b}.1"), &format!("127.72.{b}.2"), 9443).await;
+    let range = create_range(
+        &app,
+        &format!("127.72.{b}.1"),
+        &format!("127.72.{b}.2"),
+        9443,
+    )
+    .await;
     scan(&app, range).await;
     let nodes = nodes_of(&app, range).await;
     let (node_a, node_b) = (
@@ -305,8 +338,13 @@ async fn identity_takeover(backend: Backend) {
     assert_eq!(s, StatusCode::OK, "{a}");
     let server = a["server"].as_i64().unwrap();
     let (_, srv) = app.get(&format!("/api/server/{server}/")).await;
-    assert!(srv["uuid"].is_string() && srv["serial_number"].is_string(), "{srv}");
-    let (s, p) = app.post("/api/pool/", json!({"name": "Kept", "group": 1})).await;
+    assert!(
+        srv["uuid"].is_string() && srv["serial_number"].is_string(),
+        "{srv}"
+    );
+    let (s, p) = app
+        .post("/api/pool/", json!({"name": "Kept", "group": 1}))
+        .await;
     assert_eq!(s, StatusCode::CREATED, "{p}");
     let pool = p["id"].as_i64().unwrap();
     let (s, _) = app
@@ -321,7 +359,8 @@ async fn identity_takeover(backend: Backend) {
     assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
     let detail = e["detail"].as_str().unwrap();
     assert!(
-        detail.contains(&format!("server {server} (")) && detail.contains(&format!("node {node_a}")),
+        detail.contains(&format!("server {server} ("))
+            && detail.contains(&format!("node {node_a}")),
         "{detail}"
     );
     let (_, srv) = app.get(&format!("/api/server/{server}/")).await;
@@ -340,7 +379,11 @@ async fn identity_takeover(backend: Backend) {
     assert_eq!(n["server"], server, "{n}");
     let (_, srv) = app.get(&format!("/api/server/{server}/")).await;
     assert_eq!(srv["node"], node_b, "{srv}");
-    assert_eq!(srv["bmc_url"], format!("https://127.72.{b}.2:9443"), "{srv}");
+    assert_eq!(
+        srv["bmc_url"],
+        format!("https://127.72.{b}.2:9443"),
+        "{srv}"
+    );
     assert_eq!(srv["resource_pool"], pool, "{srv}");
     let (_, list) = app.get("/api/server/").await;
     assert_eq!(list["count"], 1, "{list}");
@@ -366,7 +409,13 @@ async fn placeholder_identity(backend: Backend) {
     let lab = Lab::start(
         "start",
         2,
-        &["--base", &format!("127.72.{b}.1"), "--port", "9443", "--http"],
+        &[
+            "--base",
+            &format!("127.72.{b}.1"),
+            "--port",
+            "9443",
+            "--http",
+        ],
     );
     let _a = Adversary::start(
         &format!("127.72.{b}.3:9443"),
@@ -380,7 +429,13 @@ async fn placeholder_identity(backend: Backend) {
         Tamper::PlaceholderIdentity,
     )
     .await;
-    let range = create_range(&app, &format!("127.72.{b}.3"), &format!("127.72.{b}.4"), 9443).await;
+    let range = create_range(
+        &app,
+        &format!("127.72.{b}.3"),
+        &format!("127.72.{b}.4"),
+        9443,
+    )
+    .await;
     scan(&app, range).await;
     let nodes = nodes_of(&app, range).await;
     assert_eq!(nodes.len(), 2, "{nodes:?}");
@@ -391,7 +446,10 @@ async fn placeholder_identity(backend: Backend) {
         assert_eq!(s, StatusCode::OK, "{r}");
         servers.push(r["server"].as_i64().unwrap());
     }
-    assert_ne!(servers[0], servers[1], "placeholders made one server of two");
+    assert_ne!(
+        servers[0], servers[1],
+        "placeholders made one server of two"
+    );
     for id in &servers {
         let (_, srv) = app.get(&format!("/api/server/{id}/")).await;
         assert_eq!(srv["uuid"], Value::Null, "{srv}");

@@ -114,3 +114,39 @@ pub async fn of_job(db: &Db, job: i64) -> DbResult<Vec<JournalRow>> {
     .map(from_row)
     .collect()
 }
+
+/// Every record (id, session URL, sealed token), for a key rotation.
+pub async fn all_tokens(tx: &mut super::Tx) -> DbResult<Vec<(i64, String, Vec<u8>)>> {
+    tx.fetch_all(&Sql::new(
+        "SELECT id, session_url, token FROM bmc_sessions ORDER BY id",
+    ))
+    .await?
+    .iter()
+    .map(|r| {
+        Ok((
+            r.int("id")?,
+            r.text("session_url")?,
+            r.opt_bytes("token")?.unwrap_or_default(),
+        ))
+    })
+    .collect()
+}
+
+/// Replaces the sealed token of a record (key rotation); `None` drops the record.
+pub async fn set_token(tx: &mut super::Tx, id: i64, token: Option<Vec<u8>>) -> DbResult<()> {
+    match token {
+        Some(t) => {
+            tx.execute(
+                &Sql::new("UPDATE bmc_sessions SET token = $1 WHERE id = $2")
+                    .arg(t)
+                    .arg(id),
+            )
+            .await?
+        }
+        None => {
+            tx.execute(&Sql::new("DELETE FROM bmc_sessions WHERE id = $1").arg(id))
+                .await?
+        }
+    };
+    Ok(())
+}

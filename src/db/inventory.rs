@@ -158,9 +158,8 @@ pub fn identity_uuid(uuid: &Option<String>) -> Option<&str> {
         .filter(|c| *c != '-' && *c != '{' && *c != '}')
         .map(|c| c.to_ascii_lowercase())
         .collect();
-    let placeholder = hex.chars().all(|c| c == '0')
-        || hex.chars().all(|c| c == 'f')
-        || hex == PLACEHOLDER_UUID;
+    let placeholder =
+        hex.chars().all(|c| c == '0') || hex.chars().all(|c| c == 'f') || hex == PLACEHOLDER_UUID;
     (!placeholder).then_some(u)
 }
 
@@ -308,7 +307,10 @@ pub async fn upsert_from_inventory(
     }
     let fields = [
         ("model", Val::from(clean(&inv.model))),
-        ("serial_number", Val::from(identity_serial(&inv.serial_number))),
+        (
+            "serial_number",
+            Val::from(identity_serial(&inv.serial_number)),
+        ),
         ("manufacturer", Val::from(clean(&inv.manufacturer))),
         ("sku", Val::from(clean(&inv.sku))),
         ("bios_version", Val::from(clean(&inv.bios_version))),

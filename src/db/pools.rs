@@ -79,6 +79,9 @@ pub fn pool_visible(groups: Option<&[i64]>, sql: &mut Sql) {
     scope_on(groups, sql, "pools.id");
 }
 
+/// A list scope: appends the condition that limits rows to what `groups` see.
+pub type ScopeFn = fn(Option<&[i64]>, &mut Sql);
+
 /// Servers a caller sees: those in a visible pool (alias `s`).
 pub fn server_scope(groups: Option<&[i64]>, sql: &mut Sql) {
     scope_on(groups, sql, "s.resource_pool_id");
@@ -322,7 +325,7 @@ pub async fn members(
     by_node: bool,
     groups: Option<&[i64]>,
 ) -> DbResult<Vec<Member>> {
-    let (m, scope): (&str, fn(Option<&[i64]>, &mut Sql)) = if table == "servers" {
+    let (m, scope): (&str, ScopeFn) = if table == "servers" {
         ("s", server_scope)
     } else {
         ("w", switch_scope)

@@ -13,8 +13,7 @@ use super::{in_list, now, update_columns, Db, DbResult, Row, Sql, Tx, Val};
 
 pub use super::inventory::{
     default_name, identity_serial, identity_uuid, upsert_from_inventory, EthernetInput,
-    FirmwareInput, ProcessorInput, ServerInventory, StorageInput, UpsertError,
-    PLACEHOLDER_SERIALS,
+    FirmwareInput, ProcessorInput, ServerInventory, StorageInput, UpsertError, PLACEHOLDER_SERIALS,
 };
 
 /// Longest server name stored (the API validates the same bound).

@@ -232,7 +232,7 @@ fn bmc_client(
     until: chrono::DateTime<chrono::Utc>,
 ) -> Result<BmcClient, RedfishError> {
     let mut config = BmcClientConfig::new(node.url.clone());
-    config.journal = Some(crate::bmc_sessions::DbJournal::new(
+    config.journal = Some(crate::bmc_sessions::DbJournal::journal(
         ctx,
         node.cert_sha256.clone(),
         None,

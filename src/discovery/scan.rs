@@ -158,7 +158,9 @@ async fn scan_job(ctx: &JobContext, prober: Arc<dyn Prober>) -> DbResult<Outcome
         let skipped: u64 = if super::range_allowed(&allowed, from, to) {
             0
         } else {
-            addresses(from, to).filter(|ip| !allowed.contains(ip)).count() as u64
+            addresses(from, to)
+                .filter(|ip| !allowed.contains(ip))
+                .count() as u64
         };
         let skipped_probes = skipped.saturating_mul(ports.len() as u64);
         tally.scanned = skipped_probes;
@@ -276,9 +278,7 @@ async fn scan_job(ctx: &JobContext, prober: Arc<dyn Prober>) -> DbResult<Outcome
         let mut tx = db.begin().await?;
         nodes::mark_unreachable(&mut tx, &silent).await?;
         let note = (skipped > 0).then(|| {
-            format!(
-                "{skipped} address(es) outside MOJO_DISCOVERY_ALLOWED_NETWORKS were skipped"
-            )
+            format!("{skipped} address(es) outside MOJO_DISCOVERY_ALLOWED_NETWORKS were skipped")
         });
         scan_ranges::finish_scan(
             &mut tx,

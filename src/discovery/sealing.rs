@@ -51,6 +51,7 @@ pub async fn rotate(
         let sealed = seal(new, c.id, &password).map_err(|e| RotateError::Seal(e.to_string()))?;
         auth_profiles::set_secret(&mut tx, c.id, sealed).await?;
     }
+    crate::bmc_sessions::reseal(&mut tx, old, new).await?;
     installation::set(&mut tx, crate::keys::CHECK_VALUE_KEY, &new.check_value()).await?;
     tx.commit().await?;
     Ok(all.len())

@@ -15,8 +15,8 @@ mod session;
 mod tls;
 
 pub use client::{
-    same_origin_ref, BmcClient, BmcClientConfig, Journal, JournalError, SessionJournal, DEFAULT_REQUEST_TIMEOUT,
-    LOGOUT_TIMEOUT, RESOURCE_CAP,
+    same_origin_ref, BmcClient, BmcClientConfig, Journal, JournalError, SessionJournal,
+    DEFAULT_REQUEST_TIMEOUT, LOGOUT_TIMEOUT, RESOURCE_CAP,
 };
 pub use error::RedfishError;
 pub use inventory::{
@@ -26,8 +26,7 @@ pub use inventory::{
 };
 pub use probe::{
     parse_service_root, probe, BmcInfo, ProbeOptions, ProbeOutcome, Scheme, ServiceRoot,
-    ServiceRootError,
-    DEFAULT_CONNECT_TIMEOUT, DEFAULT_PROBE_TIMEOUT, SERVICE_ROOT_CAP,
+    ServiceRootError, DEFAULT_CONNECT_TIMEOUT, DEFAULT_PROBE_TIMEOUT, SERVICE_ROOT_CAP,
 };
 pub use session::Session;
 pub use tls::{cert_sha256, normalize_fingerprint, CaBundle};

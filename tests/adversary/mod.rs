@@ -93,7 +93,9 @@ async fn forward(
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "/".into());
     let is_session_post = method == Method::POST
-        && path.trim_end_matches('/').ends_with("/SessionService/Sessions");
+        && path
+            .trim_end_matches('/')
+            .ends_with("/SessionService/Sessions");
     if is_session_post {
         s.session_posts.fetch_add(1, Ordering::SeqCst);
         if matches!(s.tamper, Tamper::NoSessions) {
