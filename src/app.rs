@@ -22,11 +22,14 @@ use crate::http::auth::{JwtKeys, LoginThrottle};
 use crate::http::AppState;
 use crate::jobs::{Queue, Registry};
 use crate::metrics::Metrics;
-use crate::{bmc_sessions, discovery, jobs, keys, service};
+use crate::{bmc_sessions, discovery, jobs, keys, lifecycle, service};
 
 /// Every kind of job this server runs.
 pub fn job_kinds() -> Registry {
-    Registry::new().register(discovery::scan::ScanJob::default())
+    Registry::new()
+        .register(discovery::scan::ScanJob::default())
+        .register(lifecycle::power::PowerJob)
+        .register(lifecycle::inventory::InventoryJob)
 }
 
 /// Starts one kind of background work (workers, sweepers) into `ctx.tasks`; each stops when
@@ -36,9 +39,17 @@ pub type StartFn = fn(&Ctx, &Arc<Queue>);
 /// Background work started with the server.
 pub const BACKGROUND: &[StartFn] = &[
     jobs::start,
+    scan_scheduler,
+    lifecycle::poll::start,
     service::registration::start_repair,
     |ctx, _| bmc_sessions::start(ctx),
 ];
+
+/// The scan scheduler: starts the scans of ranges whose `rescan_interval` made them due.
+fn scan_scheduler(ctx: &Ctx, _: &Arc<Queue>) {
+    ctx.tasks
+        .spawn(crate::service::scans::run_scheduler(ctx.clone()));
+}
 
 /// Scrape-time gauges added to `/metrics`.
 pub const METRIC_GAUGES: &[GaugeFn] = &[jobs::job_gauges];

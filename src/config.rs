@@ -277,6 +277,24 @@ pub struct Config {
     /// Deadline of one node registration.
     #[arg(long, env = "MOJO_REGISTER_TIMEOUT", default_value = "60s", value_parser = parse_duration, global = true)]
     pub register_timeout: Duration,
+    /// Most BMCs talked to at once by one job (a pool power job, zero-touch onboarding
+    /// registrations, ...) or by one power-poll round.
+    #[arg(
+        long,
+        env = "MOJO_BMC_CONCURRENCY",
+        default_value_t = 16,
+        global = true
+    )]
+    pub bmc_concurrency: usize,
+    /// How often the scan scheduler looks for due scan ranges, in milliseconds (tests shorten it).
+    #[arg(
+        long,
+        env = "MOJO_SCHEDULER_TICK_MS",
+        default_value_t = 5000,
+        hide = true,
+        global = true
+    )]
+    pub scheduler_tick_ms: u64,
     /// Job lease in seconds (renewed every third of it while the job runs).
     #[arg(long, env = "MOJO_JOB_LEASE_SECS", default_value_t = 30, global = true)]
     pub job_lease_secs: u64,
@@ -291,6 +309,17 @@ pub struct Config {
     /// Job workers in this process.
     #[arg(long, env = "MOJO_WORKERS", default_value_t = 4, global = true)]
     pub workers: usize,
+    /// Deadline of a power action on one server (reset sent, `PowerState` settled).
+    #[arg(long, env = "MOJO_POWER_TIMEOUT", default_value = "300s", value_parser = parse_duration, global = true)]
+    pub power_timeout: Duration,
+    /// Seconds between rounds of the power poll that keeps `power_state` current (0 = off).
+    #[arg(
+        long,
+        env = "MOJO_POWER_POLL_SECS",
+        default_value_t = 300,
+        global = true
+    )]
+    pub power_poll_secs: u64,
     /// Allow BMCs that only speak plain HTTP (credentials then travel unencrypted).
     #[arg(long, env = "MOJO_ALLOW_HTTP_BMC", default_value = "false", value_parser = parse_on_off, action = clap::ArgAction::Set, global = true)]
     pub allow_http_bmc: bool,
@@ -361,6 +390,9 @@ impl Config {
         }
         if self.scan_concurrency == 0 {
             return Err("MOJO_SCAN_CONCURRENCY must be at least 1".into());
+        }
+        if self.bmc_concurrency == 0 {
+            return Err("MOJO_BMC_CONCURRENCY must be at least 1".into());
         }
         if self.workers == 0 {
             return Err("MOJO_WORKERS must be at least 1".into());

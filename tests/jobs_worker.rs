@@ -130,6 +130,7 @@ async fn scans_rescans_and_status_rules() {
         ip_from: Some("127.0.0.1".into()),
         ip_to: Some("127.0.0.10".into()),
         ports: Some(vec![443]),
+        ..Default::default()
     };
     let range = scan_ranges::insert(&mut tx, &w).await.unwrap();
     tx.commit().await.unwrap();
@@ -207,6 +208,7 @@ async fn leases_expire_and_cancellation_sticks() {
         ip_from: Some("127.0.0.1".into()),
         ip_to: Some("127.0.0.2".into()),
         ports: Some(vec![443]),
+        ..Default::default()
     };
     let range = scan_ranges::insert(&mut tx, &w).await.unwrap();
     tx.commit().await.unwrap();
@@ -288,6 +290,7 @@ async fn scan_rate_paces_probes() {
         ip_from: Some("127.0.0.1".into()),
         ip_to: Some("127.0.0.11".into()),
         ports: Some(vec![443]),
+        ..Default::default()
     };
     let range = scan_ranges::insert(&mut tx, &w).await.unwrap();
     tx.commit().await.unwrap();

@@ -1,6 +1,6 @@
 //! `auth_profiles` and their `credentials` (usernames in clear, passwords sealed).
 
-use super::{now, Db, DbResult, Row, Sql, Tx};
+use super::{now, DbResult, Exec, Row, Sql};
 
 /// An auth profile as the API shows it.
 #[derive(Debug, Clone)]
@@ -43,7 +43,7 @@ pub struct StoredCredential {
 }
 
 /// One profile.
-pub async fn get(db: &Db, id: i64) -> DbResult<Option<AuthProfile>> {
+pub async fn get(mut db: impl Exec, id: i64) -> DbResult<Option<AuthProfile>> {
     let sql = Sql::new(format!(
         "SELECT {AUTH_PROFILE_COLUMNS} FROM auth_profiles p WHERE p.id = $1"
     ))
@@ -55,8 +55,15 @@ pub async fn get(db: &Db, id: i64) -> DbResult<Option<AuthProfile>> {
         .transpose()
 }
 
+/// True when `e` is a second profile with a `node_classification` already taken (the
+/// constraint as PostgreSQL names it, the column as SQLite reports it).
+pub fn is_name_taken(e: &super::DbError) -> bool {
+    e.violates("auth_profiles_node_classification_key")
+        || e.violates("auth_profiles.node_classification")
+}
+
 /// Creates a profile; returns its id.
-pub async fn insert(tx: &mut Tx, node_classification: &str, bmc: &str) -> DbResult<i64> {
+pub async fn insert(mut tx: impl Exec, node_classification: &str, bmc: &str) -> DbResult<i64> {
     tx.fetch_int(
         &Sql::new("INSERT INTO auth_profiles (node_classification, bmc, created_at) VALUES ($1, $2, $3) RETURNING id")
             .arg(node_classification)
@@ -68,7 +75,7 @@ pub async fn insert(tx: &mut Tx, node_classification: &str, bmc: &str) -> DbResu
 
 /// Changes the given fields.
 pub async fn update(
-    tx: &mut Tx,
+    tx: impl Exec,
     id: i64,
     node_classification: Option<String>,
     bmc: Option<String>,
@@ -88,13 +95,13 @@ pub async fn update(
 }
 
 /// Deletes a profile and its credentials (fails with a foreign-key violation while nodes use it).
-pub async fn delete(db: &Db, id: i64) -> DbResult<u64> {
+pub async fn delete(mut db: impl Exec, id: i64) -> DbResult<u64> {
     db.execute(&Sql::new("DELETE FROM auth_profiles WHERE id = $1").arg(id))
         .await
 }
 
 /// Ids of nodes registered with a profile (at most `limit`).
-pub async fn nodes_using(db: &Db, id: i64, limit: i64) -> DbResult<Vec<i64>> {
+pub async fn nodes_using(mut db: impl Exec, id: i64, limit: i64) -> DbResult<Vec<i64>> {
     db.fetch_all(
         &Sql::new("SELECT id FROM nodes WHERE auth_profile_id = $1 ORDER BY id LIMIT $2")
             .arg(id)
@@ -107,7 +114,7 @@ pub async fn nodes_using(db: &Db, id: i64, limit: i64) -> DbResult<Vec<i64>> {
 }
 
 /// (id, username) of a profile's credentials, in the order they are tried.
-pub async fn credential_names(db: &Db, profile: i64) -> DbResult<Vec<(i64, String)>> {
+pub async fn credential_names(mut db: impl Exec, profile: i64) -> DbResult<Vec<(i64, String)>> {
     db.fetch_all(
         &Sql::new("SELECT id, username FROM credentials WHERE auth_profile_id = $1 ORDER BY id")
             .arg(profile),
@@ -119,7 +126,7 @@ pub async fn credential_names(db: &Db, profile: i64) -> DbResult<Vec<(i64, Strin
 }
 
 /// A profile's credentials with their sealed passwords, in the order they are tried.
-pub async fn credentials(db: &Db, profile: i64) -> DbResult<Vec<StoredCredential>> {
+pub async fn credentials(mut db: impl Exec, profile: i64) -> DbResult<Vec<StoredCredential>> {
     db.fetch_all(
         &Sql::new(
             "SELECT id, username, secret FROM credentials WHERE auth_profile_id = $1 ORDER BY id",
@@ -141,7 +148,7 @@ fn stored(r: &Row) -> DbResult<StoredCredential> {
 }
 
 /// Every credential of the installation (for key rotation), inside a transaction.
-pub async fn all_credentials(tx: &mut Tx) -> DbResult<Vec<StoredCredential>> {
+pub async fn all_credentials(mut tx: impl Exec) -> DbResult<Vec<StoredCredential>> {
     tx.fetch_all(&Sql::new(
         "SELECT id, username, secret FROM credentials ORDER BY id",
     ))
@@ -152,7 +159,7 @@ pub async fn all_credentials(tx: &mut Tx) -> DbResult<Vec<StoredCredential>> {
 }
 
 /// Inserts a credential row without its secret (the id is the seal's associated data).
-pub async fn insert_credential(tx: &mut Tx, profile: i64, username: &str) -> DbResult<i64> {
+pub async fn insert_credential(mut tx: impl Exec, profile: i64, username: &str) -> DbResult<i64> {
     tx.fetch_int(
         &Sql::new("INSERT INTO credentials (auth_profile_id, username, created_at) VALUES ($1, $2, $3) RETURNING id")
             .arg(profile)
@@ -163,7 +170,7 @@ pub async fn insert_credential(tx: &mut Tx, profile: i64, username: &str) -> DbR
 }
 
 /// Stores the sealed password of a credential.
-pub async fn set_secret(tx: &mut Tx, id: i64, secret: Vec<u8>) -> DbResult<()> {
+pub async fn set_secret(mut tx: impl Exec, id: i64, secret: Vec<u8>) -> DbResult<()> {
     tx.execute(
         &Sql::new("UPDATE credentials SET secret = $1 WHERE id = $2")
             .arg(secret)
@@ -174,11 +181,22 @@ pub async fn set_secret(tx: &mut Tx, id: i64, secret: Vec<u8>) -> DbResult<()> {
 }
 
 /// Deletes a credential of a profile.
-pub async fn delete_credential(db: &Db, profile: i64, id: i64) -> DbResult<u64> {
+pub async fn delete_credential(mut db: impl Exec, profile: i64, id: i64) -> DbResult<u64> {
     db.execute(
         &Sql::new("DELETE FROM credentials WHERE id = $1 AND auth_profile_id = $2")
             .arg(id)
             .arg(profile),
     )
     .await
+}
+
+/// The version of a profile's credentials (bumped by every credential added, changed or
+/// removed); None when there is no such profile.
+pub async fn credentials_version(mut db: impl Exec, id: i64) -> DbResult<Option<i64>> {
+    db.fetch_optional(
+        &Sql::new("SELECT credentials_version FROM auth_profiles WHERE id = $1").arg(id),
+    )
+    .await?
+    .map(|r| r.int("credentials_version"))
+    .transpose()
 }

@@ -1,7 +1,7 @@
 //! `firmware_images` and `os_images`: the catalogues of uploaded files (their metadata; the
 //! files themselves live in the data dir, see `service::catalogue`).
 
-use super::{now, update_columns, DbResult, Sql, Tx, Val};
+use super::{now, update_columns, DbResult, Exec, Sql, Val};
 
 /// Which catalogue a statement is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,7 +38,7 @@ pub struct StoredFile {
 
 /// Creates a row for a stored file with the given metadata columns; returns its id.
 pub async fn insert(
-    tx: &mut Tx,
+    mut tx: impl Exec,
     kind: Kind,
     file: &StoredFile,
     cols: CatalogueWrite,
@@ -71,7 +71,7 @@ pub async fn insert(
 }
 
 /// The stored file name of a row, None when there is no such row.
-pub async fn stored_name(tx: &mut Tx, kind: Kind, id: i64) -> DbResult<Option<String>> {
+pub async fn stored_name(mut tx: impl Exec, kind: Kind, id: i64) -> DbResult<Option<String>> {
     let sql = Sql::new(format!(
         "SELECT stored_name FROM {} WHERE id = $1",
         kind.table()
@@ -84,12 +84,12 @@ pub async fn stored_name(tx: &mut Tx, kind: Kind, id: i64) -> DbResult<Option<St
 }
 
 /// Changes the metadata columns that carry a value.
-pub async fn update(tx: &mut Tx, kind: Kind, id: i64, cols: CatalogueWrite) -> DbResult<u64> {
+pub async fn update(tx: impl Exec, kind: Kind, id: i64, cols: CatalogueWrite) -> DbResult<u64> {
     update_columns(tx, kind.table(), id, cols.into_iter()).await
 }
 
 /// Deletes a row.
-pub async fn delete(tx: &mut Tx, kind: Kind, id: i64) -> DbResult<u64> {
+pub async fn delete(mut tx: impl Exec, kind: Kind, id: i64) -> DbResult<u64> {
     tx.execute(&Sql::new(format!("DELETE FROM {} WHERE id = $1", kind.table())).arg(id))
         .await
 }

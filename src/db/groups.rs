@@ -1,6 +1,6 @@
 //! `auth_group` and its memberships.
 
-use super::{in_list, insert_rows, Db, DbResult, Row, Sql, Tx, Val};
+use super::{in_list, insert_rows, DbResult, Exec, Row, Sql, Val};
 
 /// The group every installation starts with; the guide creates pools with `"group": 1`.
 pub const DEFAULT_GROUP_ID: i64 = 1;
@@ -31,7 +31,7 @@ impl Group {
 }
 
 /// Member ids of each group, in one query.
-pub async fn attach_users(db: &Db, groups: &mut [Group]) -> DbResult<()> {
+pub async fn attach_users(mut db: impl Exec, groups: &mut [Group]) -> DbResult<()> {
     if groups.is_empty() {
         return Ok(());
     }
@@ -49,7 +49,7 @@ pub async fn attach_users(db: &Db, groups: &mut [Group]) -> DbResult<()> {
 }
 
 /// One group with its members.
-pub async fn get(db: &Db, id: i64) -> DbResult<Option<Group>> {
+pub async fn get(mut db: impl Exec, id: i64) -> DbResult<Option<Group>> {
     let sql = Sql::new(format!(
         "SELECT {GROUP_COLUMNS} FROM auth_group g WHERE g.id = $1"
     ))
@@ -63,13 +63,13 @@ pub async fn get(db: &Db, id: i64) -> DbResult<Option<Group>> {
 }
 
 /// Creates a group; returns its id.
-pub async fn insert(tx: &mut Tx, name: &str) -> DbResult<i64> {
+pub async fn insert(mut tx: impl Exec, name: &str) -> DbResult<i64> {
     tx.fetch_int(&Sql::new("INSERT INTO auth_group (name) VALUES ($1) RETURNING id").arg(name))
         .await
 }
 
 /// Renames a group.
-pub async fn rename(tx: &mut Tx, id: i64, name: &str) -> DbResult<()> {
+pub async fn rename(mut tx: impl Exec, id: i64, name: &str) -> DbResult<()> {
     tx.execute(
         &Sql::new("UPDATE auth_group SET name = $1 WHERE id = $2")
             .arg(name)
@@ -80,14 +80,14 @@ pub async fn rename(tx: &mut Tx, id: i64, name: &str) -> DbResult<()> {
 }
 
 /// Replaces the members of a group.
-pub async fn set_users(tx: &mut Tx, id: i64, users: &[i64]) -> DbResult<()> {
+pub async fn set_users(tx: impl Exec, id: i64, users: &[i64]) -> DbResult<()> {
     replace_memberships(tx, "group_id", "user_id", id, users).await
 }
 
 /// Replaces every membership whose `key` column is `id` with one per id of `others`
 /// (in the `other` column), in one statement per few hundred rows.
 pub(crate) async fn replace_memberships(
-    tx: &mut Tx,
+    mut tx: impl Exec,
     key: &str,
     other: &str,
     id: i64,
@@ -106,13 +106,13 @@ pub(crate) async fn replace_memberships(
 }
 
 /// Deletes a group (memberships go with it).
-pub async fn delete(db: &Db, id: i64) -> DbResult<u64> {
+pub async fn delete(mut db: impl Exec, id: i64) -> DbResult<u64> {
     db.execute(&Sql::new("DELETE FROM auth_group WHERE id = $1").arg(id))
         .await
 }
 
 /// True when group `id` exists.
-pub async fn exists(db: &Db, id: i64) -> DbResult<bool> {
+pub async fn exists(mut db: impl Exec, id: i64) -> DbResult<bool> {
     Ok(db
         .fetch_int(&Sql::new("SELECT COUNT(*) FROM auth_group WHERE id = $1").arg(id))
         .await?

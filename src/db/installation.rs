@@ -1,9 +1,9 @@
 //! `installation`: per-installation values (the credential key's check value).
 
-use super::{Db, DbResult, Sql, Tx};
+use super::{DbResult, Exec, Sql};
 
 /// The value stored under `key`.
-pub async fn get(db: &Db, key: &str) -> DbResult<Option<String>> {
+pub async fn get(mut db: impl Exec, key: &str) -> DbResult<Option<String>> {
     let row = db
         .fetch_optional(&Sql::new("SELECT value FROM installation WHERE key = $1").arg(key))
         .await?;
@@ -11,7 +11,7 @@ pub async fn get(db: &Db, key: &str) -> DbResult<Option<String>> {
 }
 
 /// Stores `value` under `key` unless a value is there already (first start).
-pub async fn insert_if_absent(db: &Db, key: &str, value: &str) -> DbResult<()> {
+pub async fn insert_if_absent(mut db: impl Exec, key: &str, value: &str) -> DbResult<()> {
     db.execute(
         &Sql::new(
             "INSERT INTO installation (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
@@ -24,7 +24,7 @@ pub async fn insert_if_absent(db: &Db, key: &str, value: &str) -> DbResult<()> {
 }
 
 /// Stores `value` under `key`, replacing what was there (key rotation).
-pub async fn set(tx: &mut Tx, key: &str, value: &str) -> DbResult<()> {
+pub async fn set(mut tx: impl Exec, key: &str, value: &str) -> DbResult<()> {
     tx.execute(
         &Sql::new(
             "INSERT INTO installation (key, value) VALUES ($1, $2) \

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::servers::NAME_MAX;
-use super::{insert_rows, now, update_columns, DbResult, Sql, Tx, Val};
+use super::{insert_rows, now, update_columns, DbResult, Exec, Sql, Val};
 
 /// A processor as read from the BMC.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -211,7 +211,7 @@ struct Found {
 /// with only one of them matches on that one); with one known, that one; with neither known,
 /// the identity-less server of the same node. Placeholder values count as unknown.
 async fn find_existing(
-    tx: &mut Tx,
+    mut tx: impl Exec,
     node_id: i64,
     inv: &ServerInventory,
 ) -> DbResult<Option<Found>> {
@@ -261,7 +261,7 @@ async fn find_existing(
 }
 
 /// True when node `id` exists and is registered (or being registered again after it was).
-async fn node_is_registered(tx: &mut Tx, id: i64) -> DbResult<bool> {
+async fn node_is_registered(mut tx: impl Exec, id: i64) -> DbResult<bool> {
     let row = tx
         .fetch_optional(
             &Sql::new(
@@ -280,16 +280,16 @@ async fn node_is_registered(tx: &mut Tx, id: i64) -> DbResult<bool> {
 /// registered (unreachable, failed, gone: a re-addressed BMC); while it is registered the
 /// write is refused ([`UpsertError::Taken`]). Returns the server id.
 pub async fn upsert_from_inventory(
-    tx: &mut Tx,
+    mut tx: impl Exec,
     node_id: i64,
     bmc_url: &str,
     inv: &ServerInventory,
 ) -> Result<i64, UpsertError> {
     let t = now();
-    let existing = find_existing(tx, node_id, inv).await?;
+    let existing = find_existing(&mut tx, node_id, inv).await?;
     if let Some(found) = &existing {
         if let Some(other) = found.node.filter(|n| *n != node_id) {
-            if node_is_registered(tx, other).await? {
+            if node_is_registered(&mut tx, other).await? {
                 return Err(UpsertError::Taken {
                     server: found.id,
                     name: found.name.clone(),
@@ -335,7 +335,7 @@ pub async fn upsert_from_inventory(
     let (id, keep_name) = match existing {
         Some(found) => {
             let cols = fields.iter().map(|(col, v)| (*col, Some(v.clone())));
-            update_columns(tx, "servers", found.id, cols)
+            update_columns(&mut tx, "servers", found.id, cols)
                 .await
                 .map_err(raced)?;
             (found.id, found.name_is_custom)
@@ -363,7 +363,7 @@ pub async fn upsert_from_inventory(
         )
         .await?;
     }
-    replace_hardware(tx, id, inv).await?;
+    replace_hardware(&mut tx, id, inv).await?;
     tracing::debug!(server_id = id, node_id, "inventory stored");
     Ok(id)
 }
@@ -373,7 +373,7 @@ fn json_text<T: Serialize>(v: &T) -> String {
 }
 
 /// Replaces the hardware rows of a server.
-async fn replace_hardware(tx: &mut Tx, id: i64, inv: &ServerInventory) -> DbResult<()> {
+async fn replace_hardware(mut tx: impl Exec, id: i64, inv: &ServerInventory) -> DbResult<()> {
     for table in [
         "server_processors",
         "server_ethernet_interfaces",
@@ -400,7 +400,7 @@ async fn replace_hardware(tx: &mut Tx, id: i64, inv: &ServerInventory) -> DbResu
         })
         .collect();
     insert_rows(
-        tx,
+        &mut tx,
         "server_processors",
         &[
             "server_id",
@@ -430,7 +430,7 @@ async fn replace_hardware(tx: &mut Tx, id: i64, inv: &ServerInventory) -> DbResu
         })
         .collect();
     insert_rows(
-        tx,
+        &mut tx,
         "server_ethernet_interfaces",
         &[
             "server_id",
@@ -457,7 +457,7 @@ async fn replace_hardware(tx: &mut Tx, id: i64, inv: &ServerInventory) -> DbResu
         })
         .collect();
     insert_rows(
-        tx,
+        &mut tx,
         "server_storages",
         &["server_id", "name", "controllers", "drives", "volumes"],
         storages,
@@ -479,7 +479,7 @@ async fn replace_hardware(tx: &mut Tx, id: i64, inv: &ServerInventory) -> DbResu
         })
         .collect();
     insert_rows(
-        tx,
+        &mut tx,
         "server_firmwares",
         &[
             "server_id",

@@ -1,4 +1,5 @@
-//! `jobs`: the one queue of asynchronous work (scans today; firmware, deployments later).
+//! `jobs`: the one queue of asynchronous work (scans and the lifecycle kinds: power, inventory
+//! refresh, firmware updates, deployments).
 //!
 //! A worker claims a job in a short transaction and commits before any network work. The claim
 //! takes a lease; a job whose lease ran out (its process died) is claimed again. Every write a
@@ -8,7 +9,7 @@
 use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 
-use super::{now, Db, DbResult, JobStatus, Row, Sql, Tx};
+use super::{now, Db, DbResult, Exec, JobStatus, Row, Sql};
 
 /// Job statuses.
 pub const STATUSES: &[&str] = JobStatus::NAMES;
@@ -41,12 +42,16 @@ pub struct Job {
     /// What the handler recorded as done so far (`{}` until it writes one); a re-claimed job
     /// reads it to resume instead of starting over.
     pub checkpoint: Value,
+    /// What the job was asked to do (kind-specific, e.g. `{"action": "On"}` for power).
+    pub params: Value,
+    /// One entry per server for lifecycle kinds (`[]` for a scan).
+    pub results: Value,
 }
 
 /// Columns selected for [`Job::from_row`].
 pub const JOB_COLUMNS: &str =
     "j.id, j.kind, j.status, j.progress, j.targets, j.error, j.created_by, \
-     j.created_at, j.started_at, j.finished_at, j.attempts, j.checkpoint";
+     j.created_at, j.started_at, j.finished_at, j.attempts, j.checkpoint, j.params, j.results";
 
 fn json_col(r: &Row, name: &str) -> DbResult<Value> {
     Ok(r.opt_text(name)?
@@ -70,6 +75,8 @@ impl Job {
             finished_at: r.opt_time("finished_at")?,
             attempts: r.int("attempts")?,
             checkpoint: json_col(r, "checkpoint")?,
+            params: json_col(r, "params")?,
+            results: json_col(r, "results")?,
         })
     }
 
@@ -84,7 +91,7 @@ impl Job {
 
 /// Queues a job inside the caller's transaction; returns its id.
 pub async fn enqueue(
-    tx: &mut Tx,
+    mut tx: impl Exec,
     kind: &str,
     targets: &Value,
     progress: &Value,
@@ -104,14 +111,102 @@ pub async fn enqueue(
     .await
 }
 
+/// Queues a lifecycle job over `servers` inside the caller's transaction (targets, params, one
+/// `queued` result per server, the `job_servers` rows); returns its id. The busy rule is the
+/// caller's next step ([`super::lifecycle::claim_servers`]).
+pub async fn enqueue_lifecycle(
+    mut tx: impl Exec,
+    kind: &str,
+    servers: &[i64],
+    params: &Value,
+    created_by: Option<i64>,
+) -> DbResult<i64> {
+    let results: Vec<Value> = servers
+        .iter()
+        .map(|s| serde_json::json!({"server": s, "status": "queued", "message": null}))
+        .collect();
+    let progress =
+        serde_json::json!({"total": servers.len(), "done": 0, "failed": 0, "percent": 0});
+    let id = tx
+        .fetch_int(
+            &Sql::new(
+                "INSERT INTO jobs (kind, status, progress, targets, params, results, created_by, created_at) \
+                 VALUES ($1, 'queued', $2, $3, $4, $5, $6, $7) RETURNING id",
+            )
+            .arg(kind)
+            .arg(progress.to_string())
+            .arg(serde_json::json!(servers).to_string())
+            .arg(params.to_string())
+            .arg(Value::Array(results).to_string())
+            .arg(created_by)
+            .arg(now()),
+        )
+        .await?;
+    let rows: Vec<Vec<super::Val>> = servers
+        .iter()
+        .map(|s| vec![super::Val::Int(id), super::Val::Int(*s)])
+        .collect();
+    super::insert_rows(&mut tx, "job_servers", &["job_id", "server_id"], rows).await?;
+    Ok(id)
+}
+
 /// One job.
-pub async fn get(db: &Db, id: i64) -> DbResult<Option<Job>> {
+pub async fn get(mut db: impl Exec, id: i64) -> DbResult<Option<Job>> {
     let sql = Sql::new(format!("SELECT {JOB_COLUMNS} FROM jobs j WHERE j.id = $1")).arg(id);
     db.fetch_optional(&sql)
         .await?
         .as_ref()
         .map(Job::from_row)
         .transpose()
+}
+
+/// One job, read inside a transaction (the same as [`get`] on `&mut Tx`; kept for callers
+/// written before the table functions became generic over [`Exec`]).
+pub async fn get_in(tx: &mut super::Tx, id: i64) -> DbResult<Option<Job>> {
+    get(tx, id).await
+}
+
+/// Writes progress and per-server results (and, when given, the checkpoint) of a job this
+/// owner runs; false when it is no longer this owner's.
+pub async fn set_report(
+    mut db: impl Exec,
+    id: i64,
+    owner: &str,
+    progress: &Value,
+    results: &Value,
+    checkpoint: Option<&Value>,
+) -> DbResult<bool> {
+    let n = db
+        .execute(
+            &Sql::new(
+                "UPDATE jobs SET progress = $1, results = $2, checkpoint = COALESCE($3, checkpoint) \
+                 WHERE id = $4 AND lease_owner = $5 AND status = 'running'",
+            )
+            .arg(progress.to_string())
+            .arg(results.to_string())
+            .arg(checkpoint.map(Value::to_string))
+            .arg(id)
+            .arg(owner),
+        )
+        .await?;
+    Ok(n == 1)
+}
+
+/// Replaces progress and results inside the caller's transaction (the finishing one).
+pub async fn set_results_in(
+    mut tx: impl Exec,
+    id: i64,
+    progress: &Value,
+    results: &Value,
+) -> DbResult<()> {
+    tx.execute(
+        &Sql::new("UPDATE jobs SET progress = $1, results = $2 WHERE id = $3")
+            .arg(progress.to_string())
+            .arg(results.to_string())
+            .arg(id),
+    )
+    .await?;
+    Ok(())
 }
 
 /// Claims the oldest queued job, or a running one whose lease expired, for `owner`.
@@ -154,7 +249,7 @@ pub async fn claim(db: &Db, owner: &str, lease: Duration) -> DbResult<Option<Job
 
 /// Extends the lease; false when the job is no longer running under this owner (cancelled,
 /// or taken over after the lease ran out).
-pub async fn renew(db: &Db, id: i64, owner: &str, lease: Duration) -> DbResult<bool> {
+pub async fn renew(mut db: impl Exec, id: i64, owner: &str, lease: Duration) -> DbResult<bool> {
     let n = db
         .execute(
             &Sql::new(
@@ -169,7 +264,12 @@ pub async fn renew(db: &Db, id: i64, owner: &str, lease: Duration) -> DbResult<b
 }
 
 /// Writes progress; false when the job is no longer this owner's.
-pub async fn set_progress(db: &Db, id: i64, owner: &str, progress: &Value) -> DbResult<bool> {
+pub async fn set_progress(
+    mut db: impl Exec,
+    id: i64,
+    owner: &str,
+    progress: &Value,
+) -> DbResult<bool> {
     let n = db
         .execute(
             &Sql::new("UPDATE jobs SET progress = $1 WHERE id = $2 AND lease_owner = $3 AND status = 'running'")
@@ -184,7 +284,7 @@ pub async fn set_progress(db: &Db, id: i64, owner: &str, progress: &Value) -> Db
 /// Writes the checkpoint (and, when given, the progress with it); false when the job is no
 /// longer this owner's.
 pub async fn set_checkpoint(
-    db: &Db,
+    mut db: impl Exec,
     id: i64,
     owner: &str,
     checkpoint: &Value,
@@ -207,7 +307,7 @@ pub async fn set_checkpoint(
 
 /// Ends a job this owner runs (`succeeded` or `failed`); false when it was not ours any more.
 pub async fn finish(
-    tx: &mut Tx,
+    mut tx: impl Exec,
     id: i64,
     owner: &str,
     status: JobStatus,
@@ -226,11 +326,14 @@ pub async fn finish(
             .arg(owner),
         )
         .await?;
+    if n == 1 {
+        super::lifecycle::release_servers(&mut tx, id).await?;
+    }
     Ok(n == 1)
 }
 
 /// Cancels a queued or running job; false when it had already ended.
-pub async fn cancel(tx: &mut Tx, id: i64) -> DbResult<bool> {
+pub async fn cancel(mut tx: impl Exec, id: i64) -> DbResult<bool> {
     let n = tx
         .execute(
             &Sql::new(
@@ -241,11 +344,14 @@ pub async fn cancel(tx: &mut Tx, id: i64) -> DbResult<bool> {
             .arg(id),
         )
         .await?;
+    if n == 1 {
+        super::lifecycle::release_servers(&mut tx, id).await?;
+    }
     Ok(n == 1)
 }
 
 /// Current status of a job.
-pub async fn status(db: &Db, id: i64) -> DbResult<Option<JobStatus>> {
+pub async fn status(mut db: impl Exec, id: i64) -> DbResult<Option<JobStatus>> {
     let row = db
         .fetch_optional(&Sql::new("SELECT status FROM jobs WHERE id = $1").arg(id))
         .await?;
@@ -253,7 +359,7 @@ pub async fn status(db: &Db, id: i64) -> DbResult<Option<JobStatus>> {
 }
 
 /// Number of jobs per (kind, status), for `/metrics`.
-pub async fn counts(db: &Db) -> DbResult<Vec<(String, String, i64)>> {
+pub async fn counts(mut db: impl Exec) -> DbResult<Vec<(String, String, i64)>> {
     db.fetch_all(&Sql::new(
         "SELECT kind, status, COUNT(*) AS n FROM jobs GROUP BY kind, status ORDER BY kind, status",
     ))
@@ -264,7 +370,7 @@ pub async fn counts(db: &Db) -> DbResult<Vec<(String, String, i64)>> {
 }
 
 /// Replaces the targets of a job (inside the enqueueing transaction).
-pub async fn set_targets(tx: &mut Tx, id: i64, targets: &Value) -> DbResult<()> {
+pub async fn set_targets(mut tx: impl Exec, id: i64, targets: &Value) -> DbResult<()> {
     tx.execute(
         &Sql::new("UPDATE jobs SET targets = $1 WHERE id = $2")
             .arg(targets.to_string())
@@ -275,7 +381,7 @@ pub async fn set_targets(tx: &mut Tx, id: i64, targets: &Value) -> DbResult<()> 
 }
 
 /// Drops a job queued in the same transaction that turned out to have nothing to do.
-pub async fn discard(tx: &mut Tx, id: i64) -> DbResult<()> {
+pub async fn discard(mut tx: impl Exec, id: i64) -> DbResult<()> {
     tx.execute(&Sql::new("DELETE FROM jobs WHERE id = $1 AND status = 'queued'").arg(id))
         .await?;
     Ok(())

@@ -6,7 +6,7 @@
 //! this module knows nothing of how callers are authenticated. Reading the query string and
 //! turning [`ListError`] into an answer is the web edge's business.
 
-use super::{Db, DbError, DbResult, Dialect, Row, Sql};
+use super::{Db, DbError, DbResult, Dialect, Exec, Row, Sql};
 
 /// How an unpaginated list is answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +30,9 @@ pub enum FilterKind {
     Choice(&'static [&'static str]),
     /// An integer (`Enter a number.` otherwise).
     Number,
+    /// An integer naming rows through another table: ` AND <column> IN (<select> = value)`,
+    /// e.g. `"SELECT job_id FROM job_servers WHERE server_id"` (`Enter a number.` otherwise).
+    NumberIn(&'static str),
     /// `true/false/1/0`; anything else skips the filter, as django-filter's BooleanWidget does.
     Bool,
     /// The id of a row in `table` (missing or invisible: 400); `null` matches unset when
@@ -270,6 +273,13 @@ fn where_clause(
                 }
                 Err(_) => error("Enter a number.".into()),
             },
+            FilterKind::NumberIn(select) => match raw.trim().parse::<i64>() {
+                Ok(n) => {
+                    let p = sql.bind_later(n);
+                    sql.push(&format!(" AND {} IN ({select} = {p})", f.column));
+                }
+                Err(_) => error("Enter a number.".into()),
+            },
             FilterKind::Bool => {
                 let b = match raw.to_ascii_lowercase().as_str() {
                     "true" | "1" => Some(true),
@@ -452,7 +462,7 @@ pub async fn run<T>(
 /// One row of a declaration by id, within the caller's scope, decoded (None: no such row, or
 /// one the caller may not see).
 pub async fn fetch_one<T>(
-    db: &Db,
+    mut db: impl Exec,
     spec: &ListSpec,
     scope_groups: Option<&[i64]>,
     id: i64,

@@ -22,6 +22,7 @@ pub mod groups;
 pub mod installation;
 pub mod inventory;
 pub mod jobs;
+pub mod lifecycle;
 pub mod list;
 pub mod nodes;
 mod pool;

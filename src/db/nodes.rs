@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{in_list, now, Db, DbResult, NodeStatus, Row, Sql, Tx};
+use super::{in_list, now, Db, DbResult, Exec, NodeStatus, Row, Sql};
 
 /// Node statuses.
 pub const STATUSES: &[&str] = NodeStatus::NAMES;
@@ -102,7 +102,7 @@ pub struct Seen {
 }
 
 /// One node.
-pub async fn get(db: &Db, id: i64) -> DbResult<Option<Node>> {
+pub async fn get(mut db: impl Exec, id: i64) -> DbResult<Option<Node>> {
     let sql = Sql::new(format!(
         "SELECT {NODE_COLUMNS} FROM nodes n WHERE n.id = $1"
     ))
@@ -119,7 +119,7 @@ pub async fn get(db: &Db, id: i64) -> DbResult<Option<Node>> {
 /// A known node keeps `registered`/`registering`; `unreachable` and `error` return to the
 /// status it had before. The pinned certificate of a registered node is not replaced by
 /// whatever answers now: a changed certificate must show up as a mismatch, not be trusted.
-pub async fn upsert_seen(db: &Db, scan_range: i64, s: &Seen) -> DbResult<()> {
+pub async fn upsert_seen(mut db: impl Exec, scan_range: i64, s: &Seen) -> DbResult<()> {
     let t = now();
     db.execute(
         &Sql::new(
@@ -156,7 +156,7 @@ pub async fn upsert_seen(db: &Db, scan_range: i64, s: &Seen) -> DbResult<()> {
 /// Records an endpoint whose TLS the client refuses: a new node in `error`, a known one gets
 /// `last_error` (and `error` unless it is registered or being registered).
 pub async fn upsert_tls_error(
-    db: &Db,
+    mut db: impl Exec,
     scan_range: i64,
     url: &str,
     ip: &str,
@@ -188,7 +188,10 @@ pub async fn upsert_tls_error(
 }
 
 /// Endpoints (id, ip, port) of the nodes a range found before.
-pub async fn endpoints_of_range(db: &Db, scan_range: i64) -> DbResult<Vec<(i64, String, i64)>> {
+pub async fn endpoints_of_range(
+    mut db: impl Exec,
+    scan_range: i64,
+) -> DbResult<Vec<(i64, String, i64)>> {
     db.fetch_all(
         &Sql::new("SELECT id, ip_address, port FROM nodes WHERE scan_range_id = $1")
             .arg(scan_range),
@@ -200,7 +203,7 @@ pub async fn endpoints_of_range(db: &Db, scan_range: i64) -> DbResult<Vec<(i64, 
 }
 
 /// Marks a node that stopped answering `unreachable`, remembering its status.
-pub async fn mark_unreachable(tx: &mut Tx, ids: &[i64]) -> DbResult<()> {
+pub async fn mark_unreachable(mut tx: impl Exec, ids: &[i64]) -> DbResult<()> {
     if ids.is_empty() {
         return Ok(());
     }
@@ -275,7 +278,7 @@ pub async fn expire_registrations(db: &Db, error: &str) -> DbResult<u64> {
 }
 
 /// A failed registration: the node gets its previous status back and `last_error`.
-pub async fn fail_registration(db: &Db, id: i64, error: &str) -> DbResult<()> {
+pub async fn fail_registration(mut db: impl Exec, id: i64, error: &str) -> DbResult<()> {
     db.execute(
         &Sql::new(
             "UPDATE nodes SET status = COALESCE(previous_status, 'discovered'), previous_status = NULL, \
@@ -291,7 +294,7 @@ pub async fn fail_registration(db: &Db, id: i64, error: &str) -> DbResult<()> {
 
 /// A successful registration, inside the transaction that wrote the inventory.
 pub async fn complete_registration(
-    tx: &mut Tx,
+    mut tx: impl Exec,
     id: i64,
     server: Option<i64>,
     auth_profile: i64,
@@ -314,7 +317,7 @@ pub async fn complete_registration(
 
 /// Deletes a node that has no server and is not being registered, in one guarded statement
 /// (no window between a check and the delete); false when nothing was deleted.
-pub async fn delete_unused(db: &Db, id: i64) -> DbResult<bool> {
+pub async fn delete_unused(mut db: impl Exec, id: i64) -> DbResult<bool> {
     let n = db
         .execute(
             &Sql::new("DELETE FROM nodes WHERE id = $1 AND server_id IS NULL AND status <> $2")
@@ -323,4 +326,81 @@ pub async fn delete_unused(db: &Db, id: i64) -> DbResult<bool> {
         )
         .await?;
     Ok(n == 1)
+}
+
+/// Nodes of `scan_range` that onboarding should register with `profile` at credentials
+/// `version`: found by the range, not registered (nor being registered, nor failing TLS), not
+/// among `skip`, and not yet tried with that profile and version. In id order.
+pub async fn onboarding_candidates(
+    mut db: impl Exec,
+    scan_range: i64,
+    profile: i64,
+    version: i64,
+    skip: &[i64],
+) -> DbResult<Vec<i64>> {
+    let mut sql = Sql::new(
+        "SELECT id FROM nodes WHERE scan_range_id = $1 AND status = 'discovered' AND server_id IS NULL \
+         AND NOT (onboard_profile_id IS NOT NULL AND onboard_profile_id = $2 \
+                  AND onboard_credentials_version IS NOT NULL AND onboard_credentials_version = $3)",
+    )
+    .arg(scan_range)
+    .arg(profile)
+    .arg(version);
+    if !skip.is_empty() {
+        sql.push(" AND id NOT IN ");
+        in_list(&mut sql, skip);
+    }
+    sql.push(" ORDER BY id");
+    db.fetch_all(&sql)
+        .await?
+        .iter()
+        .map(|r| r.int("id"))
+        .collect()
+}
+
+/// Records that onboarding tries node `id` with `profile` at credentials `version`, before
+/// the attempt (so a crash mid-attempt does not repeat it against a BMC that may lock out);
+/// false when the node was tried with them already or is no longer a candidate.
+pub async fn claim_for_onboarding(
+    mut db: impl Exec,
+    id: i64,
+    profile: i64,
+    version: i64,
+) -> DbResult<bool> {
+    let n = db
+        .execute(
+            &Sql::new(
+                "UPDATE nodes SET onboard_profile_id = $1, onboard_credentials_version = $2 \
+                 WHERE id = $3 AND status = 'discovered' AND server_id IS NULL \
+                 AND NOT (onboard_profile_id IS NOT NULL AND onboard_profile_id = $1 \
+                          AND onboard_credentials_version IS NOT NULL AND onboard_credentials_version = $2)",
+            )
+            .arg(profile)
+            .arg(version)
+            .arg(id),
+        )
+        .await?;
+    Ok(n == 1)
+}
+
+/// Sets a node's `last_error` (a note after a registration, e.g. why its server stayed out of
+/// a pool).
+pub async fn set_last_error(mut db: impl Exec, id: i64, error: &str) -> DbResult<()> {
+    db.execute(
+        &Sql::new("UPDATE nodes SET last_error = $1, updated_at = $2 WHERE id = $3")
+            .arg(error)
+            .arg(now())
+            .arg(id),
+    )
+    .await?;
+    Ok(())
+}
+
+/// The servers registration created from node `id` (one per ComputerSystem), in id order.
+pub async fn servers_of(mut db: impl Exec, id: i64) -> DbResult<Vec<i64>> {
+    db.fetch_all(&Sql::new("SELECT id FROM servers WHERE node_id = $1 ORDER BY id").arg(id))
+        .await?
+        .iter()
+        .map(|r| r.int("id"))
+        .collect()
 }

@@ -189,36 +189,66 @@ impl Tx {
 }
 
 /// Runs statements on the pool (`&Db`: each on any connection) or inside a transaction
-/// (`&mut Tx`), so one table function serves both callers.
+/// (`&mut Tx`), so one table function serves both callers. The method names are those of
+/// [`Db`] and [`Tx`], so a table function reads the same whichever it is given; a function that
+/// passes its executor on to another lends it with `&mut ex`.
 pub trait Exec: Send {
+    /// The SQL dialect behind this executor.
+    fn dialect(&self) -> Dialect;
     /// Runs a statement, returning the number of rows it changed.
-    fn exec<'a>(&'a mut self, q: &'a Sql) -> BoxFuture<'a, DbResult<u64>>;
+    fn execute<'a>(&'a mut self, q: &'a Sql) -> BoxFuture<'a, DbResult<u64>>;
     /// All rows of a query.
-    fn rows<'a>(&'a mut self, q: &'a Sql) -> BoxFuture<'a, DbResult<Vec<Row>>>;
+    fn fetch_all<'a>(&'a mut self, q: &'a Sql) -> BoxFuture<'a, DbResult<Vec<Row>>>;
     /// At most one row.
-    fn row<'a>(&'a mut self, q: &'a Sql) -> BoxFuture<'a, DbResult<Option<Row>>> {
-        Box::pin(async move { Ok(self.rows(q).await?.into_iter().next()) })
-    }
+    fn fetch_optional<'a>(&'a mut self, q: &'a Sql) -> BoxFuture<'a, DbResult<Option<Row>>>;
     /// A single integer.
-    fn int<'a>(&'a mut self, q: &'a Sql) -> BoxFuture<'a, DbResult<i64>> {
-        Box::pin(async move { scalar_int(&self.rows(q).await?) })
+    fn fetch_int<'a>(&'a mut self, q: &'a Sql) -> BoxFuture<'a, DbResult<i64>> {
+        Box::pin(async move { scalar_int(&self.fetch_all(q).await?) })
     }
 }
 
 impl Exec for &Db {
-    fn exec<'a>(&'a mut self, q: &'a Sql) -> BoxFuture<'a, DbResult<u64>> {
+    fn dialect(&self) -> Dialect {
+        Db::dialect(self)
+    }
+    fn execute<'a>(&'a mut self, q: &'a Sql) -> BoxFuture<'a, DbResult<u64>> {
         Box::pin(Db::execute(self, q))
     }
-    fn rows<'a>(&'a mut self, q: &'a Sql) -> BoxFuture<'a, DbResult<Vec<Row>>> {
+    fn fetch_all<'a>(&'a mut self, q: &'a Sql) -> BoxFuture<'a, DbResult<Vec<Row>>> {
         Box::pin(Db::fetch_all(self, q))
+    }
+    fn fetch_optional<'a>(&'a mut self, q: &'a Sql) -> BoxFuture<'a, DbResult<Option<Row>>> {
+        Box::pin(Db::fetch_optional(self, q))
     }
 }
 
 impl Exec for &mut Tx {
-    fn exec<'a>(&'a mut self, q: &'a Sql) -> BoxFuture<'a, DbResult<u64>> {
+    fn dialect(&self) -> Dialect {
+        Tx::dialect(self)
+    }
+    fn execute<'a>(&'a mut self, q: &'a Sql) -> BoxFuture<'a, DbResult<u64>> {
         Box::pin(Tx::execute(self, q))
     }
-    fn rows<'a>(&'a mut self, q: &'a Sql) -> BoxFuture<'a, DbResult<Vec<Row>>> {
+    fn fetch_all<'a>(&'a mut self, q: &'a Sql) -> BoxFuture<'a, DbResult<Vec<Row>>> {
         Box::pin(Tx::fetch_all(self, q))
+    }
+    fn fetch_optional<'a>(&'a mut self, q: &'a Sql) -> BoxFuture<'a, DbResult<Option<Row>>> {
+        Box::pin(Tx::fetch_optional(self, q))
+    }
+}
+
+/// An executor lent on (`&mut ex`) stays usable by the lender afterwards.
+impl<E: Exec> Exec for &mut E {
+    fn dialect(&self) -> Dialect {
+        (**self).dialect()
+    }
+    fn execute<'a>(&'a mut self, q: &'a Sql) -> BoxFuture<'a, DbResult<u64>> {
+        (**self).execute(q)
+    }
+    fn fetch_all<'a>(&'a mut self, q: &'a Sql) -> BoxFuture<'a, DbResult<Vec<Row>>> {
+        (**self).fetch_all(q)
+    }
+    fn fetch_optional<'a>(&'a mut self, q: &'a Sql) -> BoxFuture<'a, DbResult<Option<Row>>> {
+        (**self).fetch_optional(q)
     }
 }

@@ -1,6 +1,6 @@
 //! `pools`: a tree of resource pools, each owned by a group that controls who sees it.
 
-use super::{in_list, now, update_columns, Db, DbResult, Row, Sql, Tx, Val};
+use super::{in_list, now, update_columns, DbResult, Exec, Row, Sql, Val};
 
 /// A pool as the API shows it.
 #[derive(Debug, Clone)]
@@ -45,7 +45,7 @@ impl Pool {
 }
 
 /// True when pool `id` exists and is visible to a member of `groups` (None: to a superuser).
-pub async fn visible(db: &Db, groups: Option<&[i64]>, id: i64) -> DbResult<bool> {
+pub async fn visible(mut db: impl Exec, groups: Option<&[i64]>, id: i64) -> DbResult<bool> {
     let mut sql = Sql::new("SELECT COUNT(*) FROM pools WHERE pools.id = $1").arg(id);
     if let Some(groups) = groups {
         sql.push(" AND pools.id IN ");
@@ -55,7 +55,7 @@ pub async fn visible(db: &Db, groups: Option<&[i64]>, id: i64) -> DbResult<bool>
 }
 
 /// The group of pool `id` (inside the writing transaction).
-pub async fn group_of(tx: &mut Tx, id: i64) -> DbResult<i64> {
+pub async fn group_of(mut tx: impl Exec, id: i64) -> DbResult<i64> {
     tx.fetch_int(&Sql::new("SELECT group_id FROM pools WHERE id = $1").arg(id))
         .await
 }
@@ -103,7 +103,7 @@ pub fn push_visible_ids(sql: &mut Sql, groups: &[i64]) {
 }
 
 /// Fills `sub_pools` of each pool, in one query.
-pub async fn attach_sub_pools(db: &Db, pools: &mut [Pool]) -> DbResult<()> {
+pub async fn attach_sub_pools(mut db: impl Exec, pools: &mut [Pool]) -> DbResult<()> {
     if pools.is_empty() {
         return Ok(());
     }
@@ -121,7 +121,7 @@ pub async fn attach_sub_pools(db: &Db, pools: &mut [Pool]) -> DbResult<()> {
 }
 
 /// One pool with its children, unrestricted (callers apply visibility).
-pub async fn get(db: &Db, id: i64) -> DbResult<Option<Pool>> {
+pub async fn get(mut db: impl Exec, id: i64) -> DbResult<Option<Pool>> {
     let sql = Sql::new(format!(
         "SELECT {POOL_COLUMNS} FROM pools p WHERE p.id = $1"
     ))
@@ -136,7 +136,7 @@ pub async fn get(db: &Db, id: i64) -> DbResult<Option<Pool>> {
 
 /// Creates a pool; returns its id.
 pub async fn insert(
-    tx: &mut Tx,
+    mut tx: impl Exec,
     name: &str,
     description: &str,
     group: i64,
@@ -172,7 +172,7 @@ pub struct PoolWrite {
 }
 
 /// Changes a pool.
-pub async fn update(tx: &mut Tx, id: i64, w: &PoolWrite) -> DbResult<()> {
+pub async fn update(tx: impl Exec, id: i64, w: &PoolWrite) -> DbResult<()> {
     let cols = [
         ("updated_at", Some(Val::from(now()))),
         ("name", w.name.as_deref().map(Val::from)),
@@ -186,7 +186,7 @@ pub async fn update(tx: &mut Tx, id: i64, w: &PoolWrite) -> DbResult<()> {
 
 /// True when making `parent` the parent of `pool` would close a cycle (`parent` is `pool` or one
 /// of its descendants). Run inside the transaction that moves the pool.
-pub async fn creates_cycle(tx: &mut Tx, pool: i64, parent: i64) -> DbResult<bool> {
+pub async fn creates_cycle(mut tx: impl Exec, pool: i64, parent: i64) -> DbResult<bool> {
     let sql = Sql::new(
         "WITH RECURSIVE anc(id, parent_id) AS (SELECT id, parent_id FROM pools WHERE id = $1 \
          UNION SELECT a.id, a.parent_id FROM pools a JOIN anc ON a.id = anc.parent_id) \
@@ -198,13 +198,13 @@ pub async fn creates_cycle(tx: &mut Tx, pool: i64, parent: i64) -> DbResult<bool
 }
 
 /// Number of direct sub-pools.
-pub async fn sub_pool_count(tx: &mut Tx, id: i64) -> DbResult<i64> {
+pub async fn sub_pool_count(mut tx: impl Exec, id: i64) -> DbResult<i64> {
     tx.fetch_int(&Sql::new("SELECT COUNT(*) FROM pools WHERE parent_id = $1").arg(id))
         .await
 }
 
 /// Deletes a pool after unassigning its servers and switches.
-pub async fn delete(tx: &mut Tx, id: i64) -> DbResult<u64> {
+pub async fn delete(mut tx: impl Exec, id: i64) -> DbResult<u64> {
     let t = now();
     for table in ["servers", "switches"] {
         tx.execute(
@@ -255,7 +255,7 @@ pub struct PoolSwitch {
 }
 
 /// The servers directly in a pool.
-pub async fn servers_of(db: &Db, id: i64) -> DbResult<Vec<PoolServer>> {
+pub async fn servers_of(mut db: impl Exec, id: i64) -> DbResult<Vec<PoolServer>> {
     let sql = Sql::new(
         "SELECT id, name, model, serial_number, manufacturer, power_state, bmc_url FROM servers \
          WHERE resource_pool_id = $1 ORDER BY id",
@@ -279,7 +279,7 @@ pub async fn servers_of(db: &Db, id: i64) -> DbResult<Vec<PoolServer>> {
 }
 
 /// The switches directly in a pool.
-pub async fn switches_of(db: &Db, id: i64) -> DbResult<Vec<PoolSwitch>> {
+pub async fn switches_of(mut db: impl Exec, id: i64) -> DbResult<Vec<PoolSwitch>> {
     let sql = Sql::new(
         "SELECT id, name, model, manufacturer, management_ip FROM switches \
          WHERE resource_pool_id = $1 ORDER BY id",
@@ -319,7 +319,7 @@ pub struct Member {
 /// node id is), with their current pool. With `groups` (a non-superuser's groups), only the rows
 /// the server or switch list shows them ([`server_scope`] / [`switch_scope`]).
 pub async fn members(
-    tx: &mut Tx,
+    mut tx: impl Exec,
     table: &str,
     ids: &[i64],
     by_node: bool,
@@ -364,7 +364,7 @@ pub async fn members(
 
 /// Puts members of `table` into `pool`, only those unassigned or already there; returns how
 /// many rows matched (fewer than `ids.len()` means a concurrent assignment won).
-pub async fn assign(tx: &mut Tx, table: &str, ids: &[i64], pool: i64) -> DbResult<u64> {
+pub async fn assign(mut tx: impl Exec, table: &str, ids: &[i64], pool: i64) -> DbResult<u64> {
     let mut sql = Sql::new(format!(
         "UPDATE {table} SET resource_pool_id = $1, updated_at = $2 \
          WHERE (resource_pool_id IS NULL OR resource_pool_id = $3) AND id IN "

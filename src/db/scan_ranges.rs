@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
-use super::{in_list, now, Db, DbResult, Exec, Row, ScanRangeStatus, Sql, Tx};
+use super::{in_list, now, DbResult, Exec, Row, ScanRangeStatus, Sql};
 
 /// Scan range statuses.
 pub const STATUSES: &[&str] = ScanRangeStatus::NAMES;
@@ -31,6 +31,16 @@ pub struct ScanRange {
     pub progress: Value,
     /// The job scanning it (or that scanned it last).
     pub job_id: Option<i64>,
+    /// Seconds between scheduled scans (None: scanned only when asked).
+    pub rescan_interval: Option<i64>,
+    /// When the scheduler scans it next.
+    pub next_scan_at: Option<DateTime<Utc>>,
+    /// Profile that onboarding registers the range's nodes with.
+    pub auth_profile: Option<i64>,
+    /// Register what the range's scans find (with `auth_profile`).
+    pub auto_register: bool,
+    /// Pool the servers registered through this range join.
+    pub resource_pool: Option<i64>,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Last changed.
@@ -40,7 +50,8 @@ pub struct ScanRange {
 /// Columns selected for [`ScanRange::from_row`].
 pub const SCAN_RANGE_COLUMNS: &str =
     "r.id, r.name, r.ip_from, r.ip_to, r.ports, r.status, r.last_scan_at, \
-     r.last_error, r.progress, r.job_id, r.created_at, r.updated_at";
+     r.last_error, r.progress, r.job_id, r.rescan_interval, r.next_scan_at, r.auth_profile_id, \
+     r.auto_register, r.resource_pool_id, r.created_at, r.updated_at";
 
 impl ScanRange {
     /// Decodes a row selected with [`SCAN_RANGE_COLUMNS`].
@@ -56,6 +67,11 @@ impl ScanRange {
             last_error: r.opt_text("last_error")?,
             progress: serde_json::from_str(&r.text("progress")?).unwrap_or(Value::Null),
             job_id: r.opt_int("job_id")?,
+            rescan_interval: r.opt_int("rescan_interval")?,
+            next_scan_at: r.opt_time("next_scan_at")?,
+            auth_profile: r.opt_int("auth_profile_id")?,
+            auto_register: r.bool("auto_register")?,
+            resource_pool: r.opt_int("resource_pool_id")?,
             created_at: r.time("created_at")?,
             updated_at: r.time("updated_at")?,
         })
@@ -73,6 +89,16 @@ pub struct ScanRangeWrite {
     pub ip_to: Option<String>,
     /// Ports.
     pub ports: Option<Vec<u16>>,
+    /// Seconds between scheduled scans (`Some(None)`: only when asked).
+    pub rescan_interval: Option<Option<i64>>,
+    /// Next scheduled scan (`Some(None)`: none).
+    pub next_scan_at: Option<Option<DateTime<Utc>>>,
+    /// Onboarding profile.
+    pub auth_profile: Option<Option<i64>>,
+    /// Onboarding on or off.
+    pub auto_register: Option<bool>,
+    /// Pool of onboarded servers.
+    pub resource_pool: Option<Option<i64>>,
 }
 
 fn ports_text(p: &[u16]) -> String {
@@ -85,7 +111,7 @@ pub fn zero_progress(total: u64) -> Value {
 }
 
 /// One range.
-pub async fn get(db: &Db, id: i64) -> DbResult<Option<ScanRange>> {
+pub async fn get(mut db: impl Exec, id: i64) -> DbResult<Option<ScanRange>> {
     let sql = Sql::new(format!(
         "SELECT {SCAN_RANGE_COLUMNS} FROM scan_ranges r WHERE r.id = $1"
     ))
@@ -104,7 +130,7 @@ pub async fn get_many(mut ex: impl Exec, ids: &[i64]) -> DbResult<Vec<ScanRange>
     ));
     in_list(&mut sql, ids);
     sql.push(" ORDER BY r.id");
-    ex.rows(&sql)
+    ex.fetch_all(&sql)
         .await?
         .iter()
         .map(ScanRange::from_row)
@@ -112,25 +138,31 @@ pub async fn get_many(mut ex: impl Exec, ids: &[i64]) -> DbResult<Vec<ScanRange>
 }
 
 /// Creates a range (`ready`, never scanned); returns its id.
-pub async fn insert(tx: &mut Tx, w: &ScanRangeWrite) -> DbResult<i64> {
+pub async fn insert(mut tx: impl Exec, w: &ScanRangeWrite) -> DbResult<i64> {
     let t = now();
     tx.fetch_int(
         &Sql::new(
-            "INSERT INTO scan_ranges (name, ip_from, ip_to, ports, status, progress, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, 'ready', $5, $6, $6) RETURNING id",
+            "INSERT INTO scan_ranges (name, ip_from, ip_to, ports, status, progress, rescan_interval, next_scan_at, \
+                                      auth_profile_id, auto_register, resource_pool_id, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, 'ready', $5, $6, $7, $8, $9, $10, $11, $11) RETURNING id",
         )
         .arg(w.name.clone().unwrap_or_default())
         .arg(w.ip_from.clone().unwrap_or_default())
         .arg(w.ip_to.clone().unwrap_or_default())
         .arg(ports_text(w.ports.as_deref().unwrap_or(&[443])))
         .arg(zero_progress(0).to_string())
+        .arg(w.rescan_interval.flatten())
+        .arg(w.next_scan_at.flatten())
+        .arg(w.auth_profile.flatten())
+        .arg(w.auto_register.unwrap_or(false))
+        .arg(w.resource_pool.flatten())
         .arg(t),
     )
     .await
 }
 
 /// Changes the given fields.
-pub async fn update(tx: &mut Tx, id: i64, w: &ScanRangeWrite) -> DbResult<()> {
+pub async fn update(tx: impl Exec, id: i64, w: &ScanRangeWrite) -> DbResult<()> {
     super::update_columns(
         tx,
         "scan_ranges",
@@ -140,6 +172,11 @@ pub async fn update(tx: &mut Tx, id: i64, w: &ScanRangeWrite) -> DbResult<()> {
             ("ip_from", w.ip_from.clone().map(Into::into)),
             ("ip_to", w.ip_to.clone().map(Into::into)),
             ("ports", w.ports.as_deref().map(|p| ports_text(p).into())),
+            ("rescan_interval", w.rescan_interval.map(Into::into)),
+            ("next_scan_at", w.next_scan_at.map(Into::into)),
+            ("auth_profile_id", w.auth_profile.map(Into::into)),
+            ("auto_register", w.auto_register.map(Into::into)),
+            ("resource_pool_id", w.resource_pool.map(Into::into)),
             ("updated_at", Some(now().into())),
         ]
         .into_iter(),
@@ -149,29 +186,76 @@ pub async fn update(tx: &mut Tx, id: i64, w: &ScanRangeWrite) -> DbResult<()> {
 }
 
 /// Marks ranges `scanning` under `job` unless they already scan; returns the ids it took.
-pub async fn start_scan(tx: &mut Tx, ids: &[i64], job: i64) -> DbResult<Vec<i64>> {
+pub async fn start_scan(tx: impl Exec, ids: &[i64], job: i64) -> DbResult<Vec<i64>> {
+    start_scan_if_due(tx, ids, job, None).await
+}
+
+/// [`start_scan`]; with `due`, only ranges whose scheduled scan is due by then are taken.
+/// Every range taken with a `rescan_interval` is next due that interval after this start.
+///
+/// The one conditional UPDATE is what makes a scan start once: a second transaction taking the
+/// same range waits for the first one's row lock and then no longer matches (the range scans,
+/// and its `next_scan_at` moved on).
+pub async fn start_scan_if_due(
+    mut tx: impl Exec,
+    ids: &[i64],
+    job: i64,
+    due: Option<DateTime<Utc>>,
+) -> DbResult<Vec<i64>> {
+    let t = now();
     let mut sql =
         Sql::new("UPDATE scan_ranges SET status = 'scanning', last_error = NULL, job_id = ");
     sql.bind(job);
     sql.push(", updated_at = ");
-    sql.bind(now());
+    sql.bind(t);
     sql.push(", progress = ");
     sql.bind(zero_progress(0).to_string());
     sql.push(" WHERE status <> 'scanning' AND id IN ");
     in_list(&mut sql, ids);
-    sql.push(" RETURNING id");
-    let mut taken: Vec<i64> = tx
-        .fetch_all(&sql)
-        .await?
-        .iter()
-        .map(|r| r.int("id"))
-        .collect::<DbResult<_>>()?;
+    if let Some(due) = due {
+        sql.push(" AND next_scan_at IS NOT NULL AND next_scan_at <= ");
+        sql.bind(due);
+    }
+    sql.push(" RETURNING id, rescan_interval");
+    let rows = tx.fetch_all(&sql).await?;
+    let mut taken = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let id = r.int("id")?;
+        let next = r
+            .opt_int("rescan_interval")?
+            .and_then(chrono::Duration::try_seconds)
+            .and_then(|d| t.checked_add_signed(d));
+        if let Some(next) = next {
+            tx.execute(
+                &Sql::new("UPDATE scan_ranges SET next_scan_at = $1 WHERE id = $2")
+                    .arg(next)
+                    .arg(id),
+            )
+            .await?;
+        }
+        taken.push(id);
+    }
     taken.sort_unstable();
     Ok(taken)
 }
 
+/// Ranges whose scheduled scan is due at `at` and that do not scan now, in id order.
+pub async fn due(mut db: impl Exec, at: DateTime<Utc>) -> DbResult<Vec<i64>> {
+    db.fetch_all(
+        &Sql::new(
+            "SELECT id FROM scan_ranges WHERE next_scan_at IS NOT NULL AND next_scan_at <= $1 \
+             AND status <> 'scanning' ORDER BY id LIMIT 1000",
+        )
+        .arg(at),
+    )
+    .await?
+    .iter()
+    .map(|r| r.int("id"))
+    .collect()
+}
+
 /// Writes the live progress of a range still scanned by `job`.
-pub async fn set_progress(db: &Db, id: i64, job: i64, progress: &Value) -> DbResult<()> {
+pub async fn set_progress(mut db: impl Exec, id: i64, job: i64, progress: &Value) -> DbResult<()> {
     db.execute(
         &Sql::new("UPDATE scan_ranges SET progress = $1 WHERE id = $2 AND job_id = $3 AND status = 'scanning'")
             .arg(progress.to_string())
@@ -185,7 +269,7 @@ pub async fn set_progress(db: &Db, id: i64, job: i64, progress: &Value) -> DbRes
 /// Ends the scan of a range by `job`: `ready` (error None) or `error` with the message. A
 /// `note` (something the scan skipped) goes to `last_error` of a range that ends `ready`.
 pub async fn finish_scan(
-    tx: &mut Tx,
+    mut tx: impl Exec,
     id: i64,
     job: i64,
     progress: &Value,
@@ -215,7 +299,7 @@ pub async fn finish_scan(
 
 /// Sets every range still scanning under `job` back to `ready` (the job was cancelled) or to
 /// `error` with a message.
-pub async fn release_job(tx: &mut Tx, job: i64, error: Option<&str>) -> DbResult<()> {
+pub async fn release_job(mut tx: impl Exec, job: i64, error: Option<&str>) -> DbResult<()> {
     tx.execute(
         &Sql::new(
             "UPDATE scan_ranges SET status = $1, last_error = $2, updated_at = $3 WHERE job_id = $4 AND status = 'scanning'",
@@ -234,7 +318,7 @@ pub async fn release_job(tx: &mut Tx, job: i64, error: Option<&str>) -> DbResult
 }
 
 /// Deletes a range; returns the job that was scanning it, if any, and whether it existed.
-pub async fn delete(tx: &mut Tx, id: i64) -> DbResult<Option<Option<i64>>> {
+pub async fn delete(mut tx: impl Exec, id: i64) -> DbResult<Option<Option<i64>>> {
     // Nodes it found keep existing: `nodes.scan_range_id` is `ON DELETE SET NULL`.
     let row = tx
         .fetch_optional(
@@ -251,7 +335,7 @@ pub async fn delete(tx: &mut Tx, id: i64) -> DbResult<Option<Option<i64>>> {
 }
 
 /// Ranges still scanning under `job`.
-pub async fn scanning_under(tx: &mut Tx, job: i64) -> DbResult<i64> {
+pub async fn scanning_under(mut tx: impl Exec, job: i64) -> DbResult<i64> {
     tx.fetch_int(
         &Sql::new("SELECT COUNT(*) FROM scan_ranges WHERE job_id = $1 AND status = 'scanning'")
             .arg(job),

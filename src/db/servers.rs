@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{in_list, now, update_columns, Db, DbResult, Row, Sql, Tx, Val};
+use super::{in_list, now, update_columns, DbResult, Exec, Row, Sql, Val};
 
 pub use super::inventory::{
     default_name, identity_serial, identity_uuid, upsert_from_inventory, EthernetInput,
@@ -102,7 +102,7 @@ impl Server {
 }
 
 /// One server by id, unrestricted (callers apply visibility).
-pub async fn get(db: &Db, id: i64) -> DbResult<Option<Server>> {
+pub async fn get(mut db: impl Exec, id: i64) -> DbResult<Option<Server>> {
     let sql = Sql::new(format!(
         "SELECT {SERVER_COLUMNS} FROM {SERVER_FROM} WHERE s.id = $1"
     ))
@@ -117,12 +117,12 @@ pub async fn get(db: &Db, id: i64) -> DbResult<Option<Server>> {
 /// The one place that answers "is this server in an active deployment?". Returns the first
 /// locked server among `ids`. Deployments do not exist yet, so nothing is locked: this is the
 /// hook the deployment work fills in (the rules that call it are those of resources.md).
-pub async fn first_locked(_db: &Db, _ids: &[i64]) -> DbResult<Option<i64>> {
+pub async fn first_locked(_db: impl Exec, _ids: &[i64]) -> DbResult<Option<i64>> {
     Ok(None)
 }
 
 /// [`first_locked`] for the servers of a pool, without listing them first.
-pub async fn first_locked_in_pool(_db: &Db, _pool: i64) -> DbResult<Option<i64>> {
+pub async fn first_locked_in_pool(_db: impl Exec, _pool: i64) -> DbResult<Option<i64>> {
     Ok(None)
 }
 
@@ -133,7 +133,7 @@ pub fn locked_message(id: i64) -> String {
 
 /// Which of the servers `ids` a member of `groups` sees (None: a superuser, every existing one).
 pub async fn visible_ids(
-    tx: &mut Tx,
+    mut tx: impl Exec,
     ids: &[i64],
     groups: Option<&[i64]>,
 ) -> DbResult<std::collections::HashSet<i64>> {
@@ -148,7 +148,7 @@ pub async fn visible_ids(
 }
 
 /// Sets the pool of servers (None: unassigned).
-pub async fn set_pool(tx: &mut Tx, ids: &[i64], pool: Option<i64>) -> DbResult<u64> {
+pub async fn set_pool(mut tx: impl Exec, ids: &[i64], pool: Option<i64>) -> DbResult<u64> {
     if ids.is_empty() {
         return Ok(0);
     }
@@ -162,7 +162,7 @@ pub async fn set_pool(tx: &mut Tx, ids: &[i64], pool: Option<i64>) -> DbResult<u
 
 /// Changes the user-writable fields of a server; a new name is kept by later inventory reads.
 pub async fn update(
-    tx: &mut Tx,
+    tx: impl Exec,
     id: i64,
     name: Option<&str>,
     pool: Option<Option<i64>>,
@@ -178,7 +178,7 @@ pub async fn update(
 }
 
 /// Deletes a server and its hardware rows.
-pub async fn delete(tx: &mut Tx, id: i64) -> DbResult<u64> {
+pub async fn delete(mut tx: impl Exec, id: i64) -> DbResult<u64> {
     tx.execute(&Sql::new("DELETE FROM servers WHERE id = $1").arg(id))
         .await
 }
@@ -259,7 +259,7 @@ fn json_list<T: for<'de> Deserialize<'de>>(r: &Row, col: &str) -> DbResult<Vec<T
         .unwrap_or_default())
 }
 
-async fn rows_of(db: &Db, cols: &str, table: &str, server: i64) -> DbResult<Vec<Row>> {
+async fn rows_of(mut db: impl Exec, cols: &str, table: &str, server: i64) -> DbResult<Vec<Row>> {
     db.fetch_all(
         &Sql::new(format!(
             "SELECT {cols} FROM {table} WHERE server_id = $1 ORDER BY id"
@@ -270,7 +270,7 @@ async fn rows_of(db: &Db, cols: &str, table: &str, server: i64) -> DbResult<Vec<
 }
 
 /// Processors of a server.
-pub async fn processors(db: &Db, server: i64) -> DbResult<Vec<Processor>> {
+pub async fn processors(db: impl Exec, server: i64) -> DbResult<Vec<Processor>> {
     let rows = rows_of(
         db,
         "id, socket, manufacturer, model, architecture, total_cores, total_threads, max_speed_mhz",
@@ -295,7 +295,7 @@ pub async fn processors(db: &Db, server: i64) -> DbResult<Vec<Processor>> {
 }
 
 /// Ethernet interfaces of a server.
-pub async fn ethernet_interfaces(db: &Db, server: i64) -> DbResult<Vec<EthernetInterface>> {
+pub async fn ethernet_interfaces(db: impl Exec, server: i64) -> DbResult<Vec<EthernetInterface>> {
     let rows = rows_of(
         db,
         "id, name, mac_address, speed_mbps, link_status, ipv4_addresses",
@@ -318,7 +318,7 @@ pub async fn ethernet_interfaces(db: &Db, server: i64) -> DbResult<Vec<EthernetI
 }
 
 /// Storage subsystems of a server.
-pub async fn storages(db: &Db, server: i64) -> DbResult<Vec<Storage>> {
+pub async fn storages(db: impl Exec, server: i64) -> DbResult<Vec<Storage>> {
     let rows = rows_of(
         db,
         "id, name, controllers, drives, volumes",
@@ -340,7 +340,7 @@ pub async fn storages(db: &Db, server: i64) -> DbResult<Vec<Storage>> {
 }
 
 /// Firmware inventory of a server.
-pub async fn firmwares(db: &Db, server: i64) -> DbResult<Vec<ServerFirmware>> {
+pub async fn firmwares(db: impl Exec, server: i64) -> DbResult<Vec<ServerFirmware>> {
     let rows = rows_of(
         db,
         "id, name, version, component_id, updateable, firmware_type",

@@ -3,7 +3,7 @@
 
 use sqlx::{Postgres, Sqlite};
 
-use super::pool::{Db, Tx};
+use super::pool::Exec;
 use super::value::{time_to_text, Val};
 use super::DbResult;
 
@@ -128,7 +128,7 @@ pub fn in_list(sql: &mut Sql, ids: &[i64]) {
 
 /// Inserts `rows` into `table` in multi-row statements.
 pub async fn insert_rows(
-    tx: &mut Tx,
+    mut tx: impl Exec,
     table: &str,
     cols: &[&str],
     rows: Vec<Vec<Val>>,
@@ -154,7 +154,7 @@ pub async fn insert_rows(
 
 /// `UPDATE table SET col = value, ... WHERE id = $n` for the columns that have a value.
 pub async fn update_columns(
-    tx: &mut Tx,
+    mut tx: impl Exec,
     table: &str,
     id: i64,
     cols: impl Iterator<Item = (&str, Option<Val>)>,
@@ -179,7 +179,7 @@ pub async fn update_columns(
 }
 
 /// Ids among `ids` that exist in `table`.
-pub async fn existing_ids(db: &Db, table: &str, ids: &[i64]) -> DbResult<Vec<i64>> {
+pub async fn existing_ids(mut db: impl Exec, table: &str, ids: &[i64]) -> DbResult<Vec<i64>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{now, Db, DbResult, Row, Sql, Tx, Val};
+use super::{now, DbResult, Exec, Row, Sql, Val};
 
 /// A switch row.
 #[derive(Debug, Clone)]
@@ -52,7 +52,7 @@ impl Switch {
 }
 
 /// One switch, unrestricted (callers apply visibility).
-pub async fn get(db: &Db, id: i64) -> DbResult<Option<Switch>> {
+pub async fn get(mut db: impl Exec, id: i64) -> DbResult<Option<Switch>> {
     let sql = Sql::new(format!(
         "SELECT {SWITCH_COLUMNS} FROM {SWITCH_FROM} WHERE w.id = $1"
     ))
@@ -68,7 +68,7 @@ pub async fn get(db: &Db, id: i64) -> DbResult<Option<Switch>> {
 pub type SwitchWrite = Vec<(&'static str, Option<Val>)>;
 
 /// Creates a switch from the given columns; returns its id.
-pub async fn insert(tx: &mut Tx, cols: &SwitchWrite) -> DbResult<i64> {
+pub async fn insert(mut tx: impl Exec, cols: &SwitchWrite) -> DbResult<i64> {
     let t = now();
     let mut sql = Sql::new("INSERT INTO switches (created_at, updated_at");
     let set: Vec<&(&str, Option<Val>)> = cols.iter().filter(|(_, v)| v.is_some()).collect();
@@ -88,7 +88,7 @@ pub async fn insert(tx: &mut Tx, cols: &SwitchWrite) -> DbResult<i64> {
 }
 
 /// Changes a switch.
-pub async fn update(tx: &mut Tx, id: i64, cols: SwitchWrite) -> DbResult<()> {
+pub async fn update(tx: impl Exec, id: i64, cols: SwitchWrite) -> DbResult<()> {
     let cols = cols
         .into_iter()
         .chain([("updated_at", Some(Val::Time(now())))]);
@@ -97,7 +97,7 @@ pub async fn update(tx: &mut Tx, id: i64, cols: SwitchWrite) -> DbResult<()> {
 }
 
 /// Deletes a switch.
-pub async fn delete(tx: &mut Tx, id: i64) -> DbResult<u64> {
+pub async fn delete(mut tx: impl Exec, id: i64) -> DbResult<u64> {
     tx.execute(&Sql::new("DELETE FROM switches WHERE id = $1").arg(id))
         .await
 }

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{in_list, now, update_columns, Db, DbResult, Row, Sql, Tx, Val};
+use super::{in_list, now, update_columns, DbResult, Exec, Row, Sql, Val};
 
 /// What authentication needs to know about a user.
 #[derive(Debug, Clone)]
@@ -67,7 +67,7 @@ impl User {
 }
 
 /// Group ids of each user, in one query.
-pub async fn attach_groups(db: &Db, users: &mut [User]) -> DbResult<()> {
+pub async fn attach_groups(mut db: impl Exec, users: &mut [User]) -> DbResult<()> {
     if users.is_empty() {
         return Ok(());
     }
@@ -86,7 +86,7 @@ pub async fn attach_groups(db: &Db, users: &mut [User]) -> DbResult<()> {
 }
 
 /// One user with groups.
-pub async fn get(db: &Db, id: i64) -> DbResult<Option<User>> {
+pub async fn get(mut db: impl Exec, id: i64) -> DbResult<Option<User>> {
     let sql = Sql::new(format!(
         "SELECT {USER_COLUMNS} FROM auth_user u WHERE u.id = $1"
     ))
@@ -100,7 +100,7 @@ pub async fn get(db: &Db, id: i64) -> DbResult<Option<User>> {
 }
 
 /// The identity of a token's user.
-pub async fn auth_info(db: &Db, id: i64) -> DbResult<Option<AuthInfo>> {
+pub async fn auth_info(mut db: impl Exec, id: i64) -> DbResult<Option<AuthInfo>> {
     let sql = Sql::new(
         "SELECT u.id, u.username, u.is_superuser, u.is_active, g.group_id \
          FROM auth_user u LEFT JOIN auth_user_groups g ON g.user_id = u.id WHERE u.id = $1",
@@ -126,7 +126,7 @@ pub async fn auth_info(db: &Db, id: i64) -> DbResult<Option<AuthInfo>> {
 }
 
 /// The id, password hash and active flag of the user named `username`.
-pub async fn login_row(db: &Db, username: &str) -> DbResult<Option<(i64, String, bool)>> {
+pub async fn login_row(mut db: impl Exec, username: &str) -> DbResult<Option<(i64, String, bool)>> {
     let sql =
         Sql::new("SELECT id, password, is_active FROM auth_user WHERE username = $1").arg(username);
     db.fetch_optional(&sql)
@@ -136,7 +136,7 @@ pub async fn login_row(db: &Db, username: &str) -> DbResult<Option<(i64, String,
 }
 
 /// Records a successful login.
-pub async fn touch_last_login(db: &Db, id: i64) -> DbResult<()> {
+pub async fn touch_last_login(mut db: impl Exec, id: i64) -> DbResult<()> {
     db.execute(
         &Sql::new("UPDATE auth_user SET last_login = $1 WHERE id = $2")
             .arg(now())
@@ -147,7 +147,7 @@ pub async fn touch_last_login(db: &Db, id: i64) -> DbResult<()> {
 }
 
 /// True when the refresh token with this id was revoked.
-pub async fn is_blacklisted(db: &Db, jti: &str) -> DbResult<bool> {
+pub async fn is_blacklisted(mut db: impl Exec, jti: &str) -> DbResult<bool> {
     let n = db
         .fetch_int(&Sql::new("SELECT COUNT(*) FROM token_blacklist WHERE jti = $1").arg(jti))
         .await?;
@@ -155,7 +155,7 @@ pub async fn is_blacklisted(db: &Db, jti: &str) -> DbResult<bool> {
 }
 
 /// Revokes a refresh token (and forgets revoked tokens that have expired anyway).
-pub async fn blacklist(db: &Db, jti: &str, exp: i64) -> DbResult<()> {
+pub async fn blacklist(mut db: impl Exec, jti: &str, exp: i64) -> DbResult<()> {
     let expires = DateTime::from_timestamp(exp, 0).unwrap_or_else(Utc::now);
     db.execute(&Sql::new("DELETE FROM token_blacklist WHERE expires_at < $1").arg(now()))
         .await?;
@@ -190,7 +190,7 @@ pub struct UserWrite {
 }
 
 /// Creates a user inside a transaction; returns its id.
-pub async fn insert(tx: &mut Tx, w: &UserWrite) -> DbResult<i64> {
+pub async fn insert(mut tx: impl Exec, w: &UserWrite) -> DbResult<i64> {
     let sql = Sql::new(
         "INSERT INTO auth_user (username, password, email, first_name, last_name, is_superuser, is_active, date_joined) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
@@ -211,7 +211,7 @@ pub async fn insert(tx: &mut Tx, w: &UserWrite) -> DbResult<i64> {
 }
 
 /// Changes the fields that are set.
-pub async fn update(tx: &mut Tx, id: i64, w: &UserWrite) -> DbResult<()> {
+pub async fn update(mut tx: impl Exec, id: i64, w: &UserWrite) -> DbResult<()> {
     let cols: [(&str, Option<Val>); 7] = [
         ("username", w.username.clone().map(Val::from)),
         ("password", w.password_hash.clone().map(Val::from)),
@@ -221,26 +221,26 @@ pub async fn update(tx: &mut Tx, id: i64, w: &UserWrite) -> DbResult<()> {
         ("is_superuser", w.is_superuser.map(Val::from)),
         ("is_active", w.is_active.map(Val::from)),
     ];
-    update_columns(tx, "auth_user", id, cols.into_iter()).await?;
+    update_columns(&mut tx, "auth_user", id, cols.into_iter()).await?;
     if let Some(groups) = &w.groups {
         set_groups(tx, id, groups).await?;
     }
     Ok(())
 }
 
-async fn set_groups(tx: &mut Tx, user_id: i64, groups: &[i64]) -> DbResult<()> {
+async fn set_groups(tx: impl Exec, user_id: i64, groups: &[i64]) -> DbResult<()> {
     super::groups::replace_memberships(tx, "user_id", "group_id", user_id, groups).await
 }
 
 /// Number of users.
-pub async fn count(db: &Db) -> DbResult<i64> {
+pub async fn count(mut db: impl Exec) -> DbResult<i64> {
     db.fetch_int(&Sql::new("SELECT COUNT(*) FROM auth_user"))
         .await
 }
 
 /// Deletes a user (their group memberships go with them; jobs they started keep no starter);
 /// returns how many rows were deleted.
-pub async fn delete(db: &Db, id: i64) -> DbResult<u64> {
+pub async fn delete(mut db: impl Exec, id: i64) -> DbResult<u64> {
     db.execute(&Sql::new("DELETE FROM auth_user WHERE id = $1").arg(id))
         .await
 }

@@ -1,7 +1,8 @@
 //! Discovery: scan planning (ranges x ports inside the allowed networks), the scan job, the
-//! probe seam, and node registration.
+//! probe seam, node registration and zero-touch onboarding.
 
 pub mod inventory_map;
+pub mod onboarding;
 pub mod probe;
 pub mod register;
 pub mod scan;

@@ -37,15 +37,16 @@ pub enum RegisterError {
 }
 
 /// Writes the inventory of a registered node inside `tx` (one server per ComputerSystem);
-/// returns the node's server, the first one.
-async fn record_inventory(
+/// returns the node's server, the first one. Registration and the inventory refresh job use it.
+pub async fn record_inventory(
     tx: &mut crate::db::Tx,
     node: &Node,
     inv: &Inventory,
 ) -> Result<Option<i64>, UpsertError> {
     let mut first = None;
     for server in super::inventory_map::servers_of(inv) {
-        let id = crate::db::servers::upsert_from_inventory(tx, node.id, &node.url, &server).await?;
+        let id = crate::db::servers::upsert_from_inventory(&mut *tx, node.id, &node.url, &server)
+            .await?;
         first.get_or_insert(id);
     }
     Ok(first)

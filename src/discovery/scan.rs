@@ -50,11 +50,21 @@ struct Tally {
     scanned: u64,
     total: u64,
     found: u64,
+    /// Registrations by zero-touch onboarding, when a range onboards.
+    onboarded: Option<super::onboarding::Counts>,
 }
 
 impl Tally {
     fn json(self) -> Value {
-        json!({"scanned": self.scanned, "total": self.total, "found": self.found})
+        let p = json!({"scanned": self.scanned, "total": self.total, "found": self.found});
+        match self.onboarded {
+            Some(c) => c.into_progress(p),
+            None => p,
+        }
+    }
+
+    fn onboarded(&mut self, c: super::onboarding::Counts) {
+        self.onboarded.get_or_insert_with(Default::default).add(c);
     }
 }
 
@@ -275,6 +285,14 @@ async fn scan_job(ctx: &JobContext, prober: Arc<dyn Prober>) -> DbResult<Outcome
             })
             .map(|(id, _, _)| id)
             .collect();
+        // Zero-touch onboarding of what the range found, when the range asks for it.
+        if let Some(c) = super::onboarding::after_range_scan(ctx, range.id, &silent).await? {
+            tally.onboarded(c);
+            job_tally.onboarded(c);
+        }
+        if ctx.cancel.is_cancelled() {
+            return Ok(Outcome::Stopped);
+        }
         let mut tx = db.begin().await?;
         nodes::mark_unreachable(&mut tx, &silent).await?;
         let note = (skipped > 0).then(|| {

@@ -10,14 +10,15 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::auth::Superuser;
-use super::error::{ApiError, ApiResult, ConstraintRule, OnConstraint};
+use super::error::{ApiError, ApiResult};
 use super::extract::{Fields, Ids};
 use super::list::{self, ListQuery, ListSpec, Shape};
 use super::routes::{Api, Op};
 use super::validate::{validate, Field, Kind, Mode};
 use super::AppState;
-use crate::db::auth_profiles::{self, AuthProfile, AUTH_PROFILE_COLUMNS};
-use crate::discovery::sealing;
+use crate::db::auth_profiles::{AuthProfile, AUTH_PROFILE_COLUMNS};
+use crate::service;
+use crate::service::auth_profiles::ProfileError;
 
 /// An auth profile.
 #[derive(Debug, Serialize, ToSchema)]
@@ -175,17 +176,30 @@ pub fn routes() -> Api {
         )
 }
 
-fn name_taken() -> ApiError {
-    ApiError::field(
-        "node_classification",
-        "auth profile with this node classification already exists.",
-    )
+impl From<ProfileError> for ApiError {
+    fn from(e: ProfileError) -> Self {
+        match e {
+            ProfileError::NotFound => ApiError::NoMatch("AuthProfile"),
+            ProfileError::NoCredential => ApiError::NoMatch("Credential"),
+            ProfileError::NameTaken => ApiError::field(
+                "node_classification",
+                "auth profile with this node classification already exists.",
+            ),
+            ProfileError::InUse { profile, nodes } => {
+                let list = nodes
+                    .iter()
+                    .map(i64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                ApiError::bad_request(format!(
+                    "Auth profile {profile} is used by nodes {list}; it cannot be deleted."
+                ))
+            }
+            ProfileError::Seal(e) => ApiError::Internal(e.to_string()),
+            ProfileError::Db(e) => e.into(),
+        }
+    }
 }
-
-const NAME_RULES: &[ConstraintRule] = &[
-    ("auth_profiles_node_classification_key", name_taken),
-    ("auth_profiles.node_classification", name_taken),
-];
 
 async fn list_profiles(
     State(state): State<AppState>,
@@ -203,9 +217,7 @@ async fn get_profile(
     _: Superuser,
     ids: Ids,
 ) -> ApiResult<Json<AuthProfileOut>> {
-    let p = auth_profiles::get(&state.db, ids.first())
-        .await?
-        .ok_or(ApiError::NoMatch("AuthProfile"))?;
+    let p = service::auth_profiles::get(&state.db, ids.first()).await?;
     Ok(Json(p.into()))
 }
 
@@ -215,18 +227,12 @@ async fn create_profile(
     body: Fields,
 ) -> ApiResult<Response> {
     let v = validate(&body, FIELDS, Mode::Full)?;
-    let mut tx = state.db.begin().await?;
-    let id = auth_profiles::insert(
-        &mut tx,
+    let p = service::auth_profiles::create(
+        &state.db,
         &v.str("node_classification").unwrap_or_default(),
         &v.str("bmc").unwrap_or_else(|| "redfish".into()),
     )
-    .await
-    .on_constraint(NAME_RULES)?;
-    tx.commit().await?;
-    let p = auth_profiles::get(&state.db, id)
-        .await?
-        .ok_or(ApiError::NoMatch("AuthProfile"))?;
+    .await?;
     Ok((StatusCode::CREATED, Json(AuthProfileOut::from(p))).into_response())
 }
 
@@ -238,28 +244,12 @@ async fn update(
     body: Fields,
 ) -> ApiResult<Json<AuthProfileOut>> {
     let id = ids.first();
-    list::require(&state.db, "auth_profiles", "AuthProfile", id).await?;
+    service::auth_profiles::require(&state.db, id).await?;
     let v = validate(&body, FIELDS, mode)?;
-    let mut tx = state.db.begin().await?;
-    auth_profiles::update(&mut tx, id, v.str("node_classification"), v.str("bmc"))
-        .await
-        .on_constraint(NAME_RULES)?;
-    tx.commit().await?;
-    let p = auth_profiles::get(&state.db, id)
-        .await?
-        .ok_or(ApiError::NoMatch("AuthProfile"))?;
+    let p =
+        service::auth_profiles::update(&state.db, id, v.str("node_classification"), v.str("bmc"))
+            .await?;
     Ok(Json(p.into()))
-}
-
-fn in_use(id: i64, nodes: &[i64]) -> ApiError {
-    let list = nodes
-        .iter()
-        .map(i64::to_string)
-        .collect::<Vec<_>>()
-        .join(", ");
-    ApiError::bad_request(format!(
-        "Auth profile {id} is used by nodes {list}; it cannot be deleted."
-    ))
 }
 
 async fn delete_profile(
@@ -267,17 +257,8 @@ async fn delete_profile(
     _: Superuser,
     ids: Ids,
 ) -> ApiResult<StatusCode> {
-    let id = ids.first();
-    // A profile that nodes use is protected by their foreign key; the violation names them.
-    match auth_profiles::delete(&state.db, id).await {
-        Ok(0) => Err(ApiError::NoMatch("AuthProfile")),
-        Ok(_) => Ok(StatusCode::NO_CONTENT),
-        Err(e) if e.is_foreign_key_violation() => {
-            let using = auth_profiles::nodes_using(&state.db, id, 10).await?;
-            Err(in_use(id, &using))
-        }
-        Err(e) => Err(e.into()),
-    }
+    service::auth_profiles::delete(&state.db, ids.first()).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn list_credentials(
@@ -285,9 +266,7 @@ async fn list_credentials(
     _: Superuser,
     ids: Ids,
 ) -> ApiResult<Json<Vec<CredentialOut>>> {
-    let id = ids.first();
-    list::require(&state.db, "auth_profiles", "AuthProfile", id).await?;
-    let items = auth_profiles::credential_names(&state.db, id)
+    let items = service::auth_profiles::credentials(&state.db, ids.first())
         .await?
         .into_iter()
         .map(|(id, username)| CredentialOut { id, username })
@@ -302,17 +281,18 @@ async fn add_credential(
     body: Fields,
 ) -> ApiResult<Response> {
     let profile = ids.first();
-    list::require(&state.db, "auth_profiles", "AuthProfile", profile).await?;
+    service::auth_profiles::require(&state.db, profile).await?;
     let v = validate(&body, CREDENTIAL_FIELDS, Mode::Full)?;
     let username = v.str("username").unwrap_or_default();
     let password = v.str("password").unwrap_or_default();
-    // The row id is the seal's associated data: insert, seal, update, one transaction.
-    let mut tx = state.db.begin().await?;
-    let id = auth_profiles::insert_credential(&mut tx, profile, &username).await?;
-    let sealed = sealing::seal(&state.credential_key, id, &password)
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    auth_profiles::set_secret(&mut tx, id, sealed).await?;
-    tx.commit().await?;
+    let id = service::auth_profiles::add_credential(
+        &state.db,
+        &state.credential_key,
+        profile,
+        &username,
+        &password,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(CredentialOut { id, username })).into_response())
 }
 
@@ -321,10 +301,6 @@ async fn delete_credential(
     _: Superuser,
     ids: Ids,
 ) -> ApiResult<StatusCode> {
-    let (profile, id) = (ids.first(), ids.second());
-    list::require(&state.db, "auth_profiles", "AuthProfile", profile).await?;
-    match auth_profiles::delete_credential(&state.db, profile, id).await? {
-        0 => Err(ApiError::NoMatch("Credential")),
-        _ => Ok(StatusCode::NO_CONTENT),
-    }
+    service::auth_profiles::delete_credential(&state.db, ids.first(), ids.second()).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

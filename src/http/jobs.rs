@@ -1,4 +1,5 @@
-//! `/api/job/` (superusers): every asynchronous operation, read-only, plus cancellation.
+//! `/api/job/`: every asynchronous operation, read-only, plus cancellation. A job is visible
+//! to the user who started it and to superusers (404 for anyone else).
 
 use axum::extract::State;
 use axum::response::Response;
@@ -8,7 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::auth::Superuser;
+use super::auth::CurrentUser;
 use super::error::{ApiError, ApiResult};
 use super::extract::Ids;
 use super::list::{self, Filter, FilterKind, ListQuery, ListSpec, Shape};
@@ -16,22 +17,26 @@ use super::routes::{Api, Op};
 use super::wire::render_time;
 use super::AppState;
 use crate::db::jobs::{self, Job, JOB_COLUMNS};
+use crate::service::lifecycle::{self as lc, CancelError};
 
 /// A job.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct JobOut {
     /// Id.
     pub id: i64,
-    /// What it does (`scan`).
+    /// What it does: `scan`, `power`, `inventory`, `firmware_update`, `deployment`.
     pub kind: String,
     /// `queued` | `running` | `succeeded` | `failed` | `cancelled`.
     pub status: String,
-    /// Kind-specific progress (`{scanned, total, found}` for a scan).
+    /// Kind-specific progress (`{scanned, total, found}` for a scan; `{total, done, failed,
+    /// percent}` for the lifecycle kinds).
     #[schema(value_type = Object)]
     pub progress: Value,
-    /// Ids of the objects it works on (scan ranges for a scan).
+    /// Ids of the objects it works on (scan ranges for a scan, servers otherwise).
     #[schema(value_type = Vec<i64>)]
     pub targets: Value,
+    /// One entry per server for the lifecycle kinds (`[]` for a scan).
+    pub results: Vec<JobResultOut>,
     /// Why it failed.
     pub error: Option<String>,
     /// User who started it.
@@ -44,9 +49,22 @@ pub struct JobOut {
     pub finished_at: Option<String>,
 }
 
+/// The outcome of a job on one server.
+#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
+pub struct JobResultOut {
+    /// Server id.
+    pub server: i64,
+    /// `queued` | `running` | `succeeded` | `failed` | `skipped` | `cancelled`.
+    pub status: String,
+    /// What happened (the BMC's message on failure).
+    pub message: Option<String>,
+}
+
 impl From<Job> for JobOut {
     fn from(j: Job) -> Self {
+        let results = serde_json::from_value(j.results).unwrap_or_default();
         JobOut {
+            results,
             id: j.id,
             kind: j.kind,
             status: j.status.to_string(),
@@ -77,6 +95,16 @@ pub static JOB_LIST: ListSpec = ListSpec {
             param: "kind",
             column: "j.kind",
             kind: FilterKind::Exact,
+        },
+        Filter {
+            param: "server",
+            column: "j.id",
+            kind: FilterKind::NumberIn("SELECT job_id FROM job_servers WHERE server_id"),
+        },
+        Filter {
+            param: "created_by",
+            column: "j.created_by",
+            kind: FilterKind::Number,
         },
     ],
     ordering: &[
@@ -112,17 +140,26 @@ pub fn routes() -> Api {
 
 async fn list_jobs(
     State(state): State<AppState>,
-    Superuser(user): Superuser,
-    q: ListQuery,
+    user: CurrentUser,
+    mut q: ListQuery,
 ) -> ApiResult<Response> {
+    if !user.is_superuser {
+        // Anyone else sees the jobs they started, whatever `created_by` they ask for.
+        q.params.retain(|(k, _)| k != "created_by");
+        q.params.push(("created_by".into(), user.id.to_string()));
+    }
     list::respond(&state.db, &JOB_LIST, &q, &user, |r| {
         Job::from_row(r).map(JobOut::from)
     })
     .await
 }
 
-async fn get_job(State(state): State<AppState>, _: Superuser, ids: Ids) -> ApiResult<Json<JobOut>> {
-    let j = jobs::get(&state.db, ids.first())
+async fn get_job(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ids: Ids,
+) -> ApiResult<Json<JobOut>> {
+    let j = lc::job_for(&state.ctx, &user.viewer(), ids.first())
         .await?
         .ok_or(ApiError::NoMatch("Job"))?;
     Ok(Json(j.into()))
@@ -130,23 +167,13 @@ async fn get_job(State(state): State<AppState>, _: Superuser, ids: Ids) -> ApiRe
 
 async fn cancel_job(
     State(state): State<AppState>,
-    _: Superuser,
+    user: CurrentUser,
     ids: Ids,
 ) -> ApiResult<Json<JobOut>> {
-    let id = ids.first();
-    let j = jobs::get(&state.db, id)
-        .await?
-        .ok_or(ApiError::NoMatch("Job"))?;
-    let mut tx = state.db.begin().await?;
-    if !state.jobs.cancel(&mut tx, &j).await? {
-        return Err(ApiError::bad_request(format!(
-            "Job {id} has already ended ({}).",
-            j.status
-        )));
+    match lc::cancel(&state.ctx, &user.viewer(), ids.first()).await {
+        Ok(j) => Ok(Json(j.into())),
+        Err(CancelError::NotFound(_)) => Err(ApiError::NoMatch("Job")),
+        Err(e @ CancelError::Ended(..)) => Err(ApiError::bad_request(e.to_string())),
+        Err(CancelError::Db(e)) => Err(e.into()),
     }
-    tx.commit().await?;
-    let j = jobs::get(&state.db, id)
-        .await?
-        .ok_or(ApiError::NoMatch("Job"))?;
-    Ok(Json(j.into()))
 }

@@ -8,6 +8,7 @@ pub mod error;
 pub mod extract;
 pub mod groups;
 pub mod jobs;
+pub mod lifecycle;
 pub mod list;
 pub mod nodes;
 pub mod openapi;
@@ -100,6 +101,7 @@ pub fn api() -> Api {
         .merge(servers::routes())
         .merge(switches::routes())
         .merge(catalogue::routes())
+        .merge(lifecycle::routes())
 }
 
 fn auth_routes() -> Api {

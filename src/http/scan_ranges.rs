@@ -31,6 +31,12 @@ pub struct ScanProgress {
     pub total: u64,
     /// Redfish services found.
     pub found: u64,
+    /// Nodes registered by zero-touch onboarding after the scan (ranges that onboard).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registered: Option<u64>,
+    /// Nodes whose registration by onboarding failed (the cause is on the node).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registration_failed: Option<u64>,
 }
 
 /// A scan range.
@@ -59,6 +65,17 @@ pub struct ScanRangeOut {
     /// Progress of the current or last scan.
     #[schema(read_only)]
     pub progress: ScanProgress,
+    /// Seconds between scheduled scans (at least 300); null: scanned only when asked.
+    pub rescan_interval: Option<i64>,
+    /// When the scheduler scans the range next (null without `rescan_interval`).
+    #[schema(read_only)]
+    pub next_scan_at: Option<String>,
+    /// Auth profile that zero-touch onboarding registers the range's nodes with.
+    pub auth_profile: Option<i64>,
+    /// After each scan, register the nodes found (needs `auth_profile`).
+    pub auto_register: bool,
+    /// Pool that servers registered through this range join.
+    pub resource_pool: Option<i64>,
     /// Created.
     #[schema(read_only)]
     pub created_at: String,
@@ -79,6 +96,14 @@ impl From<ScanRange> for ScanRangeOut {
             scanned: n("scanned"),
             total: n("total"),
             found: n("found"),
+            registered: r
+                .progress
+                .get("registered")
+                .and_then(serde_json::Value::as_u64),
+            registration_failed: r
+                .progress
+                .get("registration_failed")
+                .and_then(serde_json::Value::as_u64),
         };
         ScanRangeOut {
             id: r.id,
@@ -90,6 +115,11 @@ impl From<ScanRange> for ScanRangeOut {
             last_scan_at: r.last_scan_at.as_ref().map(render_time),
             last_error: r.last_error,
             progress,
+            rescan_interval: r.rescan_interval,
+            next_scan_at: r.next_scan_at.as_ref().map(render_time),
+            auth_profile: r.auth_profile,
+            auto_register: r.auto_register,
+            resource_pool: r.resource_pool,
             created_at: render_time(&r.created_at),
             updated_at: render_time(&r.updated_at),
         }
@@ -107,6 +137,15 @@ pub struct ScanRangeRequest {
     pub ip_to: String,
     /// Ports (default `[443]`).
     pub ports: Option<Vec<u16>>,
+    /// Seconds between scheduled scans (300 at least, a year at most); null (default): only
+    /// when asked. A range given an interval is due at once.
+    pub rescan_interval: Option<i64>,
+    /// Auth profile for zero-touch onboarding (default null).
+    pub auth_profile: Option<i64>,
+    /// Register what each scan finds with `auth_profile` (default false).
+    pub auto_register: Option<bool>,
+    /// Pool that onboarded servers join (default null).
+    pub resource_pool: Option<i64>,
 }
 
 /// Body of `run_scan`.
@@ -164,7 +203,24 @@ const FIELDS: &[Field] = &[
     Field::new("ip_from", Kind::Ip),
     Field::new("ip_to", Kind::Ip),
     Field::new("ports", PORTS).optional(),
+    Field::new(
+        "rescan_interval",
+        Kind::Int {
+            min: Some(MIN_RESCAN_INTERVAL),
+            max: Some(MAX_RESCAN_INTERVAL),
+        },
+    )
+    .optional()
+    .nullable(),
+    Field::new("auth_profile", Kind::Pk).optional().nullable(),
+    Field::new("auto_register", Kind::Bool).optional(),
+    Field::new("resource_pool", Kind::Pk).optional().nullable(),
 ];
+
+/// Shortest `rescan_interval`: five minutes.
+const MIN_RESCAN_INTERVAL: i64 = 300;
+/// Longest `rescan_interval`: a year.
+const MAX_RESCAN_INTERVAL: i64 = 365 * 86400;
 
 const RUN_FIELDS: &[Field] = &[Field::new(
     "scan_ranges",
@@ -248,7 +304,7 @@ async fn get_range(
 }
 
 /// Validates a body; `current` holds the stored values for the cross-field checks of a PATCH.
-fn check(
+async fn check(
     state: &AppState,
     body: &Fields,
     mode: Mode,
@@ -268,6 +324,21 @@ fn check(
         if sorted.len() != p.len() {
             errors.add("ports", "Duplicate ports are not allowed.");
         }
+    }
+    let auth_profile = v.has("auth_profile").then(|| v.int("auth_profile"));
+    if let Some(Some(p)) = auth_profile {
+        check_pks(
+            &state.db,
+            "auth_profiles",
+            "auth_profile",
+            &[p],
+            &mut errors,
+        )
+        .await?;
+    }
+    let resource_pool = v.has("resource_pool").then(|| v.int("resource_pool"));
+    if let Some(Some(p)) = resource_pool {
+        check_pks(&state.db, "pools", "resource_pool", &[p], &mut errors).await?;
     }
     // Cross-field rules run once every field is valid, as DRF's `validate()` does.
     errors.check()?;
@@ -309,12 +380,47 @@ fn check(
         }
     }
     errors.check()?;
-    Ok(ScanRangeWrite {
+    let mut w = ScanRangeWrite {
         name: v.str("name"),
         ip_from: v.str("ip_from"),
         ip_to: v.str("ip_to"),
         ports,
-    })
+        rescan_interval: v.has("rescan_interval").then(|| v.int("rescan_interval")),
+        next_scan_at: None,
+        auth_profile,
+        auto_register: v.bool("auto_register"),
+        resource_pool,
+    };
+    w.next_scan_at = next_scan_at(&w, current);
+    Ok(w)
+}
+
+/// The `next_scan_at` a write sets: a range created or changed with an interval is due at
+/// once, one left without an interval has none; a write that changes nothing the schedule
+/// depends on keeps it (None).
+fn next_scan_at(
+    w: &ScanRangeWrite,
+    current: Option<&ScanRange>,
+) -> Option<Option<chrono::DateTime<chrono::Utc>>> {
+    let Some(c) = current else {
+        return Some(w.rescan_interval.flatten().map(|_| crate::db::now()));
+    };
+    let interval = w.rescan_interval.unwrap_or(c.rescan_interval);
+    if interval.is_none() {
+        return w.rescan_interval.map(|_| None);
+    }
+    fn differs<T: PartialEq>(new: &Option<T>, old: &T) -> bool {
+        new.as_ref().is_some_and(|n| n != old)
+    }
+    let changed = differs(&w.rescan_interval, &c.rescan_interval)
+        || differs(&w.ip_from, &c.ip_from)
+        || differs(&w.ip_to, &c.ip_to)
+        || differs(&w.ports, &c.ports)
+        || differs(&w.auth_profile, &c.auth_profile)
+        || differs(&w.auto_register, &c.auto_register)
+        || differs(&w.resource_pool, &c.resource_pool)
+        || c.next_scan_at.is_none();
+    changed.then(|| Some(crate::db::now()))
 }
 
 async fn create_range(
@@ -322,7 +428,7 @@ async fn create_range(
     _: Superuser,
     body: Fields,
 ) -> ApiResult<Response> {
-    let w = check(&state, &body, Mode::Full, None)?;
+    let w = check(&state, &body, Mode::Full, None).await?;
     let mut tx = state.db.begin().await?;
     let id = scan_ranges::insert(&mut tx, &w).await?;
     tx.commit().await?;
@@ -343,7 +449,7 @@ async fn update(
     let current = scan_ranges::get(&state.db, id)
         .await?
         .ok_or(ApiError::NoMatch("ScanRange"))?;
-    let w = check(&state, &body, mode, Some(&current))?;
+    let w = check(&state, &body, mode, Some(&current)).await?;
     let mut tx = state.db.begin().await?;
     scan_ranges::update(&mut tx, id, &w).await?;
     tx.commit().await?;

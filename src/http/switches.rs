@@ -12,13 +12,14 @@ use super::auth::CurrentUser;
 use super::error::{ApiError, ApiResult};
 use super::extract::{Fields, Ids};
 use super::list::{self, Filter, FilterKind, ListQuery, ListSpec, Shape};
-use super::pools::can_see_pool;
 use super::routes::{Api, Op};
 use super::validate::{invalid_pk, validate_into, Errors, Field, Kind, Mode};
 use super::wire::render_time;
 use super::AppState;
-use crate::db::switches::{self, Switch, SwitchWrite, SWITCH_COLUMNS, SWITCH_FROM};
+use crate::db::switches::{Switch, SwitchWrite, SWITCH_COLUMNS, SWITCH_FROM};
 use crate::db::Val;
+use crate::service;
+use crate::service::switches::{PoolRefused, SwitchError};
 
 /// A switch.
 #[derive(Debug, Serialize, ToSchema)]
@@ -201,7 +202,7 @@ async fn get_switch(
     ))
 }
 
-/// Validates a switch body. Non-superusers must keep the switch in a pool they see.
+/// Validates a switch body and where it puts the switch.
 async fn switch_write(
     state: &AppState,
     user: &CurrentUser,
@@ -210,18 +211,14 @@ async fn switch_write(
 ) -> ApiResult<SwitchWrite> {
     let mut errors = Errors::default();
     let v = validate_into(body, SWITCH_FIELDS, mode, &mut errors)?;
-    if v.has("resource_pool") {
-        match v.int("resource_pool") {
-            Some(p) if !can_see_pool(&state.db, user, p).await? => {
-                errors.add("resource_pool", invalid_pk(p))
-            }
-            None if !user.is_superuser => {
-                errors.add("resource_pool", "This field may not be null.")
-            }
-            _ => {}
-        }
-    } else if mode == Mode::Full && !user.is_superuser {
-        errors.add("resource_pool", "This field is required.");
+    let pool = v.has("resource_pool").then(|| v.int("resource_pool"));
+    let refused =
+        service::switches::check_pool(&state.db, &user.viewer(), pool, mode == Mode::Full).await?;
+    match refused {
+        Some(PoolRefused::Invisible(p)) => errors.add("resource_pool", invalid_pk(p)),
+        Some(PoolRefused::Null) => errors.add("resource_pool", "This field may not be null."),
+        Some(PoolRefused::Required) => errors.add("resource_pool", "This field is required."),
+        None => {}
     }
     errors.check()?;
     let text = |n: &str| v.str(n).map(Val::Text);
@@ -238,12 +235,17 @@ async fn switch_write(
         ("manufacturer", text("manufacturer")),
         ("serial_number", text("serial_number")),
         ("management_ip", nullable("management_ip")),
-        (
-            "resource_pool_id",
-            v.has("resource_pool")
-                .then(|| Val::from(v.int("resource_pool"))),
-        ),
+        ("resource_pool_id", pool.map(Val::from)),
     ])
+}
+
+impl From<SwitchError> for ApiError {
+    fn from(e: SwitchError) -> Self {
+        match e {
+            SwitchError::Gone(_) => ApiError::NoMatch("Switch"),
+            SwitchError::Db(e) => e.into(),
+        }
+    }
 }
 
 async fn create_switch(
@@ -252,13 +254,7 @@ async fn create_switch(
     body: Fields,
 ) -> ApiResult<Response> {
     let w = switch_write(&state, &user, &body, Mode::Full).await?;
-    let mut tx = state.db.begin().await?;
-    let id = switches::insert(&mut tx, &w).await?;
-    tx.commit().await?;
-    tracing::info!(switch_id = id, user = %user.username, "switch created");
-    let s = switches::get(&state.db, id)
-        .await?
-        .ok_or(ApiError::NoMatch("Switch"))?;
+    let s = service::switches::create(&state.db, &user.viewer(), &w).await?;
     Ok((StatusCode::CREATED, Json(SwitchOut::from(s))).into_response())
 }
 
@@ -269,15 +265,9 @@ async fn update(
     mode: Mode,
     body: Fields,
 ) -> ApiResult<Json<SwitchOut>> {
-    let id = ids.first();
-    let sw = visible_switch(&state, &user, id).await?;
+    let sw = visible_switch(&state, &user, ids.first()).await?;
     let w = switch_write(&state, &user, &body, mode).await?;
-    let mut tx = state.db.begin().await?;
-    switches::update(&mut tx, sw.id, w).await?;
-    tx.commit().await?;
-    let s = switches::get(&state.db, sw.id)
-        .await?
-        .ok_or(ApiError::NoMatch("Switch"))?;
+    let s = service::switches::update(&state.db, &user.viewer(), sw.id, w).await?;
     Ok(Json(s.into()))
 }
 
@@ -287,9 +277,6 @@ async fn delete_switch(
     ids: Ids,
 ) -> ApiResult<StatusCode> {
     let sw = visible_switch(&state, &user, ids.first()).await?;
-    let mut tx = state.db.begin().await?;
-    switches::delete(&mut tx, sw.id).await?;
-    tx.commit().await?;
-    tracing::info!(switch_id = sw.id, user = %user.username, "switch deleted");
+    service::switches::delete(&state.db, &user.viewer(), sw.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -60,6 +60,26 @@ impl JobContext {
         self.keep(ours)
     }
 
+    /// Writes progress and per-server results together, with the checkpoint when given (the
+    /// lifecycle kinds); false (and the token cancelled) when the job is no longer ours.
+    pub async fn report(
+        &self,
+        progress: &Value,
+        results: &Value,
+        checkpoint: Option<&Value>,
+    ) -> DbResult<bool> {
+        let ours = jobs::set_report(
+            &self.ctx.db,
+            self.job.id,
+            &self.owner,
+            progress,
+            results,
+            checkpoint,
+        )
+        .await?;
+        self.keep(ours)
+    }
+
     fn keep(&self, ours: bool) -> DbResult<bool> {
         if !ours {
             self.cancel.cancel();
@@ -149,7 +169,7 @@ impl JobQueue for Queue {
 
     fn cancel<'a>(&'a self, tx: &'a mut Tx, job: &'a Job) -> BoxFuture<'a, DbResult<bool>> {
         Box::pin(async move {
-            if !jobs::cancel(tx, job.id).await? {
+            if !jobs::cancel(&mut *tx, job.id).await? {
                 return Ok(false);
             }
             if let Some(handler) = self.registry.get(&job.kind) {

@@ -56,6 +56,22 @@ pub enum RedfishError {
         /// Status code the BMC returned.
         status: u16,
     },
+    /// The BMC refused a request and said why (its Redfish error message).
+    #[error("{method} {path}: HTTP {status}: {message}")]
+    Refused {
+        /// HTTP method of the request.
+        method: &'static str,
+        /// Path of the request.
+        path: String,
+        /// Status code the BMC returned.
+        status: u16,
+        /// The BMC's message (`@Message.ExtendedInfo`, else `error.message`), clipped.
+        message: String,
+    },
+    /// The BMC lacks what the operation needs (no matching ComputerSystem, no equivalent
+    /// reset type, no update method).
+    #[error("{0}")]
+    Unsupported(String),
     /// The BMC answered with a redirect; the client follows none.
     #[error("{path}: redirect refused (HTTP {status})")]
     Redirect {

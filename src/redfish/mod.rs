@@ -5,15 +5,20 @@
 //! - [`BmcClient`]: talks to one BMC over HTTPS pinned to the certificate seen at discovery.
 //! - [`BmcClient::login`] / [`BmcClient::with_session`]: try credentials once each, always log out.
 //! - [`read_inventory`]: systems, processors, NICs, storage, firmware as plain structs.
+//! - [`Session::send_json`]: actions and changes (POST/PATCH) with the BMC's error message.
+//! - [`PowerAction`], [`find_system`], [`reset`], [`power_state`]: power control.
 
+mod action;
 mod client;
 mod error;
 mod http1;
 mod inventory;
+mod power;
 mod probe;
 mod session;
 mod tls;
 
+pub use action::Reply;
 pub use client::{
     same_origin_ref, BmcClient, BmcClientConfig, Journal, JournalError, SessionJournal,
     DEFAULT_REQUEST_TIMEOUT, LOGOUT_TIMEOUT, RESOURCE_CAP,
@@ -23,6 +28,9 @@ pub use inventory::{
     infer_firmware_type, read_inventory, DriveInfo, EthernetInterfaceInfo, FirmwareInfo,
     FirmwareType, Inventory, ProcessorInfo, StorageControllerInfo, StorageInfo, SystemInventory,
     VolumeInfo, INVENTORY_CONCURRENCY,
+};
+pub use power::{
+    find_system, pick_system, plan_reset, power_state, reset, systems, PowerAction, SystemPower,
 };
 pub use probe::{
     parse_service_root, probe, BmcInfo, ProbeOptions, ProbeOutcome, Scheme, ServiceRoot,

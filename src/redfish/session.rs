@@ -105,7 +105,7 @@ impl Session {
         &self.inner.client
     }
 
-    fn auth(&self) -> Auth<'_> {
+    pub(super) fn auth(&self) -> Auth<'_> {
         match &self.inner.auth {
             SessionAuth::Token { token, .. } => Auth::Token(token),
             SessionAuth::Basic { username, password } => Auth::Basic(username, password),

@@ -2,13 +2,16 @@
 //! and how a multi-row change is made, with no web types here. Handlers extract, call one
 //! function of this layer and map its result to the wire.
 
+pub mod auth_profiles;
 pub mod catalogue;
+pub mod lifecycle;
 pub mod nodes;
 pub mod passwords;
 pub mod pools;
 pub mod registration;
 pub mod scans;
 pub mod servers;
+pub mod switches;
 
 /// Who is asking. The rules scope what may be seen and changed by it: a superuser sees every
 /// pool; anyone else the pools of their groups and their sub-pools.

@@ -204,6 +204,8 @@ pub struct TestAppBuilder {
     backend: Backend,
     args: Vec<String>,
     tls: bool,
+    /// A PostgreSQL database another test app owns (a second replica on the same database).
+    shared_database: Option<String>,
 }
 
 impl TestAppBuilder {
@@ -229,13 +231,20 @@ impl TestAppBuilder {
         self
     }
 
+    /// Runs on the PostgreSQL database of `other` instead of a fresh one (a second replica);
+    /// `other` keeps owning it (finish this app first).
+    pub fn same_database_as(mut self, other: &TestApp) -> Self {
+        self.shared_database = other.pg_database.as_ref().map(PgDatabase::url);
+        self
+    }
+
     /// The data dir, the database and the full command line.
     async fn prepare(&self) -> (tempfile::TempDir, Option<PgDatabase>, Vec<String>) {
         init_test_log();
         let data_dir = tempfile::tempdir().expect("tempdir");
-        let pg_database = match self.backend {
-            Backend::Postgres => Some(PgDatabase::create().await),
-            Backend::Sqlite => None,
+        let pg_database = match (self.backend, &self.shared_database) {
+            (Backend::Postgres, None) => Some(PgDatabase::create().await),
+            _ => None,
         };
         let mut argv: Vec<String> = vec![
             "mojo-server".into(),
@@ -250,9 +259,13 @@ impl TestAppBuilder {
             "--shutdown-grace-secs".into(),
             "5".into(),
         ];
-        if let Some(db) = &pg_database {
+        if let Some(url) = pg_database
+            .as_ref()
+            .map(PgDatabase::url)
+            .or_else(|| self.shared_database.clone())
+        {
             argv.push("--database-url".into());
-            argv.push(db.url());
+            argv.push(url);
         }
         argv.extend(self.args.iter().cloned());
         (data_dir, pg_database, argv)
@@ -331,6 +344,7 @@ impl TestApp {
             backend,
             args: Vec::new(),
             tls: false,
+            shared_database: None,
         }
     }
 

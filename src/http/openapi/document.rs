@@ -27,7 +27,7 @@ fn list_params(spec: &ListSpec) -> Vec<Value> {
         let schema = match f.kind {
             FilterKind::Exact => json!({"type": "string"}),
             FilterKind::Choice(c) => json!({"type": "string", "enum": c}),
-            FilterKind::Number => json!({"type": "integer"}),
+            FilterKind::Number | FilterKind::NumberIn(_) => json!({"type": "integer"}),
             FilterKind::Bool => json!({"type": "boolean"}),
             FilterKind::ForeignKey { nullable: true, .. } => json!({"type": "string"}),
             FilterKind::ForeignKey { .. } => json!({"type": "integer"}),
