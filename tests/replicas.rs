@@ -38,6 +38,16 @@ fn replica(db_url: &str, port: u16, dir: &std::path::Path) -> Child {
         .expect("start mojo-server")
 }
 
+/// Kills the process when the test ends, also when it fails.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 async fn ready(port: u16, child: &mut Child) {
     let deadline = Instant::now() + Duration::from_secs(60);
     let client = reqwest::Client::new();
@@ -73,10 +83,10 @@ async fn replicas_racing_at_first_start_postgres() {
         let db = common::PgDatabase::create().await;
         let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let (p1, p2) = (free_port(), free_port());
-        let mut a = replica(&db.url(), p1, d1.path());
-        let mut b = replica(&db.url(), p2, d2.path());
-        ready(p1, &mut a).await;
-        ready(p2, &mut b).await;
+        let mut a = Reaped(replica(&db.url(), p1, d1.path()));
+        let mut b = Reaped(replica(&db.url(), p2, d2.path()));
+        ready(p1, &mut a.0).await;
+        ready(p2, &mut b.0).await;
         let client = reqwest::Client::new();
         let mut admin_ids = Vec::new();
         for port in [p1, p2] {
@@ -110,12 +120,7 @@ async fn replicas_racing_at_first_start_postgres() {
             admin_ids.push(admins[0]["id"].clone());
         }
         assert_eq!(admin_ids[0], admin_ids[1]);
-        for mut c in [a, b] {
-            let _ = Command::new("kill")
-                .args(["-TERM", &c.id().to_string()])
-                .status();
-            let _ = c.wait();
-        }
+        drop((a, b));
         db.drop_now().await;
     }
 }
