@@ -23,7 +23,7 @@ use crate::http::AppState;
 use crate::jobs::{Queue, Registry};
 use crate::media::{MediaListener, MediaSigner};
 use crate::metrics::Metrics;
-use crate::{discovery, jobs, keys, lifecycle, service};
+use crate::{bmc_sessions, discovery, jobs, keys, lifecycle, service};
 
 /// Partial uploads older than this are left by a crash and removed at start-up.
 const STALE_UPLOAD_AGE: Duration = Duration::from_secs(3600);
@@ -59,6 +59,8 @@ pub const BACKGROUND: &[StartFn] = &[
     scan_scheduler,
     lifecycle::poll::start,
     service::audit::start_pruning,
+    service::registration::start_repair,
+    |ctx, _| bmc_sessions::start(ctx),
 ];
 
 /// The scan scheduler: starts the scans of ranges whose `rescan_interval` made them due.
@@ -388,8 +390,30 @@ async fn bootstrap_admin(db: &Db, config: &Config) -> anyhow::Result<()> {
             p
         }
     };
-    create_superuser(db, "admin", "", &password).await?;
-    Ok(())
+    match create_superuser(db, "admin", "", &password).await {
+        Ok(_) => Ok(()),
+        // Another process (a replica started at the same time) bootstrapped first: its admin
+        // stands, and this process comes up next to it.
+        Err(CreateUserError::Exists(_)) => {
+            tracing::info!("superuser admin was created by another process");
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Why `create_superuser` created nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateUserError {
+    /// The name is taken.
+    #[error("a user named {0} already exists")]
+    Exists(String),
+    /// Hashing the password failed.
+    #[error(transparent)]
+    Hash(#[from] crate::service::passwords::HashError),
+    /// Storage failed.
+    #[error(transparent)]
+    Db(#[from] crate::db::DbError),
 }
 
 /// Creates a superuser in group 1 (used by bootstrap and `createsuperuser`).
@@ -398,7 +422,7 @@ pub async fn create_superuser(
     username: &str,
     email: &str,
     password: &str,
-) -> anyhow::Result<i64> {
+) -> Result<i64, CreateUserError> {
     let hash = crate::service::passwords::hash(password.to_string()).await?;
     let mut tx = db.begin().await?;
     let id = users::insert(
@@ -416,7 +440,7 @@ pub async fn create_superuser(
     .await
     .map_err(|e| {
         if e.is_unique_violation() {
-            anyhow::anyhow!("a user named {username} already exists")
+            CreateUserError::Exists(username.to_string())
         } else {
             e.into()
         }

@@ -154,8 +154,53 @@ pub async fn verify_credential_key(db: &Db, key: &CredentialKey) -> Result<(), K
     match stored {
         Some(stored) if stored == check => Ok(()),
         Some(_) => Err(KeyError::Mismatch),
-        None => installation::insert_if_absent(db, CHECK_VALUE_KEY, &check)
-            .await
-            .map_err(|e| KeyError::Check("store", e)),
+        None => {
+            installation::insert_if_absent(db, CHECK_VALUE_KEY, &check)
+                .await
+                .map_err(|e| KeyError::Check("store", e))?;
+            // Another process may have stored its value between the read and the insert (the
+            // insert then did nothing): what counts is the value stored now.
+            let stored = installation::get(db, CHECK_VALUE_KEY)
+                .await
+                .map_err(|e| KeyError::Check("read", e))?;
+            if stored.as_deref() == Some(check.as_str()) {
+                Ok(())
+            } else {
+                Err(KeyError::Mismatch)
+            }
+        }
     }
 }
+
+/// AES-256-GCM under the credential key: `nonce || ciphertext` of `msg` with `aad` as
+/// associated data (None when sealing fails).
+pub fn seal(key: &CredentialKey, aad: &[u8], msg: &[u8]) -> Option<Vec<u8>> {
+    use aes_gcm::aead::{Aead, KeyInit, Payload};
+    use aes_gcm::{Aes256Gcm, Nonce};
+    let cipher = Aes256Gcm::new_from_slice(&key.0).ok()?;
+    let nonce: [u8; SEAL_NONCE_LEN] = rand::random();
+    let ct = cipher
+        .encrypt(Nonce::from_slice(&nonce), Payload { msg, aad })
+        .ok()?;
+    let mut out = Vec::with_capacity(SEAL_NONCE_LEN + ct.len());
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(&ct);
+    Some(out)
+}
+
+/// What [`seal`] sealed with `aad` (None for a wrong key, wrong associated data or tampering).
+pub fn open(key: &CredentialKey, aad: &[u8], blob: &[u8]) -> Option<Vec<u8>> {
+    use aes_gcm::aead::{Aead, KeyInit, Payload};
+    use aes_gcm::{Aes256Gcm, Nonce};
+    if blob.len() < SEAL_NONCE_LEN {
+        return None;
+    }
+    let (nonce, msg) = blob.split_at(SEAL_NONCE_LEN);
+    let cipher = Aes256Gcm::new_from_slice(&key.0).ok()?;
+    cipher
+        .decrypt(Nonce::from_slice(nonce), Payload { msg, aad })
+        .ok()
+}
+
+/// Nonce length of [`seal`] (96 bits).
+const SEAL_NONCE_LEN: usize = 12;

@@ -5,6 +5,7 @@
 //! SQL) and `redfish` (all BMC traffic). See README, "Layout".
 
 pub mod app;
+pub mod bmc_sessions;
 pub mod config;
 pub mod ctx;
 pub mod db;

@@ -715,13 +715,41 @@ both!(group_access, |app: common::TestApp| async move {
         b,
         json!({"servers": ["Server 2 (sn-b2) is already in pool 2 (R-sub)."]})
     );
+    // Server 4 is unassigned, so not in Alice's server list (404 above): she cannot assign it,
+    // neither by its id nor through its node (104), and the answer is the one a nonexistent id
+    // gets (issue 9, item 1).
+    for id in [4, 104, 999_999] {
+        let (s, b) = call(
+            Method::POST,
+            format!("/api/pool/{r}/assign_servers/"),
+            json!({"servers": [id]}),
+            alice.clone(),
+        )
+        .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{id}: {b}");
+        assert_eq!(
+            b,
+            json!({"servers": [format!("Invalid pk \"{id}\" - object does not exist.")]})
+        );
+    }
+    let (_, b) = get("/api/server/4/".into(), app.token.clone()).await;
+    assert_eq!(b["resource_pool"], Value::Null, "nothing moved: {b}");
+    // A server she sees, named by its node (101 stands for server 1, in R): accepted.
     let (s, b) = call(
         Method::POST,
         format!("/api/pool/{r}/assign_servers/"),
-        json!({"servers": [4]}),
+        json!({"servers": [101]}),
         alice.clone(),
     )
     .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    // The superuser still assigns unassigned servers, also through their node.
+    let (s, b) = app
+        .post(
+            &format!("/api/pool/{r}/assign_servers/"),
+            json!({"servers": [104]}),
+        )
+        .await;
     assert_eq!(s, StatusCode::OK, "{b}");
     let (s, b) = call(
         Method::PATCH,
@@ -824,6 +852,30 @@ both!(group_access, |app: common::TestApp| async move {
     assert_eq!(b["count"], 0);
     let (s, _) = get("/api/switch/1/".into(), bob.clone()).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
+    // An unassigned switch is not in Alice's switch list: not hers to assign either.
+    let (s, b) = app.post("/api/switch/", json!({"name": "sw-free"})).await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let free = b["id"].as_i64().unwrap();
+    let (s, b) = call(
+        Method::POST,
+        format!("/api/pool/{r}/assign_switches/"),
+        json!({"switches": [free]}),
+        alice.clone(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+    assert_eq!(
+        b,
+        json!({"switches": [format!("Invalid pk \"{free}\" - object does not exist.")]})
+    );
+    let (s, b) = call(
+        Method::POST,
+        format!("/api/pool/{r}/assign_switches/"),
+        json!({"switches": [1]}),
+        alice.clone(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
 
     let (s, _) = app.call(Method::GET, "/api/pool/", None, None).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);

@@ -123,77 +123,201 @@ fn clean(s: &Option<String>) -> Option<&str> {
 pub fn default_name(inv: &ServerInventory, id: i64) -> String {
     let host = clean(&inv.hostname).filter(|h| !h.to_ascii_lowercase().starts_with("localhost"));
     let name = host
-        .or_else(|| clean(&inv.serial_number))
+        .or_else(|| identity_serial(&inv.serial_number))
         .map(str::to_string)
         .unwrap_or_else(|| format!("server-{id}"));
     name.chars().take(NAME_MAX).collect()
 }
 
-/// Finds the server an inventory describes: by UUID, else by serial number, else (neither known)
-/// the identity-less server of the same node.
+/// Serial numbers that firmware reports when nobody filled the field in (compared trimmed and
+/// case-insensitively): never an identity.
+pub const PLACEHOLDER_SERIALS: &[&str] = &[
+    "to be filled by o.e.m.",
+    "to be filled by o.e.m",
+    "default string",
+    "system serial number",
+    "0123456789",
+    "123456789",
+    "not specified",
+    "not applicable",
+    "n/a",
+    "none",
+    "null",
+    "unknown",
+];
+
+/// A UUID some boards report in place of their own.
+const PLACEHOLDER_UUID: &str = "03000200040005000006000700080009";
+
+/// The UUID as an identity: None when empty or a placeholder (all zeros, all F, the well-known
+/// `03000200-0400-0500-0006-000700080009`).
+pub fn identity_uuid(uuid: &Option<String>) -> Option<&str> {
+    let u = clean(uuid)?;
+    let hex: String = u
+        .chars()
+        .filter(|c| *c != '-' && *c != '{' && *c != '}')
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    let placeholder =
+        hex.chars().all(|c| c == '0') || hex.chars().all(|c| c == 'f') || hex == PLACEHOLDER_UUID;
+    (!placeholder).then_some(u)
+}
+
+/// The serial number as an identity: None when empty or a placeholder
+/// ([`PLACEHOLDER_SERIALS`]).
+pub fn identity_serial(serial: &Option<String>) -> Option<&str> {
+    let s = clean(serial)?;
+    let lower = s.to_ascii_lowercase();
+    (!PLACEHOLDER_SERIALS.contains(&lower.as_str())).then_some(s)
+}
+
+/// Why an inventory was not written.
+#[derive(Debug, thiserror::Error)]
+pub enum UpsertError {
+    /// The identity (UUID and serial) is that of a server whose node is another registered node.
+    #[error(
+        "server {server} ({name}) with this identity belongs to node {node}, which is registered; \
+         delete one of them first"
+    )]
+    Taken {
+        /// The server.
+        server: i64,
+        /// Its name.
+        name: String,
+        /// The node it belongs to.
+        node: i64,
+    },
+    /// A concurrent write recorded the same identity first.
+    #[error("another registration recorded a server with this identity at the same time")]
+    Raced,
+    /// Storage failed.
+    #[error(transparent)]
+    Db(#[from] super::DbError),
+}
+
+/// The unique index on (uuid, serial_number).
+const IDENTITY_INDEX: &str = "servers_identity";
+
+/// A server found by identity: id, custom name, name, node.
+struct Found {
+    id: i64,
+    name_is_custom: bool,
+    name: String,
+    node: Option<i64>,
+}
+
+/// Finds the server an inventory describes. Identity is the (UUID, serial number) pair where
+/// both are known (the same UUID with another serial is another machine; a server recorded
+/// with only one of them matches on that one); with one known, that one; with neither known,
+/// the identity-less server of the same node. Placeholder values count as unknown.
 async fn find_existing(
     mut tx: impl Exec,
     node_id: i64,
     inv: &ServerInventory,
-) -> DbResult<Option<(i64, bool)>> {
-    let sql = match (clean(&inv.uuid), clean(&inv.serial_number)) {
-        (Some(uuid), serial) => {
-            let found = tx
-                .fetch_optional(
-                    &Sql::new("SELECT id, name_is_custom FROM servers WHERE uuid = $1").arg(uuid),
-                )
-                .await?;
-            if found.is_some() {
-                return found
-                    .map(|r| Ok((r.int("id")?, r.bool("name_is_custom")?)))
-                    .transpose();
-            }
-            let Some(serial) = serial else {
-                return Ok(None);
-            };
-            Sql::new(
-                "SELECT id, name_is_custom FROM servers WHERE serial_number = $1 AND uuid IS NULL \
-                 ORDER BY id LIMIT 1",
-            )
-            .arg(serial)
-        }
-        (None, Some(serial)) => Sql::new(
-            "SELECT id, name_is_custom FROM servers WHERE serial_number = $1 ORDER BY id LIMIT 1",
-        )
-        .arg(serial),
-        (None, None) => Sql::new(
-            "SELECT id, name_is_custom FROM servers WHERE node_id = $1 AND uuid IS NULL \
-             AND serial_number IS NULL ORDER BY id LIMIT 1",
-        )
-        .arg(node_id),
+) -> DbResult<Option<Found>> {
+    const COLS: &str = "SELECT id, name_is_custom, name, node_id FROM servers";
+    let queries: Vec<Sql> = match (identity_uuid(&inv.uuid), identity_serial(&inv.serial_number))
+    {
+        (Some(uuid), Some(serial)) => vec![
+            Sql::new(format!("{COLS} WHERE uuid = $1 AND serial_number = $2"))
+                .arg(uuid)
+                .arg(serial),
+            Sql::new(format!(
+                "{COLS} WHERE uuid = $1 AND serial_number IS NULL ORDER BY id LIMIT 1"
+            ))
+            .arg(uuid),
+            Sql::new(format!(
+                "{COLS} WHERE serial_number = $1 AND uuid IS NULL ORDER BY id LIMIT 1"
+            ))
+            .arg(serial),
+        ],
+        // One value known: it identifies, a server recorded without the other one first.
+        (Some(uuid), None) => vec![Sql::new(format!(
+            "{COLS} WHERE uuid = $1 \
+             ORDER BY CASE WHEN serial_number IS NULL THEN 0 ELSE 1 END, id LIMIT 1"
+        ))
+        .arg(uuid)],
+        (None, Some(serial)) => vec![Sql::new(format!(
+            "{COLS} WHERE serial_number = $1 \
+             ORDER BY CASE WHEN uuid IS NULL THEN 0 ELSE 1 END, id LIMIT 1"
+        ))
+        .arg(serial)],
+        (None, None) => vec![Sql::new(format!(
+            "{COLS} WHERE node_id = $1 AND uuid IS NULL AND serial_number IS NULL ORDER BY id LIMIT 1"
+        ))
+        .arg(node_id)],
     };
-    tx.fetch_optional(&sql)
-        .await?
-        .map(|r| Ok((r.int("id")?, r.bool("name_is_custom")?)))
-        .transpose()
+    for sql in queries {
+        if let Some(r) = tx.fetch_optional(&sql).await? {
+            return Ok(Some(Found {
+                id: r.int("id")?,
+                name_is_custom: r.bool("name_is_custom")?,
+                name: r.text("name")?,
+                node: r.opt_int("node_id")?,
+            }));
+        }
+    }
+    Ok(None)
 }
 
-/// Creates or updates the server that `inv` describes (found by UUID, else serial number, so a
-/// BMC whose address changed updates its server), replaces its hardware rows and sets
-/// `last_inventory_at`. Keeps the server's pool and a name a user has set. Returns the server id.
+/// True when node `id` exists and is registered (or being registered again after it was).
+async fn node_is_registered(mut tx: impl Exec, id: i64) -> DbResult<bool> {
+    let row = tx
+        .fetch_optional(
+            &Sql::new(
+                "SELECT id FROM nodes WHERE id = $1 AND (status = 'registered' \
+                 OR (status = 'registering' AND previous_status = 'registered'))",
+            )
+            .arg(id),
+        )
+        .await?;
+    Ok(row.is_some())
+}
+
+/// Creates or updates the server that `inv` describes (see [`find_existing`] for identity), replaces
+/// its hardware rows and sets `last_inventory_at`. Keeps the server's pool and a name a user
+/// has set. A server of another node moves to this one only when that node is no longer
+/// registered (unreachable, failed, gone: a re-addressed BMC); while it is registered the
+/// write is refused ([`UpsertError::Taken`]). Returns the server id.
 pub async fn upsert_from_inventory(
     mut tx: impl Exec,
     node_id: i64,
     bmc_url: &str,
     inv: &ServerInventory,
-) -> DbResult<i64> {
+) -> Result<i64, UpsertError> {
     let t = now();
     let existing = find_existing(&mut tx, node_id, inv).await?;
+    if let Some(found) = &existing {
+        if let Some(other) = found.node.filter(|n| *n != node_id) {
+            if node_is_registered(&mut tx, other).await? {
+                return Err(UpsertError::Taken {
+                    server: found.id,
+                    name: found.name.clone(),
+                    node: other,
+                });
+            }
+            // The server moves: its old node no longer stands for it.
+            tx.execute(
+                &Sql::new("UPDATE nodes SET server_id = NULL WHERE server_id = $1 AND id <> $2")
+                    .arg(found.id)
+                    .arg(node_id),
+            )
+            .await?;
+        }
+    }
     let fields = [
         ("model", Val::from(clean(&inv.model))),
-        ("serial_number", Val::from(clean(&inv.serial_number))),
+        (
+            "serial_number",
+            Val::from(identity_serial(&inv.serial_number)),
+        ),
         ("manufacturer", Val::from(clean(&inv.manufacturer))),
         ("sku", Val::from(clean(&inv.sku))),
         ("bios_version", Val::from(clean(&inv.bios_version))),
         ("power_state", Val::from(clean(&inv.power_state))),
         ("node_id", Val::Int(node_id)),
         ("bmc_url", Val::from(bmc_url)),
-        ("uuid", Val::from(clean(&inv.uuid))),
+        ("uuid", Val::from(identity_uuid(&inv.uuid))),
         ("hostname", Val::from(clean(&inv.hostname))),
         ("memory_gib", Val::from(inv.memory_gib)),
         ("processor_count", Val::from(inv.processor_count)),
@@ -201,11 +325,20 @@ pub async fn upsert_from_inventory(
         ("last_inventory_at", Val::Time(t)),
         ("updated_at", Val::Time(t)),
     ];
+    let raced = |e: super::DbError| {
+        if e.violates(IDENTITY_INDEX) || e.violates("servers.uuid, servers.serial_number") {
+            UpsertError::Raced
+        } else {
+            UpsertError::Db(e)
+        }
+    };
     let (id, keep_name) = match existing {
-        Some((id, custom)) => {
+        Some(found) => {
             let cols = fields.iter().map(|(col, v)| (*col, Some(v.clone())));
-            update_columns(&mut tx, "servers", id, cols).await?;
-            (id, custom)
+            update_columns(&mut tx, "servers", found.id, cols)
+                .await
+                .map_err(raced)?;
+            (found.id, found.name_is_custom)
         }
         None => {
             let mut sql = Sql::new("INSERT INTO servers (name, created_at");
@@ -219,7 +352,7 @@ pub async fn upsert_from_inventory(
                 sql.bind(v.clone());
             }
             sql.push(") RETURNING id");
-            (tx.fetch_int(&sql).await?, false)
+            (tx.fetch_int(&sql).await.map_err(raced)?, false)
         }
     };
     if !keep_name {
@@ -377,6 +510,33 @@ mod tests {
         assert_eq!(default_name(&inv, 7), "SN1");
         inv.serial_number = Some("  ".into());
         assert_eq!(default_name(&inv, 7), "server-7");
+    }
+
+    #[test]
+    fn placeholders_are_no_identity() {
+        let some = |s: &str| Some(s.to_string());
+        for u in [
+            "00000000-0000-0000-0000-000000000000",
+            "FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF",
+            "03000200-0400-0500-0006-000700080009",
+            " ",
+        ] {
+            assert_eq!(identity_uuid(&some(u)), None, "{u}");
+        }
+        assert_eq!(
+            identity_uuid(&some("4c4c4544-0042-3510-8052-b4c04f4a4d32")),
+            Some("4c4c4544-0042-3510-8052-b4c04f4a4d32")
+        );
+        for s in [
+            "To be filled by O.E.M.",
+            "Default string",
+            "System Serial Number",
+            "0123456789",
+            "",
+        ] {
+            assert_eq!(identity_serial(&some(s)), None, "{s}");
+        }
+        assert_eq!(identity_serial(&some(" CN7475 ")), Some("CN7475"));
     }
 
     #[test]

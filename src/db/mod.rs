@@ -16,6 +16,7 @@
 pub mod audit;
 pub mod auth_profiles;
 pub mod baselines;
+pub mod bmc_sessions;
 pub mod catalogue;
 mod dialect;
 mod error;

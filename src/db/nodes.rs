@@ -261,6 +261,22 @@ pub async fn begin_registration(db: &Db, id: i64, deadline: DateTime<Utc>) -> Db
     })
 }
 
+/// Registrations whose deadline passed without an end (the process running them died): the
+/// node gets its previous status back and `last_error`. Returns how many nodes were repaired.
+pub async fn expire_registrations(db: &Db, error: &str) -> DbResult<u64> {
+    let t = now();
+    db.execute(
+        &Sql::new(
+            "UPDATE nodes SET status = COALESCE(previous_status, 'discovered'), previous_status = NULL, \
+             registering_until = NULL, last_error = $1, updated_at = $2 \
+             WHERE status = 'registering' AND (registering_until IS NULL OR registering_until < $2)",
+        )
+        .arg(error)
+        .arg(t),
+    )
+    .await
+}
+
 /// A failed registration: the node gets its previous status back and `last_error`.
 pub async fn fail_registration(mut db: impl Exec, id: i64, error: &str) -> DbResult<()> {
     db.execute(

@@ -79,6 +79,9 @@ pub fn pool_visible(groups: Option<&[i64]>, sql: &mut Sql) {
     scope_on(groups, sql, "pools.id");
 }
 
+/// A list scope: appends the condition that limits rows to what `groups` see.
+pub type ScopeFn = fn(Option<&[i64]>, &mut Sql);
+
 /// Servers a caller sees: those in a visible pool (alias `s`).
 pub fn server_scope(groups: Option<&[i64]>, sql: &mut Sql) {
     scope_on(groups, sql, "s.resource_pool_id");
@@ -313,8 +316,8 @@ pub struct Member {
 }
 
 /// Rows of `table` (`servers` or `switches`) whose id is in `ids` (or, with `by_node`, whose
-/// node id is), with their current pool. With `groups` (a non-superuser's groups), only rows
-/// that are unassigned or in a pool those groups see.
+/// node id is), with their current pool. With `groups` (a non-superuser's groups), only the rows
+/// the server or switch list shows them ([`server_scope`] / [`switch_scope`]).
 pub async fn members(
     mut tx: impl Exec,
     table: &str,
@@ -322,23 +325,28 @@ pub async fn members(
     by_node: bool,
     groups: Option<&[i64]>,
 ) -> DbResult<Vec<Member>> {
-    let node_col = if by_node { "m.node_id" } else { "NULL" };
+    let (m, scope): (&str, ScopeFn) = if table == "servers" {
+        ("s", server_scope)
+    } else {
+        ("w", switch_scope)
+    };
+    let node_col = if by_node {
+        format!("{m}.node_id")
+    } else {
+        "NULL".into()
+    };
     let mut sql = Sql::new(format!(
-        "SELECT m.id, m.name, {node_col} AS node_id, m.resource_pool_id, mp.name AS pool_name \
-         FROM {table} m LEFT JOIN pools mp ON mp.id = m.resource_pool_id WHERE (m.id IN "
+        "SELECT {m}.id, {m}.name, {node_col} AS node_id, {m}.resource_pool_id, mp.name AS pool_name \
+         FROM {table} {m} LEFT JOIN pools mp ON mp.id = {m}.resource_pool_id WHERE ({m}.id IN "
     ));
     in_list(&mut sql, ids);
     if by_node {
-        sql.push(" OR m.node_id IN ");
+        sql.push(&format!(" OR {m}.node_id IN "));
         in_list(&mut sql, ids);
     }
     sql.push(")");
-    if let Some(groups) = groups {
-        sql.push(" AND (m.resource_pool_id IS NULL OR m.resource_pool_id IN ");
-        push_visible_ids(&mut sql, groups);
-        sql.push(")");
-    }
-    sql.push(" ORDER BY m.id");
+    scope(groups, &mut sql);
+    sql.push(&format!(" ORDER BY {m}.id"));
     tx.fetch_all(&sql)
         .await?
         .iter()

@@ -266,13 +266,15 @@ pub async fn set_progress(mut db: impl Exec, id: i64, job: i64, progress: &Value
     Ok(())
 }
 
-/// Ends the scan of a range by `job`: `ready` (error None) or `error` with the message.
+/// Ends the scan of a range by `job`: `ready` (error None) or `error` with the message. A
+/// `note` (something the scan skipped) goes to `last_error` of a range that ends `ready`.
 pub async fn finish_scan(
     mut tx: impl Exec,
     id: i64,
     job: i64,
     progress: &Value,
     error: Option<&str>,
+    note: Option<&str>,
 ) -> DbResult<()> {
     let t = now();
     tx.execute(
@@ -285,7 +287,7 @@ pub async fn finish_scan(
         } else {
             ScanRangeStatus::Ready
         })
-        .arg(error)
+        .arg(error.or(note))
         .arg(progress.to_string())
         .arg(t)
         .arg(id)

@@ -12,8 +12,8 @@ use serde_json::Value;
 use super::{in_list, now, update_columns, DbResult, Exec, Row, Sql, Val};
 
 pub use super::inventory::{
-    default_name, upsert_from_inventory, EthernetInput, FirmwareInput, ProcessorInput,
-    ServerInventory, StorageInput,
+    default_name, identity_serial, identity_uuid, upsert_from_inventory, EthernetInput,
+    FirmwareInput, ProcessorInput, ServerInventory, StorageInput, UpsertError, PLACEHOLDER_SERIALS,
 };
 
 /// Longest server name stored (the API validates the same bound).

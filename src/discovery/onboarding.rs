@@ -121,7 +121,7 @@ async fn onboard(
             return Ok(Tried::Skipped)
         }
         // The cause is on the node's `last_error`.
-        Err(RegisterError::Bmc(..)) => return Ok(Tried::Failed),
+        Err(RegisterError::Bmc(..) | RegisterError::Identity(..)) => return Ok(Tried::Failed),
         Err(RegisterError::Db(e)) => {
             tracing::warn!(node, error = %e, "onboarding: registration failed in storage");
             return Ok(Tried::Failed);

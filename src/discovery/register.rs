@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::ctx::Ctx;
 use crate::db::nodes::{self, Begin, Node};
+use crate::db::servers::UpsertError;
 use crate::db::{auth_profiles, DbError};
 use crate::redfish::{self, BmcClient, BmcClientConfig, CaBundle, Inventory, RedfishError};
 
@@ -23,6 +24,10 @@ pub enum RegisterError {
     /// The BMC part failed: `BMC <url>: <cause>`; the node keeps its previous status.
     #[error("BMC {0}: {1}")]
     Bmc(String, String),
+    /// The BMC's server is the server of another registered node (or a concurrent write
+    /// recorded it first): `Node <id>: <cause>`; the node keeps its previous status.
+    #[error("Node {0}: {1}")]
+    Identity(i64, UpsertError),
     /// Storage failed.
     #[error(transparent)]
     Db(#[from] DbError),
@@ -37,7 +42,7 @@ pub async fn record_inventory(
     tx: &mut crate::db::Tx,
     node: &Node,
     inv: &Inventory,
-) -> Result<Option<i64>, DbError> {
+) -> Result<Option<i64>, UpsertError> {
     let mut first = None;
     for server in super::inventory_map::servers_of(inv) {
         let id = crate::db::servers::upsert_from_inventory(&mut *tx, node.id, &node.url, &server)
@@ -50,8 +55,12 @@ pub async fn record_inventory(
 /// Registers a node with an auth profile, within `MOJO_REGISTER_TIMEOUT`.
 pub async fn register_node(ctx: &Ctx, node_id: i64, profile: i64) -> Result<Node, RegisterError> {
     let timeout = ctx.config.register_timeout;
+    // The stored deadline includes the time a logout gets after the work's deadline: past it the
+    // process running the registration is certainly done with it (or dead), and the node is
+    // repaired by `service::registration::repair_interrupted` on any replica.
     let deadline = crate::db::now()
-        + chrono::Duration::from_std(timeout).unwrap_or(chrono::Duration::seconds(60));
+        + chrono::Duration::from_std(timeout + redfish::LOGOUT_TIMEOUT)
+            .unwrap_or(chrono::Duration::seconds(60));
     let node = match nodes::begin_registration(&ctx.db, node_id, deadline).await? {
         Begin::Started(n) => *n,
         Begin::Busy => return Err(RegisterError::Busy(node_id)),
@@ -65,7 +74,7 @@ pub async fn register_node(ctx: &Ctx, node_id: i64, profile: i64) -> Result<Node
             .spawn(async move {
                 // On shutdown the attempt is dropped; an open session's drop guard still logs out.
                 tokio::select! {
-                    r = run(&ctx, node, profile, timeout) => r,
+                    r = run(&ctx, node, profile, timeout, deadline) => r,
                     _ = ctx.shutdown.cancelled() => {
                         let _ = nodes::fail_registration(&ctx.db, node_id, "registration was interrupted by a shutdown").await;
                         Err(RegisterError::Interrupted)
@@ -88,8 +97,9 @@ async fn run(
     node: Node,
     profile: i64,
     timeout: Duration,
+    until: chrono::DateTime<chrono::Utc>,
 ) -> Result<Node, RegisterError> {
-    match attempt(ctx, &node, profile, timeout).await {
+    match attempt(ctx, &node, profile, timeout, until).await {
         Ok(Some(n)) => Ok(n),
         Ok(None) => Err(RegisterError::Missing),
         Err(RegisterError::Bmc(u, cause)) => {
@@ -115,18 +125,20 @@ async fn attempt(
     node: &Node,
     profile: i64,
     timeout: Duration,
+    until: chrono::DateTime<chrono::Utc>,
 ) -> Result<Option<Node>, RegisterError> {
     let bmc_err = |cause: String| RegisterError::Bmc(node.url.clone(), cause);
     let stored = auth_profiles::credentials(&ctx.db, profile).await?;
     let ids: Vec<i64> = stored.iter().map(|c| c.id).collect();
-    let tries = unseal(ctx, stored).map_err(bmc_err)?;
+    let tries = unseal(ctx, stored).map_err(|e| bmc_err(e.to_string()))?;
     if tries.is_empty() {
         return Err(bmc_err(format!(
             "auth profile {profile} has no credentials"
         )));
     }
     let deadline = tokio::time::Instant::now() + timeout;
-    let client = bmc_client(ctx, node, Some(deadline)).map_err(bmc_err)?;
+    let client =
+        bmc_client(ctx, node, Some(deadline), until).map_err(|e| bmc_err(e.to_string()))?;
     // Logs in with the first accepted credential, reads everything, always logs out.
     let read = client
         .with_session(&tries, |session| async move {
@@ -140,7 +152,11 @@ async fn attempt(
     };
     let credential = ids.get(index).copied().unwrap_or_default();
     let mut tx = ctx.db.begin().await?;
-    let server = record_inventory(&mut tx, node, &inventory).await?;
+    let server = match record_inventory(&mut tx, node, &inventory).await {
+        Ok(server) => server,
+        Err(UpsertError::Db(e)) => return Err(e.into()),
+        Err(e) => return Err(RegisterError::Identity(node.id, e)),
+    };
     nodes::complete_registration(&mut tx, node.id, server, profile, credential).await?;
     tx.commit().await?;
     Ok(nodes::get(&ctx.db, node.id).await?)
@@ -173,40 +189,62 @@ pub async fn node_access(
         .await
         .map_err(|e| bmc_err(e.to_string()))?;
     stored.sort_by_key(|c| (Some(c.id) != node.credential, c.id));
-    let creds = unseal(ctx, stored).map_err(bmc_err)?;
-    let client = bmc_client(ctx, node, None).map_err(bmc_err)?;
+    let creds = unseal(ctx, stored).map_err(|e| bmc_err(e.to_string()))?;
+    let until = crate::db::now() + chrono::Duration::seconds(ACCESS_SESSION_SECS);
+    let client = bmc_client(ctx, node, None, until).map_err(|e| bmc_err(e.to_string()))?;
     Ok((client, creds))
+}
+
+/// A stored credential that does not open under the credential key.
+#[derive(Debug, thiserror::Error)]
+#[error("credential {id}: {source}")]
+pub struct UnsealError {
+    /// The credential.
+    pub id: i64,
+    /// Why it did not open.
+    pub source: sealing::SealError,
 }
 
 /// The (username, password) pairs of stored credentials, in their order.
 fn unseal(
     ctx: &Ctx,
     stored: Vec<auth_profiles::StoredCredential>,
-) -> Result<Vec<(String, String)>, String> {
+) -> Result<Vec<(String, String)>, UnsealError> {
     stored
         .into_iter()
         .map(|c| {
             sealing::open(&ctx.credential_key, c.id, &c.secret)
                 .map(|password| (c.username, password))
-                .map_err(|e| format!("credential {}: {e}", c.id))
+                .map_err(|source| UnsealError { id: c.id, source })
         })
         .collect()
 }
 
+/// How long a session opened through [`node_access`] stays journalled before any replica may
+/// delete it as left behind (operations that take longer must pass their own journal).
+pub const ACCESS_SESSION_SECS: i64 = 3600;
+
 /// A client for a node's BMC with the server's BMC settings (pinned certificate, plain HTTP
-/// allowance, CA bundle), tracked for shutdown.
+/// allowance, CA bundle), tracked for shutdown, journalling its sessions until `until`.
 fn bmc_client(
     ctx: &Ctx,
     node: &Node,
     deadline: Option<tokio::time::Instant>,
-) -> Result<BmcClient, String> {
+    until: chrono::DateTime<chrono::Utc>,
+) -> Result<BmcClient, RedfishError> {
     let mut config = BmcClientConfig::new(node.url.clone());
+    config.journal = Some(crate::bmc_sessions::DbJournal::journal(
+        ctx,
+        node.cert_sha256.clone(),
+        None,
+        until,
+    ));
     config.cert_sha256 = node.cert_sha256.clone();
     config.allow_http = ctx.config.allow_http_bmc;
     config.deadline = deadline;
     config.tracker = Some(ctx.tasks.clone());
     if let Some(path) = &ctx.config.bmc_ca_bundle {
-        config.ca_bundle = Some(CaBundle::from_file(path).map_err(|e| e.to_string())?);
+        config.ca_bundle = Some(CaBundle::from_file(path)?);
     }
-    BmcClient::new(config).map_err(|e| e.to_string())
+    BmcClient::new(config)
 }

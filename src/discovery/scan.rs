@@ -151,6 +151,7 @@ async fn scan_job(ctx: &JobContext, prober: Arc<dyn Prober>) -> DbResult<Outcome
                 ctx.job.id,
                 &range.progress,
                 Some("invalid address range"),
+                None,
             )
             .await?;
             tx.commit().await?;
@@ -161,8 +162,23 @@ async fn scan_job(ctx: &JobContext, prober: Arc<dyn Prober>) -> DbResult<Outcome
             total: probe_count(from, to, ports.len()),
             ..Tally::default()
         };
-        let targets =
-            addresses(from, to).flat_map(move |ip| ports.clone().into_iter().map(move |p| (ip, p)));
+        // The allowlist as this process has it now: it may have narrowed since the range was
+        // written, or this replica may have another value. Addresses outside are not probed.
+        let allowed = ctx.ctx.config.discovery_allowed_networks.clone();
+        let skipped: u64 = if super::range_allowed(&allowed, from, to) {
+            0
+        } else {
+            addresses(from, to)
+                .filter(|ip| !allowed.contains(ip))
+                .count() as u64
+        };
+        let skipped_probes = skipped.saturating_mul(ports.len() as u64);
+        tally.scanned = skipped_probes;
+        job_tally.scanned = job_tally.scanned.saturating_add(skipped_probes);
+        let inside = allowed.clone();
+        let targets = addresses(from, to)
+            .filter(move |ip| inside.contains(ip))
+            .flat_map(move |ip| ports.clone().into_iter().map(move |p| (ip, p)));
         let probes = futures::stream::iter(targets)
             .map(|(ip, port)| {
                 let (prober, pacer) = (prober.clone(), pacer.clone());
@@ -261,7 +277,9 @@ async fn scan_job(ctx: &JobContext, prober: Arc<dyn Prober>) -> DbResult<Outcome
             .into_iter()
             .filter(|(_, ip, port)| {
                 let probed = ip.parse::<IpAddr>().ok().is_some_and(|a| {
-                    super::address_count(from, a) > 0 && super::address_count(a, to) > 0
+                    super::address_count(from, a) > 0
+                        && super::address_count(a, to) > 0
+                        && allowed.contains(&a)
                 }) && range.ports.iter().any(|p| i64::from(*p) == *port);
                 probed && !seen.contains(&(ip.clone(), *port))
             })
@@ -277,7 +295,18 @@ async fn scan_job(ctx: &JobContext, prober: Arc<dyn Prober>) -> DbResult<Outcome
         }
         let mut tx = db.begin().await?;
         nodes::mark_unreachable(&mut tx, &silent).await?;
-        scan_ranges::finish_scan(&mut tx, range.id, ctx.job.id, &tally.json(), None).await?;
+        let note = (skipped > 0).then(|| {
+            format!("{skipped} address(es) outside MOJO_DISCOVERY_ALLOWED_NETWORKS were skipped")
+        });
+        scan_ranges::finish_scan(
+            &mut tx,
+            range.id,
+            ctx.job.id,
+            &tally.json(),
+            None,
+            note.as_deref(),
+        )
+        .await?;
         tx.commit().await?;
         tracing::info!(
             job = ctx.job.id,

@@ -2,9 +2,6 @@
 //! random 96-bit nonce per seal, and the credential row id as associated data (so a ciphertext
 //! copied onto another row does not open).
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
-
 use crate::keys::CredentialKey;
 
 /// Sealing failed or a ciphertext did not open (wrong key, wrong row, tampered).
@@ -12,39 +9,14 @@ use crate::keys::CredentialKey;
 #[error("the stored credential cannot be decrypted")]
 pub struct SealError;
 
-const NONCE_LEN: usize = 12;
-
 /// `nonce || ciphertext` of `password` for credential `id`.
 pub fn seal(key: &CredentialKey, id: i64, password: &str) -> Result<Vec<u8>, SealError> {
-    let cipher = Aes256Gcm::new_from_slice(&key.0).map_err(|_| SealError)?;
-    let nonce_bytes: [u8; NONCE_LEN] = rand::random();
-    let aad = id.to_be_bytes();
-    let ct = cipher
-        .encrypt(
-            Nonce::from_slice(&nonce_bytes),
-            Payload {
-                msg: password.as_bytes(),
-                aad: &aad,
-            },
-        )
-        .map_err(|_| SealError)?;
-    let mut out = Vec::with_capacity(NONCE_LEN + ct.len());
-    out.extend_from_slice(&nonce_bytes);
-    out.extend_from_slice(&ct);
-    Ok(out)
+    crate::keys::seal(key, &id.to_be_bytes(), password.as_bytes()).ok_or(SealError)
 }
 
 /// The password sealed in `blob` for credential `id`.
 pub fn open(key: &CredentialKey, id: i64, blob: &[u8]) -> Result<String, SealError> {
-    if blob.len() < NONCE_LEN {
-        return Err(SealError);
-    }
-    let (nonce, ct) = blob.split_at(NONCE_LEN);
-    let cipher = Aes256Gcm::new_from_slice(&key.0).map_err(|_| SealError)?;
-    let aad = id.to_be_bytes();
-    let pt = cipher
-        .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad: &aad })
-        .map_err(|_| SealError)?;
+    let pt = crate::keys::open(key, &id.to_be_bytes(), blob).ok_or(SealError)?;
     String::from_utf8(pt).map_err(|_| SealError)
 }
 
@@ -79,6 +51,7 @@ pub async fn rotate(
         let sealed = seal(new, c.id, &password).map_err(|e| RotateError::Seal(e.to_string()))?;
         auth_profiles::set_secret(&mut tx, c.id, sealed).await?;
     }
+    crate::bmc_sessions::reseal(&mut tx, old, new).await?;
     installation::set(&mut tx, crate::keys::CHECK_VALUE_KEY, &new.check_value()).await?;
     tx.commit().await?;
     Ok(all.len())

@@ -13,11 +13,12 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{Fields, Ids};
 use super::list::{self, Filter, FilterKind, ListQuery, ListSpec, Shape};
 use super::routes::{Api, Op};
-use super::validate::{check_pks, validate_into, Errors, Field, Kind, Mode};
+use super::validate::{invalid_pk, validate, Field, Kind, Mode};
 use super::wire::render_time;
 use super::AppState;
 use crate::db::nodes::{self, Node, NODE_COLUMNS};
-use crate::discovery::register::{register_node, RegisterError};
+use crate::discovery::register::RegisterError;
+use crate::service::registration::RegistrationError;
 use crate::service::{self, nodes::DeleteError};
 
 /// A node: one BMC endpoint.
@@ -177,7 +178,7 @@ async fn get_node(
     _: Superuser,
     ids: Ids,
 ) -> ApiResult<Json<NodeOut>> {
-    let n = nodes::get(&state.db, ids.first())
+    let n = service::nodes::get(&state, ids.first())
         .await?
         .ok_or(ApiError::NoMatch("Node"))?;
     Ok(Json(n.into()))
@@ -212,34 +213,25 @@ async fn register(
     ids: Ids,
     body: Fields,
 ) -> ApiResult<Json<NodeOut>> {
-    let id = ids.first();
-    let mut errors = Errors::default();
-    let v = validate_into(&body, REGISTER_FIELDS, Mode::Full, &mut errors)?;
-    let profile = v.int("auth_profile");
-    if let Some(p) = profile {
-        check_pks(
-            &state.db,
-            "auth_profiles",
-            "auth_profile",
-            &[p],
-            &mut errors,
-        )
-        .await?;
-    }
-    if nodes::get(&state.db, id).await?.is_none() {
-        return Err(ApiError::NoMatch("Node"));
-    }
-    errors.check()?;
-    let profile = profile.unwrap_or_default();
-    match register_node(&state, id, profile).await {
+    let v = validate(&body, REGISTER_FIELDS, Mode::Full)?;
+    let profile = v.int("auth_profile").unwrap_or_default();
+    match service::registration::register(&state, ids.first(), profile).await {
         Ok(n) => Ok(Json(n.into())),
-        Err(RegisterError::Missing) => Err(ApiError::NoMatch("Node")),
-        Err(e @ (RegisterError::Busy(_) | RegisterError::Bmc(..))) => {
-            Err(ApiError::bad_request(e.to_string()))
+        Err(RegistrationError::MissingNode) => Err(ApiError::NoMatch("Node")),
+        Err(RegistrationError::MissingProfile(p)) => {
+            Err(ApiError::field("auth_profile", invalid_pk(p)))
         }
-        Err(RegisterError::Interrupted) => Err(ApiError::Unavailable(
-            "The registration was interrupted.".into(),
-        )),
-        Err(RegisterError::Db(e)) => Err(e.into()),
+        Err(e @ RegistrationError::NotAllowed { .. }) => Err(ApiError::bad_request(e.to_string())),
+        Err(RegistrationError::Register(e)) => Err(match e {
+            RegisterError::Missing => ApiError::NoMatch("Node"),
+            RegisterError::Busy(_) | RegisterError::Bmc(..) | RegisterError::Identity(..) => {
+                ApiError::bad_request(e.to_string())
+            }
+            RegisterError::Interrupted => {
+                ApiError::Unavailable("The registration was interrupted.".into())
+            }
+            RegisterError::Db(e) => e.into(),
+        }),
+        Err(RegistrationError::Db(e)) => Err(e.into()),
     }
 }

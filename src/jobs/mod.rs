@@ -249,6 +249,12 @@ pub async fn run_single_iteration(
     };
     let id = job.id;
     tracing::info!(job = id, kind = %job.kind, attempt = job.attempts, worker = %owner, "job claimed");
+    if job.attempts > 1 {
+        // The lease was taken over: sessions the earlier attempt left on BMCs go first.
+        if let Err(error) = crate::bmc_sessions::reap_job(ctx, id).await {
+            tracing::warn!(job = id, %error, "cannot reap the BMC sessions of an earlier attempt");
+        }
+    }
     let Some(handler) = registry.get(&job.kind) else {
         end(ctx, None, &job, owner, Some("unknown job kind")).await?;
         return Ok(Some(id));

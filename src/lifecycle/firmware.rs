@@ -235,12 +235,19 @@ async fn update_server(
         Ok(Ok(Some(Ok(read)))) => read,
     };
     let written = async {
-        let mut tx = ctx.db.begin().await?;
-        record_inventory(&mut tx, &t.node, &inv).await?;
-        tx.commit().await
+        let db_err = |e: crate::db::DbError| format!("database error: {e}");
+        let mut tx = ctx.db.begin().await.map_err(db_err)?;
+        // Another registered node's server (identity rules): said as it is.
+        record_inventory(&mut tx, &t.node, &inv)
+            .await
+            .map_err(|e| match e {
+                crate::db::servers::UpsertError::Db(e) => db_err(e),
+                other => other.to_string(),
+            })?;
+        tx.commit().await.map_err(db_err)
     };
     if let Err(e) = written.await {
-        return fleet::failed(jc, w.server, format!("database error: {e}"));
+        return fleet::failed(jc, w.server, e);
     }
     let changes: Vec<String> = done
         .iter()

@@ -65,10 +65,17 @@ async fn refresh_server(ctx: &Ctx, jc: &JobContext, w: ServerWork) -> ServerOutc
         Ok(Err(e)) => return fleet::failed(jc, w.server, e.to_string()),
         Ok(Ok(read)) => read,
     };
+    let db_err = |e: crate::db::DbError| format!("database error: {e}");
     let written = async {
-        let mut tx = ctx.db.begin().await?;
-        record_inventory(&mut tx, &t.node, &inv).await?;
-        tx.commit().await
+        let mut tx = ctx.db.begin().await.map_err(db_err)?;
+        // Another registered node's server (identity rules): said as it is, not as a storage error.
+        record_inventory(&mut tx, &t.node, &inv)
+            .await
+            .map_err(|e| match e {
+                crate::db::servers::UpsertError::Db(e) => db_err(e),
+                other => other.to_string(),
+            })?;
+        tx.commit().await.map_err(db_err)
     };
     match written.await {
         Ok(()) => ServerOutcome::Succeeded(format!(
@@ -76,6 +83,6 @@ async fn refresh_server(ctx: &Ctx, jc: &JobContext, w: ServerWork) -> ServerOutc
             inv.systems.len(),
             inv.firmwares.len()
         )),
-        Err(e) => fleet::failed(jc, w.server, format!("database error: {e}")),
+        Err(e) => fleet::failed(jc, w.server, e),
     }
 }

@@ -8,6 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use reqwest::header::{HeaderMap, ACCEPT};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -23,7 +24,7 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 /// Largest resource body accepted.
 pub const RESOURCE_CAP: usize = 8 * 1024 * 1024;
 /// Time a logout gets, even after the operation's deadline passed.
-pub(crate) const LOGOUT_TIMEOUT: Duration = Duration::from_secs(5);
+pub const LOGOUT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How to reach and trust one BMC.
 #[derive(Clone, Debug)]
@@ -44,6 +45,40 @@ pub struct BmcClientConfig {
     pub body_cap: usize,
     /// Where a session dropped without logout spawns its DELETE (falls back to the current runtime).
     pub tracker: Option<TaskTracker>,
+    /// Where sessions are recorded while open (see [`SessionJournal`]).
+    pub journal: Option<Journal>,
+}
+
+/// Records each Redfish session while it is open, so that a session a killed process leaves
+/// behind can be deleted later by whoever reads the record. The session code calls
+/// [`SessionJournal::opened`] after the BMC created a session and *before* the token is used
+/// (an error there deletes the session again and fails the login), and
+/// [`SessionJournal::closed`] once its DELETE succeeded (or the BMC said it is gone).
+pub trait SessionJournal: Send + Sync {
+    /// A session `session_url` with `token` was opened on the BMC at `bmc` (`scheme://host:port`).
+    fn opened<'a>(
+        &'a self,
+        bmc: &'a str,
+        session_url: &'a str,
+        token: &'a str,
+    ) -> BoxFuture<'a, Result<(), JournalError>>;
+    /// The session `session_url` is deleted on the BMC.
+    fn closed<'a>(&'a self, session_url: &'a str) -> BoxFuture<'a, ()>;
+}
+
+/// Why a session could not be recorded (the journal's own words).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct JournalError(pub String);
+
+/// A shared [`SessionJournal`].
+#[derive(Clone)]
+pub struct Journal(pub Arc<dyn SessionJournal>);
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Journal")
+    }
 }
 
 impl BmcClientConfig {
@@ -58,6 +93,7 @@ impl BmcClientConfig {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             body_cap: RESOURCE_CAP,
             tracker: None,
+            journal: None,
         }
     }
 }
@@ -112,6 +148,44 @@ impl BmcResponse {
     }
 }
 
+/// Resolves a reference a BMC supplied (`@odata.id`, `Location`, a task monitor, a next link)
+/// against the BMC's `base` URL and returns it only when the *resolved* URL has the BMC's
+/// scheme, host and port and carries no user info.
+///
+/// Refused before resolving: backslashes, control characters and whitespace anywhere (the URL
+/// parser drops or rewrites them, so `/\\host/` or `/<TAB>/host/` would turn into a
+/// network-path reference to another host), and scheme-relative references (`//host/...`).
+/// A fragment (`...#/Controllers/0`) is dropped: the document is the resource.
+pub fn same_origin_ref(base: &Url, reference: &str) -> Result<Url, RedfishError> {
+    let refused = || RedfishError::ForeignUrl(clip(reference, 120));
+    if reference.is_empty()
+        || reference
+            .chars()
+            .any(|c| c == '\\' || c.is_control() || c.is_whitespace())
+        || reference.starts_with("//")
+    {
+        return Err(refused());
+    }
+    // An absolute path resolves against the base; anything else must be an absolute URL (a
+    // relative path such as `redfish/v1` is no reference a BMC gives).
+    let mut url = if reference.starts_with('/') {
+        base.join(reference)
+    } else {
+        Url::parse(reference)
+    }
+    .map_err(|_| refused())?;
+    let same_origin = url.scheme() == base.scheme()
+        && url.host() == base.host()
+        && url.port_or_known_default() == base.port_or_known_default()
+        && url.username().is_empty()
+        && url.password().is_none();
+    if !same_origin {
+        return Err(refused());
+    }
+    url.set_fragment(None);
+    Ok(url)
+}
+
 struct ClientInner {
     http: reqwest::Client,
     origin: Url,
@@ -122,6 +196,7 @@ struct ClientInner {
     request_timeout: Duration,
     body_cap: usize,
     tracker: Option<TaskTracker>,
+    journal: Option<Journal>,
 }
 
 /// A client bound to one BMC origin; cheap to clone.
@@ -203,6 +278,7 @@ impl BmcClient {
                 request_timeout: config.request_timeout,
                 body_cap: config.body_cap,
                 tracker: config.tracker,
+                journal: config.journal,
             }),
         })
     }
@@ -212,32 +288,20 @@ impl BmcClient {
         &self.inner.base_url
     }
 
+    /// The session journal, if any.
+    pub(crate) fn journal(&self) -> Option<&Journal> {
+        self.inner.journal.as_ref()
+    }
+
     /// Where a last-resort logout should be spawned.
     pub(crate) fn tracker(&self) -> Option<&TaskTracker> {
         self.inner.tracker.as_ref()
     }
 
-    /// Resolves a path or URL taken from a BMC response; refuses anything outside the BMC origin.
+    /// Resolves a path or URL taken from a BMC response; refuses anything outside the BMC origin
+    /// (see [`same_origin_ref`]).
     pub fn resolve(&self, reference: &str) -> Result<Url, RedfishError> {
-        let reference = reference.trim();
-        let refused = || RedfishError::ForeignUrl(clip(reference, 120));
-        let mut url = if reference.starts_with('/') && !reference.starts_with("//") {
-            self.inner.origin.join(reference).map_err(|_| refused())?
-        } else {
-            let url = Url::parse(reference).map_err(|_| refused())?;
-            let same_origin = url.scheme() == self.inner.origin.scheme()
-                && url.host() == self.inner.origin.host()
-                && url.port_or_known_default() == self.inner.origin.port_or_known_default()
-                && url.username().is_empty()
-                && url.password().is_none();
-            if !same_origin {
-                return Err(refused());
-            }
-            url
-        };
-        // An @odata.id may point into a document (`...#/Controllers/0`): the document is the resource.
-        url.set_fragment(None);
-        Ok(url)
+        same_origin_ref(&self.inner.origin, reference)
     }
 
     /// Time left for a request, or why there is none.
@@ -519,6 +583,16 @@ mod tests {
             "//evil.example/redfish",
             "redfish/v1",
             "https://user@127.0.0.1:9443/redfish/v1",
+            "/\\127.0.0.3:9443/redfish/v1",
+            "/\\/127.0.0.3/redfish/v1",
+            "/\t/127.0.0.3:9443/redfish/v1",
+            "/\n/127.0.0.3/redfish/v1",
+            " //127.0.0.3/redfish/v1",
+            "/redfish/v1/Systems/ 1",
+            "\\\\127.0.0.3\\redfish",
+            "https:127.0.0.3/redfish/v1",
+            "https:/\\127.0.0.3/redfish/v1",
+            "",
         ] {
             assert!(
                 matches!(c.resolve(bad), Err(RedfishError::ForeignUrl(_))),

@@ -102,6 +102,9 @@ pub enum RedfishError {
     /// The BMC accepted a login but its answer lacked what a session needs.
     #[error("bad session response: {0}")]
     BadSession(String),
+    /// A new session could not be recorded in the session journal; it was deleted again.
+    #[error("cannot record the session: {0}")]
+    Journal(String),
     /// Any other transport failure (connection dropped mid-response, protocol error).
     #[error("transport error: {0}")]
     Transport(String),
@@ -127,6 +130,7 @@ impl RedfishError {
                 // A login the BMC accepted but answered oddly: more credentials would only leave
                 // more sessions behind.
                 | RedfishError::BadSession(_)
+                | RedfishError::Journal(_)
         )
     }
 }

@@ -20,7 +20,10 @@ mod tls;
 mod update;
 
 pub use action::Reply;
-pub use client::{BmcClient, BmcClientConfig, DEFAULT_REQUEST_TIMEOUT, RESOURCE_CAP};
+pub use client::{
+    same_origin_ref, BmcClient, BmcClientConfig, Journal, JournalError, SessionJournal,
+    DEFAULT_REQUEST_TIMEOUT, LOGOUT_TIMEOUT, RESOURCE_CAP,
+};
 pub use error::RedfishError;
 pub use inventory::{
     infer_firmware_type, read_inventory, DriveInfo, EthernetInterfaceInfo, FirmwareInfo,
@@ -32,7 +35,7 @@ pub use power::{
 };
 pub use probe::{
     parse_service_root, probe, BmcInfo, ProbeOptions, ProbeOutcome, Scheme, ServiceRoot,
-    DEFAULT_CONNECT_TIMEOUT, DEFAULT_PROBE_TIMEOUT, SERVICE_ROOT_CAP,
+    ServiceRootError, DEFAULT_CONNECT_TIMEOUT, DEFAULT_PROBE_TIMEOUT, SERVICE_ROOT_CAP,
 };
 pub use session::Session;
 pub use tls::{cert_sha256, normalize_fingerprint, CaBundle};

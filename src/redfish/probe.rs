@@ -172,18 +172,32 @@ pub struct ServiceRoot {
     pub product: Option<String>,
 }
 
-/// Parses a service root; `Err` (with a short reason) when the body is not one.
-pub fn parse_service_root(body: &[u8]) -> Result<ServiceRoot, String> {
-    let value: Value = serde_json::from_slice(body).map_err(|_| "body is not JSON".to_string())?;
+/// Why a body is not a Redfish service root (the text is the probe's `NotRedfish` reason).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ServiceRootError {
+    /// Not JSON at all.
+    #[error("body is not JSON")]
+    NotJson,
+    /// JSON, but not an object.
+    #[error("JSON is not an object")]
+    NotObject,
+    /// An object without `RedfishVersion` and without the root's `@odata.id`.
+    #[error("JSON is not a Redfish service root")]
+    NotServiceRoot,
+}
+
+/// Parses a service root; `Err` when the body is not one.
+pub fn parse_service_root(body: &[u8]) -> Result<ServiceRoot, ServiceRootError> {
+    let value: Value = serde_json::from_slice(body).map_err(|_| ServiceRootError::NotJson)?;
     let Some(map) = value.as_object() else {
-        return Err("JSON is not an object".into());
+        return Err(ServiceRootError::NotObject);
     };
     let text = |key: &str| super::inventory::text(&value, key);
     let redfish_version = text("RedfishVersion");
     let is_root_id = text("@odata.id")
         .is_some_and(|id| id.trim_end_matches('/').eq_ignore_ascii_case("/redfish/v1"));
     if redfish_version.is_none() && !is_root_id {
-        return Err("JSON is not a Redfish service root".into());
+        return Err(ServiceRootError::NotServiceRoot);
     }
     let product = text("Product");
     let oem_keys: Vec<&str> = map
@@ -374,7 +388,9 @@ where
             redfish_version: root.redfish_version,
             cert_sha256,
         }),
-        Err(reason) => ProbeOutcome::NotRedfish { reason },
+        Err(reason) => ProbeOutcome::NotRedfish {
+            reason: reason.to_string(),
+        },
     }
 }
 

@@ -144,6 +144,9 @@ async fn delete_session(
             session = location.path(),
             "redfish logout"
         );
+        if let Some(journal) = client.journal() {
+            journal.0.closed(location.as_str()).await;
+        }
         Ok(())
     } else {
         Err(RedfishError::Status {
@@ -190,6 +193,27 @@ impl Drop for SessionInner {
     }
 }
 
+/// True when a service root advertises a session service (`SessionService` or `Links.Sessions`).
+fn advertises_sessions(root: &Value) -> bool {
+    root.get("SessionService").is_some_and(|v| !v.is_null())
+        || root
+            .pointer("/Links/Sessions")
+            .is_some_and(|v| !v.is_null())
+}
+
+impl BmcClient {
+    /// Deletes a session opened earlier (by this process or another one that died), given its
+    /// URL and token; the URL must be on this BMC. A session already gone counts as deleted.
+    pub async fn delete_leftover_session(
+        &self,
+        session_url: &str,
+        token: &str,
+    ) -> Result<(), RedfishError> {
+        let location = self.resolve(session_url)?;
+        delete_session(self, &location, token).await
+    }
+}
+
 /// What one login attempt with one credential gave.
 enum Attempt {
     Accepted(SessionAuth),
@@ -201,7 +225,8 @@ impl BmcClient {
     /// Tries the credentials in order, once each, and returns a session for the first accepted.
     ///
     /// Sessions first (`POST .../Sessions`); HTTP Basic (checked with `GET /redfish/v1/Systems`)
-    /// only when the BMC does not support sessions (404/405/501) or has none left (503). A 401/403
+    /// when the service root advertises no session service, or when the BMC does not support
+    /// sessions (404/405/501) or has none left (503). A 401/403
     /// moves on to the next credential. Errors that are not about the credential (unreachable, TLS,
     /// certificate changed, deadline) stop at once.
     pub async fn login<U, P>(&self, credentials: &[(U, P)]) -> Result<Session, RedfishError>
@@ -227,7 +252,16 @@ impl BmcClient {
             .to_string();
         let sessions_url = self.resolve(&sessions_path)?;
 
-        let mut use_sessions = true;
+        // A root that advertises no session service (neither `SessionService` nor
+        // `Links.Sessions`) gets HTTP Basic at once: such BMCs often answer the session POST with
+        // 401, which would burn every credential without ever trying the right one properly.
+        let mut use_sessions = service_root.as_ref().is_none_or(advertises_sessions);
+        if !use_sessions {
+            tracing::info!(
+                bmc = self.base_url(),
+                "redfish service root advertises no sessions; using basic auth"
+            );
+        }
         let mut rejected = 0usize;
         let mut last_error: Option<RedfishError> = None;
         for (index, (username, password)) in credentials.iter().enumerate() {
@@ -348,6 +382,20 @@ impl BmcClient {
         let location = self.session_location(&response, document.as_ref(), sessions_url);
         match (token, location) {
             (Some(token), Some(location)) => {
+                // Recorded before the token is used: a process killed from here on leaves a
+                // record that lets the session be deleted later.
+                if let Some(journal) = self.journal() {
+                    if let Err(reason) = journal
+                        .0
+                        .opened(self.base_url(), location.as_str(), &token)
+                        .await
+                    {
+                        if let Err(error) = delete_session(self, &location, &token).await {
+                            tracing::warn!(bmc = self.base_url(), %error, "redfish logout of an unrecorded session failed");
+                        }
+                        return Err(RedfishError::Journal(reason.to_string()));
+                    }
+                }
                 Ok(Attempt::Accepted(SessionAuth::Token { token, location }))
             }
             (None, Some(location)) => {

@@ -13,6 +13,7 @@ pub mod logins;
 pub mod nodes;
 pub mod passwords;
 pub mod pools;
+pub mod registration;
 pub mod scans;
 pub mod servers;
 pub mod switches;

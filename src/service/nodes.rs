@@ -1,4 +1,5 @@
-//! Discovered nodes: deleting one only when nothing depends on it.
+//! Discovered nodes: reading one (interrupted registrations repaired first), deleting one only
+//! when nothing depends on it.
 
 use crate::ctx::Ctx;
 use crate::db::{nodes, servers, DbError, NodeStatus};
@@ -27,9 +28,16 @@ pub enum DeleteError {
     Db(#[from] DbError),
 }
 
+/// Node `id`, after repairing registrations whose deadline passed.
+pub async fn get(ctx: &Ctx, id: i64) -> Result<Option<nodes::Node>, DbError> {
+    super::registration::repair_interrupted(ctx).await?;
+    nodes::get(&ctx.db, id).await
+}
+
 /// Deletes node `id` unless it has a server or is being registered: one guarded statement, and
 /// only when it deleted nothing is the node read to say why.
 pub async fn delete(ctx: &Ctx, id: i64) -> Result<(), DeleteError> {
+    super::registration::repair_interrupted(ctx).await?;
     if nodes::delete_unused(&ctx.db, id).await? {
         return Ok(());
     }

@@ -74,7 +74,9 @@ fn conflicts(kind: Members, rows: &[Member], targets: &[i64], pool: i64) -> Vec<
 }
 
 /// Puts the members named by `requested` (distinct ids, in request order) into `pool`, all or
-/// nothing; returns how many members moved. A member already in `pool` stays; one in another
+/// nothing; returns how many members moved. A caller sees (and may name) exactly the members
+/// the server or switch list shows them; an id that is none of those names a node only when
+/// every server of that node is one of those. Anything else is an invalid id. A member already in `pool` stays; one in another
 /// pool refuses the whole call, also when a concurrent assignment takes it between the read
 /// and the write.
 pub async fn assign(
@@ -98,6 +100,15 @@ pub async fn assign(
     for m in &rows {
         if let Some(n) = m.node {
             by_node.entry(n).or_default().push(m.id);
+        }
+    }
+    // A node stands for its servers only when the caller could assign every one of them.
+    if kind.by_node() && viewer.scope().is_some() {
+        let all = pools::members(&mut tx, kind.table(), requested, true, None).await?;
+        for m in all.iter().filter(|m| !by_id.contains(&m.id)) {
+            if let Some(n) = m.node {
+                by_node.remove(&n);
+            }
         }
     }
     let mut targets: Vec<i64> = Vec::new();

@@ -359,6 +359,19 @@ impl TestApp {
         self.server = server;
     }
 
+    /// Like [`TestApp::restart`], with `flag` set to `value` (replaced when the command line
+    /// has it, else added): a setting changed between two runs on the same database.
+    pub async fn restart_with(&mut self, flag: &str, value: &str) {
+        match self.argv.iter().position(|a| a == flag) {
+            Some(i) if i + 1 < self.argv.len() => self.argv[i + 1] = value.to_string(),
+            _ => {
+                self.argv.push(flag.to_string());
+                self.argv.push(value.to_string());
+            }
+        }
+        self.restart().await;
+    }
+
     /// Cancels the server and waits (at most 15 s) for it to end.
     async fn stop(&mut self) {
         self.state.shutdown.cancel();
