@@ -264,7 +264,20 @@ impl BmcClient {
         auth: Auth<'_>,
         json: Option<&Value>,
     ) -> Result<BmcResponse, RedfishError> {
-        self.send_inner(method, url, auth, json, false).await
+        self.send_inner(method, url, auth, json, false, None).await
+    }
+
+    /// Like `send`, with an `If-Match` header (a conditional PATCH).
+    pub(crate) async fn send_if_match(
+        &self,
+        method: Method,
+        url: &Url,
+        auth: Auth<'_>,
+        json: Option<&Value>,
+        if_match: &str,
+    ) -> Result<BmcResponse, RedfishError> {
+        self.send_inner(method, url, auth, json, false, Some(if_match))
+            .await
     }
 
     /// Like `send`, but with the logout time limit and regardless of the deadline: a session must
@@ -274,7 +287,7 @@ impl BmcClient {
         url: &Url,
         token: &str,
     ) -> Result<BmcResponse, RedfishError> {
-        self.send_inner(Method::DELETE, url, Auth::Token(token), None, true)
+        self.send_inner(Method::DELETE, url, Auth::Token(token), None, true, None)
             .await
     }
 
@@ -285,6 +298,7 @@ impl BmcClient {
         auth: Auth<'_>,
         json: Option<&Value>,
         logout: bool,
+        if_match: Option<&str>,
     ) -> Result<BmcResponse, RedfishError> {
         let path = url.path().to_string();
         let (budget, deadline_bound) = if logout {
@@ -303,6 +317,9 @@ impl BmcClient {
             Auth::Token(token) => request.header("X-Auth-Token", token),
             Auth::Basic(user, password) => request.basic_auth(user, Some(password)),
         };
+        if let Some(tag) = if_match {
+            request = request.header(reqwest::header::IF_MATCH, tag);
+        }
         if let Some(body) = json {
             request = request.json(body);
         }

@@ -7,6 +7,7 @@
 //! - [`read_inventory`]: systems, processors, NICs, storage, firmware as plain structs.
 //! - [`Session::send_json`]: actions and changes (POST/PATCH) with the BMC's error message.
 //! - [`PowerAction`], [`find_system`], [`reset`], [`power_state`]: power control.
+//! - [`find_cd`], [`insert`], [`eject`], [`boot_once_from_cd`]: booting from virtual media.
 
 mod action;
 mod client;
@@ -17,6 +18,7 @@ mod power;
 mod probe;
 mod session;
 mod tls;
+mod virtual_media;
 
 pub use action::Reply;
 pub use client::{BmcClient, BmcClientConfig, DEFAULT_REQUEST_TIMEOUT, RESOURCE_CAP};
@@ -34,4 +36,5 @@ pub use probe::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_PROBE_TIMEOUT, SERVICE_ROOT_CAP,
 };
 pub use session::Session;
+pub use virtual_media::{boot_once_from_cd, cd_slot, eject, find_cd, insert, read_slot, CdSlot};
 pub use tls::{cert_sha256, normalize_fingerprint, CaBundle};
