@@ -15,6 +15,7 @@
 
 pub mod auth_profiles;
 pub mod catalogue;
+pub mod deployments;
 mod dialect;
 mod error;
 pub mod groups;

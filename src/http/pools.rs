@@ -487,11 +487,14 @@ async fn delete_pool(
 ) -> ApiResult<StatusCode> {
     let pool = visible_pool(&state, &user, ids.first()).await?;
     let mut tx = state.db.begin().await?;
+    // The deployment lock comes before every other rule.
+    if let Some((server, deployment)) = servers::first_locked_in_pool(&mut tx, pool.id).await? {
+        return Err(ApiError::bad_request(servers::locked_message(
+            server, deployment,
+        )));
+    }
     if pools::sub_pool_count(&mut tx, pool.id).await? > 0 {
         return Err(has_sub_pools(pool.id));
-    }
-    if let Some(locked) = servers::first_locked_in_pool(&state.db, pool.id).await? {
-        return Err(ApiError::bad_request(servers::locked_message(locked)));
     }
     match pools::delete(&mut tx, pool.id).await {
         Ok(_) => {}
@@ -527,6 +530,7 @@ async fn assign(
     match service::pools::assign(&state.db, &user.viewer(), pool.id, kind, &requested).await {
         Ok(_) => Ok(Json(detail(&state, pool.id).await?)),
         Err(AssignError::InvalidPk(r)) => Err(ApiError::field(kind.field(), invalid_pk(r))),
+        Err(e @ AssignError::Locked(..)) => Err(ApiError::bad_request(e.to_string())),
         Err(AssignError::Conflicts(msgs)) => {
             let mut m = Map::new();
             m.insert(kind.field().to_string(), json!(msgs));

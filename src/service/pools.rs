@@ -47,6 +47,9 @@ pub enum AssignError {
     /// An id names no member the caller may assign.
     #[error("invalid id {0}")]
     InvalidPk(i64),
+    /// A server that would move is locked by an active deployment: (server, deployment).
+    #[error("{}", crate::db::servers::locked_message(*.0, *.1))]
+    Locked(i64, i64),
     /// Members already in other pools, one message each.
     #[error("members in other pools")]
     Conflicts(Vec<String>),
@@ -113,6 +116,19 @@ pub async fn assign(
             return Err(AssignError::InvalidPk(*r));
         }
         targets.extend(found.into_iter().filter(|f| taken.insert(*f)));
+    }
+    if kind == Members::Servers {
+        // The deployment lock comes before every other rule: servers that would move.
+        let moving: Vec<i64> = targets
+            .iter()
+            .copied()
+            .filter(|t| rows.iter().any(|m| m.id == *t && m.pool != Some(pool)))
+            .collect();
+        if let Some((server, deployment)) =
+            crate::db::servers::first_locked(&mut tx, &moving).await?
+        {
+            return Err(AssignError::Locked(server, deployment));
+        }
     }
     let clash = conflicts(kind, &rows, &targets, pool);
     if !clash.is_empty() {
