@@ -30,6 +30,7 @@ pub fn job_kinds() -> Registry {
         .register(discovery::scan::ScanJob::default())
         .register(lifecycle::power::PowerJob)
         .register(lifecycle::inventory::InventoryJob)
+        .register(lifecycle::deploy::DeployJob)
 }
 
 /// Starts one kind of background work (workers, sweepers) into `ctx.tasks`; each stops when
