@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod auth_profiles;
 pub mod catalogue;
+pub mod deployments;
 pub mod error;
 pub mod extract;
 pub mod groups;
@@ -102,6 +103,7 @@ pub fn api() -> Api {
         .merge(switches::routes())
         .merge(catalogue::routes())
         .merge(lifecycle::routes())
+        .merge(deployments::routes())
 }
 
 fn auth_routes() -> Api {

@@ -4,6 +4,7 @@
 
 pub mod auth_profiles;
 pub mod catalogue;
+pub mod deployments;
 pub mod lifecycle;
 pub mod nodes;
 pub mod passwords;
