@@ -21,6 +21,7 @@ use crate::db::{groups::DEFAULT_GROUP_ID, users, Db};
 use crate::http::auth::{JwtKeys, LoginThrottle};
 use crate::http::AppState;
 use crate::jobs::{Queue, Registry};
+use crate::media::{MediaListener, MediaSigner};
 use crate::metrics::Metrics;
 use crate::{discovery, jobs, keys, lifecycle};
 
@@ -31,6 +32,7 @@ pub fn job_kinds() -> Registry {
         .register(lifecycle::power::PowerJob)
         .register(lifecycle::inventory::InventoryJob)
         .register(lifecycle::deploy::DeployJob)
+        .register(lifecycle::firmware::FirmwareJob)
 }
 
 /// Starts one kind of background work (workers, sweepers) into `ctx.tasks`; each stops when
@@ -56,6 +58,8 @@ pub struct App {
     /// The job queue the workers serve.
     pub queue: Arc<Queue>,
     listener: std::net::TcpListener,
+    /// The plain-HTTP listener serving only `/media/` (`MOJO_MEDIA_LISTEN`).
+    media_listener: Option<std::net::TcpListener>,
     tls: Option<RustlsConfig>,
 }
 
@@ -95,6 +99,32 @@ impl App {
         let listener = std::net::TcpListener::bind(config.listen)
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         listener.set_nonblocking(true)?;
+        let media_listener = match config.media_listen {
+            Some(addr) => {
+                let l = std::net::TcpListener::bind(addr)
+                    .with_context(|| format!("cannot listen on {addr} (MOJO_MEDIA_LISTEN)"))?;
+                l.set_nonblocking(true)?;
+                Some(l)
+            }
+            None => None,
+        };
+        // URLs handed to BMCs name the listener that serves /media/.
+        let media_at = match &media_listener {
+            Some(l) => MediaListener {
+                scheme: "http",
+                addr: l.local_addr()?,
+            },
+            None => MediaListener {
+                scheme: if tls.is_some() { "https" } else { "http" },
+                addr: listener.local_addr()?,
+            },
+        };
+        let media = MediaSigner::new(
+            &jwt_secret,
+            config.media_url_ttl,
+            config.media_base_url.clone(),
+            media_at,
+        );
         let queue = Queue::new(job_kinds());
         let login_throttle = LoginThrottle::new(config.login_throttle);
         let ctx = Ctx::new(CtxParts {
@@ -106,12 +136,14 @@ impl App {
             tasks: TaskTracker::new(),
             jobs: queue.clone(),
             gauges: METRIC_GAUGES.to_vec(),
+            media,
         });
         let state = AppState::new(ctx, JwtKeys::new(&jwt_secret), login_throttle);
         Ok(App {
             state,
             queue,
             listener,
+            media_listener,
             tls,
         })
     }
@@ -138,6 +170,9 @@ impl App {
                 handle.graceful_shutdown(Some(grace));
             })
         };
+        if let Some(media_listener) = self.media_listener {
+            serve_media(&state, media_listener, grace)?;
+        }
         let service =
             crate::http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         let addr = self.listener.local_addr()?;
@@ -171,6 +206,34 @@ impl App {
         state.db.close().await;
         served.context("server failed")
     }
+}
+
+/// Serves `/media/` alone over plain HTTP on `listener` (`MOJO_MEDIA_LISTEN`) until shutdown.
+fn serve_media(
+    state: &AppState,
+    listener: std::net::TcpListener,
+    grace: Duration,
+) -> anyhow::Result<()> {
+    let addr = listener.local_addr()?;
+    let handle = axum_server::Handle::new();
+    let token = state.shutdown.clone();
+    let stopper = handle.clone();
+    state.tasks.spawn(async move {
+        token.cancelled().await;
+        stopper.graceful_shutdown(Some(grace));
+    });
+    let service = crate::http::media_router(state.clone()).into_make_service();
+    tracing::info!(address = %addr, "serving /media/ over plain HTTP");
+    state.tasks.spawn(async move {
+        if let Err(e) = axum_server::from_tcp(listener)
+            .handle(handle)
+            .serve(service)
+            .await
+        {
+            tracing::error!(error = %e, "media listener failed");
+        }
+    });
+    Ok(())
 }
 
 /// The listener's TLS configuration, or None when TLS is off.

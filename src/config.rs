@@ -329,6 +329,27 @@ pub struct Config {
     /// CA bundle for strict verification of BMC certificates.
     #[arg(long, env = "MOJO_BMC_CA_BUNDLE", global = true)]
     pub bmc_ca_bundle: Option<PathBuf>,
+    /// Base of the media URLs handed to BMCs (`https://mojo.example:8443`); default: this host
+    /// as the BMC reaches it.
+    #[arg(long, env = "MOJO_MEDIA_BASE_URL", global = true)]
+    pub media_base_url: Option<String>,
+    /// How long a signed media URL stays valid.
+    #[arg(long, env = "MOJO_MEDIA_URL_TTL", default_value = "4h", value_parser = parse_duration, global = true)]
+    pub media_url_ttl: Duration,
+    /// An extra plain-HTTP listener serving only `/media/` (e.g. `0.0.0.0:8080`).
+    #[arg(long, env = "MOJO_MEDIA_LISTEN", global = true)]
+    pub media_listen: Option<SocketAddr>,
+    /// Deadline of one firmware update on one BMC (its task followed to the end).
+    #[arg(long, env = "MOJO_FIRMWARE_TIMEOUT", default_value = "2h", value_parser = parse_duration, global = true)]
+    pub firmware_timeout: Duration,
+    /// BMCs a pool firmware update works on at once.
+    #[arg(
+        long,
+        env = "MOJO_FIRMWARE_CONCURRENCY",
+        default_value_t = 8,
+        global = true
+    )]
+    pub firmware_concurrency: usize,
     /// `text` or `json` log lines.
     #[arg(long, env = "MOJO_LOG_FORMAT", default_value = "text", value_parser = parse_log_format, global = true)]
     pub log_format: LogFormat,
@@ -393,6 +414,19 @@ impl Config {
         }
         if self.scan_concurrency == 0 {
             return Err("MOJO_SCAN_CONCURRENCY must be at least 1".into());
+        }
+        if self.firmware_concurrency == 0 {
+            return Err("MOJO_FIRMWARE_CONCURRENCY must be at least 1".into());
+        }
+        if let Some(base) = self.media_base_url.as_deref().filter(|b| !b.is_empty()) {
+            match url::Url::parse(base) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {}
+                _ => {
+                    return Err(format!(
+                        "MOJO_MEDIA_BASE_URL must be an http(s) URL, got {base:?}"
+                    ))
+                }
+            }
         }
         if self.bmc_concurrency == 0 {
             return Err("MOJO_BMC_CONCURRENCY must be at least 1".into());

@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::db::jobs::Job;
 use crate::db::{Db, DbResult, Tx};
 use crate::keys::CredentialKey;
+use crate::media::MediaSigner;
 use crate::metrics::Metrics;
 
 /// What the rest of the process may ask of the job queue, whatever kinds are registered.
@@ -52,6 +53,8 @@ pub struct CtxParts {
     pub jobs: Arc<dyn JobQueue>,
     /// Scrape-time gauges.
     pub gauges: Vec<GaugeFn>,
+    /// Signs the media URLs handed to BMCs.
+    pub media: MediaSigner,
 }
 
 /// Cheaply clonable handle to the process context.

@@ -13,6 +13,7 @@ pub mod http;
 pub mod jobs;
 pub mod keys;
 pub mod lifecycle;
+pub mod media;
 pub mod metrics;
 pub mod redfish;
 pub mod service;

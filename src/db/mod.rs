@@ -14,6 +14,7 @@
 //! queries of one resource each; `sqlite_setup.rs` configures SQLite connections.
 
 pub mod auth_profiles;
+pub mod baselines;
 pub mod catalogue;
 pub mod deployments;
 mod dialect;

@@ -336,6 +336,22 @@ pub fn routes() -> Api {
             ],
         )
         .route(
+            "/api/firmware/{id}/download/",
+            get(|s: State<AppState>, u: CurrentUser, i: Ids, r: Request| {
+                download(s, u, i, r, &FIRMWARE)
+            }),
+            [Op::get(
+                "firmware_download_retrieve",
+                "Download the file of a firmware package",
+            )
+            .binary()],
+        )
+        .route(
+            "/api/os/{id}/download/",
+            get(|s: State<AppState>, u: CurrentUser, i: Ids, r: Request| download(s, u, i, r, &OS)),
+            [Op::get("os_download_retrieve", "Download the file of an OS image").binary()],
+        )
+        .route(
             "/api/os/",
             get(|s: State<AppState>, u: CurrentUser, q: ListQuery| list_items(s, u, q, &OS))
                 .post(|s: State<AppState>, u: Superuser, r: Request| upload(s, u, r, &OS)),
@@ -361,6 +377,29 @@ pub fn routes() -> Api {
                 Op::delete("os_destroy", "Delete an OS image and its file"),
             ],
         )
+}
+
+/// Streams an entry's file to an authenticated user (ranges and HEAD as for media URLs).
+async fn download(
+    State(state): State<AppState>,
+    _user: CurrentUser,
+    ids: Ids,
+    req: Request,
+    cat: &'static Catalogue,
+) -> ApiResult<Response> {
+    let file = service::stored(&state.ctx, cat.which, ids.first())
+        .await
+        .map_err(|e| match e {
+            crate::media::MediaError::Db(e) => ApiError::Db(e),
+            other => ApiError::Internal(other.to_string()),
+        })?
+        .ok_or(ApiError::NoMatch(cat.list.model))?;
+    let name = if file.file.file_name.is_empty() {
+        format!("{}-{}", cat.list.model.to_ascii_lowercase(), ids.first())
+    } else {
+        file.file.file_name.clone()
+    };
+    Ok(super::media::serve_file(&file, req.method(), req.headers(), Some(&name)).await)
 }
 
 async fn list_items(
@@ -405,6 +444,8 @@ fn api_error(cat: &Catalogue, e: CatalogueError) -> ApiError {
         CatalogueError::TooLarge { .. } => ApiError::TooLarge(e.to_string()),
         CatalogueError::Invalid { field, msg } => ApiError::field(field, msg),
         CatalogueError::NotFound => ApiError::NoMatch(cat.list.model),
+        CatalogueError::Duplicate(msg) => ApiError::field("file", msg),
+        CatalogueError::InUse(msg) => ApiError::bad_request(msg),
         CatalogueError::Read(e) => multipart_error(e),
         CatalogueError::Io(_) => ApiError::Internal(e.to_string()),
         CatalogueError::Db(e) => ApiError::Db(e),
@@ -480,8 +521,9 @@ async fn receive(
     while let Some(mut field) = mp.next_field().await.map_err(multipart_error)? {
         let name = field.name().unwrap_or("").to_string();
         if name == "file" && field.file_name().is_some() && received.is_none() {
+            let file_name = field.file_name().unwrap_or("").to_string();
             let chunks = field.map_err(std::io::Error::other);
-            let file = service::receive(&state.ctx, cat.which, chunks)
+            let file = service::receive(&state.ctx, cat.which, &file_name, chunks)
                 .await
                 .map_err(|e| api_error(cat, e))?;
             received = Some(file);

@@ -3,14 +3,17 @@
 
 pub mod auth;
 pub mod auth_profiles;
+pub mod baselines;
 pub mod catalogue;
 pub mod deployments;
 pub mod error;
 pub mod extract;
+pub mod firmware_updates;
 pub mod groups;
 pub mod jobs;
 pub mod lifecycle;
 pub mod list;
+pub mod media;
 pub mod nodes;
 pub mod openapi;
 pub mod ops;
@@ -104,6 +107,8 @@ pub fn api() -> Api {
         .merge(catalogue::routes())
         .merge(lifecycle::routes())
         .merge(deployments::routes())
+        .merge(baselines::routes())
+        .merge(firmware_updates::routes())
 }
 
 fn auth_routes() -> Api {
@@ -161,6 +166,7 @@ impl MakeRequestId for MakeId {
 
 /// Builds the whole HTTP service: API routes, docs, operations endpoints and middleware.
 pub fn router(state: AppState) -> Router {
+    let state_for_media = state.clone();
     let api = api();
     let schema = openapi::document(&api.ops);
     let (router, ops, mut paths) = api.into_router();
@@ -197,7 +203,14 @@ pub fn router(state: AppState) -> Router {
     let with_slash = tower::ServiceBuilder::new()
         .layer(middleware::from_fn_with_state(paths, trailing_slash))
         .service(inner);
-    Router::new().fallback_service(with_slash)
+    Router::new()
+        .merge(media::routes(state_for_media))
+        .fallback_service(with_slash)
+}
+
+/// The router of the plain-HTTP media listener (`MOJO_MEDIA_LISTEN`): `/media/` only.
+pub fn media_router(state: AppState) -> Router {
+    media::router(state)
 }
 
 async fn not_found() -> ApiError {

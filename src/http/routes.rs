@@ -41,6 +41,8 @@ pub enum Reply {
     NoContent,
     /// 200 with a free-form object.
     Any,
+    /// 200 with a file (`application/octet-stream`).
+    Binary,
 }
 
 /// Metadata of one operation, in drf-spectacular's terms.
@@ -62,6 +64,8 @@ pub struct Op {
     pub reply: Reply,
     /// No authentication needed (token endpoints).
     pub public: bool,
+    /// Integer query parameters beyond a list's: (name, description).
+    pub query: &'static [(&'static str, &'static str)],
 }
 
 impl Op {
@@ -75,6 +79,7 @@ impl Op {
             multipart: false,
             reply: Reply::Any,
             public: false,
+            query: &[],
         }
     }
 
@@ -133,6 +138,16 @@ impl Op {
     /// 200 with a plain array of `T`.
     pub fn array<T: ToSchema>(mut self) -> Op {
         self.reply = Reply::Array(component::<T>);
+        self
+    }
+    /// 200 with a file.
+    pub fn binary(mut self) -> Op {
+        self.reply = Reply::Binary;
+        self
+    }
+    /// Integer query parameters: (name, description).
+    pub fn query(mut self, params: &'static [(&'static str, &'static str)]) -> Op {
+        self.query = params;
         self
     }
     /// 204.

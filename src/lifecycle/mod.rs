@@ -13,6 +13,7 @@
 
 pub mod bmc;
 pub mod deploy;
+pub mod firmware;
 pub mod fleet;
 pub mod inventory;
 pub mod poll;

@@ -372,6 +372,83 @@ impl BmcClient {
         Ok(response)
     }
 
+    /// POST a streamed body of known length (an image push): `limit` bounds the whole
+    /// exchange (clipped to the deadline), the answer's body is read within the cap.
+    pub(crate) async fn send_stream(
+        &self,
+        url: &Url,
+        auth: Auth<'_>,
+        content_type: &str,
+        content_length: u64,
+        body: reqwest::Body,
+        limit: Duration,
+    ) -> Result<BmcResponse, RedfishError> {
+        let path = url.path().to_string();
+        let budget = match self.inner.deadline {
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(RedfishError::DeadlineExceeded);
+                }
+                limit.min(left)
+            }
+            None => limit,
+        };
+        let mut request = self
+            .inner
+            .http
+            .post(url.clone())
+            .header(ACCEPT, "application/json")
+            .header("OData-Version", "4.0")
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .header(reqwest::header::CONTENT_LENGTH, content_length)
+            .timeout(budget)
+            .body(body);
+        request = match auth {
+            Auth::None => request,
+            Auth::Token(token) => request.header("X-Auth-Token", token),
+            Auth::Basic(user, password) => request.basic_auth(user, Some(password)),
+        };
+        let cap = self.inner.body_cap;
+        let exchange = async {
+            let mut response = request
+                .send()
+                .await
+                .map_err(|e| self.map_error(&e, &path))?;
+            let status = response.status();
+            let headers = response.headers().clone();
+            let mut body = Vec::new();
+            while let Some(chunk) = response
+                .chunk()
+                .await
+                .map_err(|e| self.map_error(&e, &path))?
+            {
+                if body.len() + chunk.len() > cap {
+                    return Err(RedfishError::BodyTooLarge {
+                        path: path.clone(),
+                        limit: cap,
+                    });
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(BmcResponse {
+                status,
+                headers,
+                body,
+            })
+        };
+        let response = tokio::time::timeout(budget, exchange)
+            .await
+            .map_err(|_| RedfishError::Timeout(format!("POST {path}")))??;
+        if response.status.is_redirection() {
+            return Err(RedfishError::Redirect {
+                path,
+                status: response.status.as_u16(),
+            });
+        }
+        Ok(response)
+    }
+
     /// GET a resource (no credentials or the given ones) and return it as a JSON object.
     pub(crate) async fn get_json(&self, path: &str, auth: Auth<'_>) -> Result<Value, RedfishError> {
         let url = self.resolve(path)?;

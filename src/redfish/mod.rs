@@ -19,6 +19,7 @@ mod probe;
 mod session;
 mod tls;
 mod virtual_media;
+mod update;
 
 pub use action::Reply;
 pub use client::{BmcClient, BmcClientConfig, DEFAULT_REQUEST_TIMEOUT, RESOURCE_CAP};
@@ -38,3 +39,7 @@ pub use probe::{
 pub use session::Session;
 pub use virtual_media::{boot_once_from_cd, cd_slot, eject, find_cd, insert, read_slot, CdSlot};
 pub use tls::{cert_sha256, normalize_fingerprint, CaBundle};
+pub use update::{
+    firmware_target, multipart_push, simple_update, task_progress, update_service, TaskProgress,
+    UpdateService, TASK_POLL,
+};

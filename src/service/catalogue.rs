@@ -12,10 +12,21 @@ use tokio::io::AsyncWriteExt;
 
 use crate::ctx::Ctx;
 use crate::db::catalogue::{self as db, CatalogueWrite, Kind, StoredFile};
-use crate::db::DbError;
+use crate::db::{baselines, DbError};
+use crate::media::{self, MediaError, ServedFile};
+
+/// How messages name an entry of a catalogue.
+fn label(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Firmware => "Firmware",
+        Kind::Os => "OS image",
+    }
+}
 
 /// The message of a create without a file.
 pub const NO_FILE: &str = "No file was submitted.";
+/// The message of an empty upload (DRF's text).
+pub const EMPTY_FILE: &str = "The submitted file is empty.";
 
 /// Why a catalogue operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +48,12 @@ pub enum CatalogueError {
     /// No such row.
     #[error("no such catalogue item")]
     NotFound,
+    /// The upload's content is already in the catalogue (the message names the entry).
+    #[error("{0}")]
+    Duplicate(String),
+    /// The entry is in use and cannot be deleted (the message names the user).
+    #[error("{0}")]
+    InUse(String),
     /// The upload stream failed (the client's body could not be read).
     #[error("{0}")]
     Read(#[source] std::io::Error),
@@ -82,6 +99,7 @@ impl Drop for PendingFile {
 pub struct Received {
     pending: PendingFile,
     stored_name: String,
+    file_name: String,
     size: u64,
     sha256: String,
 }
@@ -90,7 +108,12 @@ pub struct Received {
 ///
 /// Fails with [`CatalogueError::TooLarge`] as soon as the size passes `MOJO_MAX_UPLOAD`, and
 /// with [`CatalogueError::Read`] when the stream fails; either way the partial file is removed.
-pub async fn receive<S>(ctx: &Ctx, kind: Kind, chunks: S) -> CatalogueResult<Received>
+pub async fn receive<S>(
+    ctx: &Ctx,
+    kind: Kind,
+    file_name: &str,
+    chunks: S,
+) -> CatalogueResult<Received>
 where
     S: Stream<Item = std::io::Result<Bytes>>,
 {
@@ -123,6 +146,7 @@ where
     Ok(Received {
         pending,
         stored_name,
+        file_name: file_name.to_string(),
         size,
         sha256: hex::encode(hasher.finalize()),
     })
@@ -144,6 +168,19 @@ pub async fn create(
             msg: NO_FILE,
         });
     };
+    if received.size == 0 {
+        return Err(CatalogueError::Invalid {
+            field: "file",
+            msg: EMPTY_FILE,
+        });
+    }
+    if let Some(existing) = db::id_by_sha256(&ctx.db, kind, &received.sha256).await? {
+        return Err(CatalogueError::Duplicate(format!(
+            "{} {existing} has the same content (sha256 {}).",
+            label(kind),
+            received.sha256
+        )));
+    }
     let final_path = upload_dir(ctx, kind).join(&received.stored_name);
     tokio::fs::rename(&received.pending.path, &final_path)
         .await
@@ -153,6 +190,7 @@ pub async fn create(
         size: i64::try_from(received.size).unwrap_or(i64::MAX),
         sha256: received.sha256.clone(),
         stored_name: received.stored_name.clone(),
+        file_name: received.file_name.clone(),
     };
     let mut tx = ctx.db.begin().await?;
     let id = db::insert(&mut tx, kind, &file, cols).await?;
@@ -177,6 +215,13 @@ pub async fn delete(ctx: &Ctx, kind: Kind, id: i64, user: &str) -> CatalogueResu
     let stored = db::stored_name(&mut tx, kind, id)
         .await?
         .ok_or(CatalogueError::NotFound)?;
+    if kind == Kind::Firmware {
+        if let Some((baseline, name)) = baselines::first_using(&mut tx, id).await? {
+            return Err(CatalogueError::InUse(format!(
+                "Firmware {id} is used by firmware baseline {baseline} ({name})."
+            )));
+        }
+    }
     db::delete(&mut tx, kind, id).await?;
     tx.commit().await?;
     remove_stored(&upload_dir(ctx, kind), &stored).await;
@@ -191,4 +236,34 @@ async fn remove_stored(dir: &Path, stored: &str) {
             tracing::warn!(path = %path.display(), error = %e, "could not remove an uploaded file");
         }
     }
+}
+
+/// The file a media URL names, when its signature is right and unexpired and the entry
+/// exists; anything else is [`MediaError::Refused`] (nothing is served).
+pub async fn open_signed(
+    ctx: &Ctx,
+    kind: &str,
+    id: &str,
+    expires: &str,
+    signature: &str,
+) -> Result<ServedFile, MediaError> {
+    let kind = media::kind_from_segment(kind).ok_or(MediaError::Refused)?;
+    let id: i64 = id.parse().map_err(|_| MediaError::Refused)?;
+    let expires: u64 = expires.parse().map_err(|_| MediaError::Refused)?;
+    if !ctx.media.verify(kind, id, expires, signature) {
+        return Err(MediaError::Refused);
+    }
+    stored(ctx, kind, id).await?.ok_or(MediaError::Refused)
+}
+
+/// The stored file of a catalogue entry, None without such an entry.
+pub async fn stored(ctx: &Ctx, kind: Kind, id: i64) -> Result<Option<ServedFile>, MediaError> {
+    let Some(file) = db::media_file(&ctx.db, kind, id).await? else {
+        return Ok(None);
+    };
+    let dir = upload_dir(ctx, kind);
+    Ok(Some(ServedFile {
+        path: dir.join(&file.stored_name),
+        file,
+    }))
 }

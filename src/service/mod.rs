@@ -3,8 +3,10 @@
 //! function of this layer and map its result to the wire.
 
 pub mod auth_profiles;
+pub mod baselines;
 pub mod catalogue;
 pub mod deployments;
+pub mod firmware;
 pub mod lifecycle;
 pub mod nodes;
 pub mod passwords;

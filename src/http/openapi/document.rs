@@ -231,7 +231,7 @@ pub fn document(ops: &[Op]) -> Value {
             | Reply::Accepted(f)
             | Reply::Array(f)
             | Reply::List(f, _) => Some(f(&mut comps)),
-            Reply::NoContent | Reply::Any => None,
+            Reply::NoContent | Reply::Any | Reply::Binary => None,
         });
     }
     let mut split = Split::new(comps);
@@ -298,7 +298,16 @@ pub fn document(ops: &[Op]) -> Value {
             Reply::Any => {
                 json!({"200": {"description": "", "content": content(json!({"type": "object"}))}})
             }
+            Reply::Binary => json!({"200": {"description": "The file", "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            }}}),
         };
+        for (name, description) in op.query {
+            params.push(json!({
+                "in": "query", "name": name, "schema": {"type": "integer"},
+                "description": description
+            }));
+        }
         // drf-spectacular's SORT_OPERATION_PARAMETERS.
         params.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
         if !params.is_empty() {
