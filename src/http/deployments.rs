@@ -254,7 +254,8 @@ async fn cancel(
     Ok(Json(d.into()))
 }
 
-async fn callback(
+/// `POST /media/callback/{token}/` (also routed by the media listener).
+pub async fn callback(
     State(state): State<AppState>,
     Path(token): Path<String>,
     body: Fields,

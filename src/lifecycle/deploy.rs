@@ -23,6 +23,7 @@ use serde_json::{json, Value};
 use super::bmc::{with_bmc, BmcError};
 use super::fleet::{self, ServerOutcome, ServerWork};
 use crate::ctx::Ctx;
+use crate::db::catalogue::Kind;
 use crate::db::deployments::{self, Deployment};
 use crate::db::jobs::{self, Job};
 use crate::db::{DbResult, JobStatus, Tx};
@@ -354,16 +355,22 @@ pub async fn eject_quietly(ctx: &Ctx, d: &Deployment) {
     }
 }
 
-/// The file name of OS image `os` (its media URL ends with it).
+/// The uploaded file name of OS image `os` (its media URL ends with it).
 async fn os_image(ctx: &Ctx, os: i64) -> Result<String, String> {
-    crate::db::catalogue::stored_name(&ctx.db, crate::db::catalogue::Kind::Os, os)
+    let file = crate::db::catalogue::media_file(&ctx.db, Kind::Os, os)
         .await
         .map_err(|e| format!("database error: {e}"))?
-        .ok_or_else(|| "the OS image was deleted".to_string())
+        .ok_or_else(|| "the OS image was deleted".to_string())?;
+    Ok(if file.file_name.is_empty() {
+        file.stored_name
+    } else {
+        file.file_name
+    })
 }
 
 /// The signed media URL of OS image `os` for the BMC at `bmc`.
 fn sign(ctx: &Ctx, os: i64, file_name: &str, bmc: SocketAddr) -> Result<String, String> {
-    let _ = bmc;
-    Ok(format!("http://{}/media/os/{os}/0/unsigned/{file_name}", ctx.config.listen))
+    ctx.media
+        .url_for(Kind::Os, os, file_name, bmc)
+        .map_err(|e| e.to_string())
 }

@@ -99,8 +99,9 @@ pub async fn deploy(
 /// The base (`scheme://host:port`) of the callback URL: that of the media URLs the server's
 /// BMC gets.
 fn callback_base(ctx: &Ctx, node: &crate::db::nodes::Node) -> Result<String, DeployError> {
-    let _ = node;
-    Ok(format!("http://{}", ctx.config.listen))
+    ctx.media
+        .base_for(deploy::bmc_addr(&node.ip_address, node.port))
+        .map_err(|e| DeployError::Media(e.to_string()))
 }
 
 /// True when the viewer may see the deployment: its starter and superusers.
