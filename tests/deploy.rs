@@ -477,3 +477,97 @@ async fn restart_timeout_and_failure_sqlite() {
 async fn restart_timeout_and_failure_postgres() {
     restart_timeout_and_failure(common::Backend::Postgres).await;
 }
+
+/// Uploads a BIOS package of `version` (applies to every server); returns its id.
+async fn upload_bios(app: &common::TestApp, version: &str) -> i64 {
+    let form = Form::new()
+        .text("name", format!("BIOS {version}"))
+        .text("firmware_type", "BIOS")
+        .text("version", version.to_string())
+        .part(
+            "file",
+            Part::bytes(format!("VERSION={version}\n").into_bytes()).file_name("bios.bin"),
+        );
+    let resp = app
+        .client
+        .post(format!("{}/api/firmware/", app.base))
+        .bearer_auth(&app.token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let v: Value = resp.json().await.unwrap();
+    v["id"].as_i64().unwrap()
+}
+
+/// A pool's firmware baseline: writable (unknown ids refused), `compliance` in the detail and
+/// `/api/pool/{id}/compliance/` (400 without a baseline; compliant while empty).
+async fn pool_baseline(backend: common::Backend) {
+    let b = block(backend, 7);
+    let lab = start_lab(b, 1, &["--mockups", "public-rackmount1"]);
+    let app = common::spawn(backend).await;
+    let servers = register_lab(&app, &lab).await;
+    let (_, p) = app.post("/api/pool/", json!({"name": "Row", "group": 1})).await;
+    let pool = p["id"].as_i64().unwrap();
+    assert_eq!(p["firmware_baseline"], Value::Null, "{p}");
+    let (_, d) = app.get(&format!("/api/pool/{pool}/")).await;
+    assert_eq!(d["compliance"], Value::Null, "{d}");
+    let (s, e) = app.get(&format!("/api/pool/{pool}/compliance/")).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+    assert_eq!(e, json!({"detail": format!("Pool {pool} has no firmware baseline.")}));
+    let fw = upload_bios(&app, "9.9.9").await;
+    let (s, bl) = app
+        .post("/api/firmware_baseline/", json!({"name": "gen1", "firmware_binaries": [fw]}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{bl}");
+    let baseline = bl["id"].as_i64().unwrap();
+    let (s, e) = app
+        .patch(&format!("/api/pool/{pool}/"), json!({"firmware_baseline": 999}))
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+    assert_eq!(e, json!({"firmware_baseline": ["Invalid pk \"999\" - object does not exist."]}));
+    let (s, d) = app
+        .patch(&format!("/api/pool/{pool}/"), json!({"firmware_baseline": baseline}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{d}");
+    assert_eq!(d["firmware_baseline"], baseline, "{d}");
+    let (_, d) = app.get(&format!("/api/pool/{pool}/")).await;
+    assert_eq!(d["compliance"], "compliant", "an empty pool: {d}");
+    let (s, c) = app.get(&format!("/api/pool/{pool}/compliance/")).await;
+    assert_eq!(s, StatusCode::OK, "{c}");
+    assert_eq!(c["status"], "compliant", "{c}");
+    assert_eq!(c["baseline"], baseline, "{c}");
+    let (s, r) = app
+        .post(&format!("/api/pool/{pool}/assign_servers/"), json!({"servers": servers}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(r["compliance"], "non_compliant", "{r}");
+    let (_, c) = app.get(&format!("/api/pool/{pool}/compliance/")).await;
+    assert_eq!(c["status"], "non_compliant", "{c}");
+    assert_eq!(c["servers"][0]["server"], servers[0], "{c}");
+    assert_eq!(c["servers"][0]["status"], "non_compliant", "{c}");
+    // A pool created with a baseline; clearing it.
+    let (s, p2) = app
+        .post("/api/pool/", json!({"name": "Row2", "group": 1, "firmware_baseline": baseline}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{p2}");
+    assert_eq!(p2["firmware_baseline"], baseline, "{p2}");
+    let (s, d) = app
+        .patch(&format!("/api/pool/{pool}/"), json!({"firmware_baseline": null}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{d}");
+    assert_eq!(d["compliance"], Value::Null, "{d}");
+    app.finish().await;
+    assert_eq!(lab.open_sessions().await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pool_baseline_sqlite() {
+    pool_baseline(common::Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pool_baseline_postgres() {
+    pool_baseline(common::Backend::Postgres).await;
+}

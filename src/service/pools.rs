@@ -229,9 +229,17 @@ pub async fn write(
             };
             let name = w.name.unwrap_or_default();
             let description = w.description.unwrap_or_default();
-            pools::insert(&mut tx, &name, &description, group, parent)
+            let id = pools::insert(&mut tx, &name, &description, group, parent)
                 .await
-                .map_err(name_taken)?
+                .map_err(name_taken)?;
+            if w.firmware_baseline.is_some() {
+                let only = pools::PoolWrite {
+                    firmware_baseline: w.firmware_baseline,
+                    ..Default::default()
+                };
+                pools::update(&mut tx, id, &only).await?;
+            }
+            id
         }
         PoolTarget::Existing(pool) => {
             if let Some(Some(pid)) = w.parent {
