@@ -144,7 +144,10 @@ async fn wait_step(app: &common::TestApp, id: i64, step: &str) -> Value {
         if d["step"] == step || !(d["status"] == "queued" || d["status"] == "running") {
             return d;
         }
-        assert!(Instant::now() < deadline, "deployment {id} never reached {step}: {d}");
+        assert!(
+            Instant::now() < deadline,
+            "deployment {id} never reached {step}: {d}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -170,7 +173,8 @@ fn path_of(url: &str) -> String {
 
 /// POSTs the installer's callback (no token of a user).
 async fn call_back(app: &common::TestApp, url: &str, body: Value) -> (StatusCode, Value) {
-    app.call(Method::POST, &path_of(url), Some(body), None).await
+    app.call(Method::POST, &path_of(url), Some(body), None)
+        .await
 }
 
 /// Starts a deployment; returns the answer.
@@ -195,16 +199,25 @@ async fn deploys_each_mockup(backend: common::Backend) {
     let lab = start_lab(
         b,
         3,
-        &["--mockups", "public-rackmount1,public-tower,public-localstorage"],
+        &[
+            "--mockups",
+            "public-rackmount1,public-tower,public-localstorage",
+        ],
     );
     let app = common::spawn(backend).await;
     let servers = register_lab(&app, &lab).await;
     let os = upload_iso(&app).await;
     let (s, d) = app
-        .post(&format!("/api/server/{}/deploy/", servers[0]), json!({"os": 999}))
+        .post(
+            &format!("/api/server/{}/deploy/", servers[0]),
+            json!({"os": 999}),
+        )
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{d}");
-    assert_eq!(d, json!({"os": ["Invalid pk \"999\" - object does not exist."]}));
+    assert_eq!(
+        d,
+        json!({"os": ["Invalid pk \"999\" - object does not exist."]})
+    );
     let (s, d) = app
         .post(&format!("/api/server/{}/deploy/", servers[0]), json!({}))
         .await;
@@ -227,7 +240,10 @@ async fn deploys_each_mockup(backend: common::Backend) {
         assert!(url.contains("/media/callback/"), "{url}");
         // A second operation on the server is refused by the busy rule.
         let (s, e) = app
-            .post(&format!("/api/server/{}/deploy/", servers[i]), json!({"os": os}))
+            .post(
+                &format!("/api/server/{}/deploy/", servers[i]),
+                json!({"os": os}),
+            )
             .await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
         let busy = format!(
@@ -251,13 +267,21 @@ async fn deploys_each_mockup(backend: common::Backend) {
         assert_eq!(st["resets"].as_array().unwrap().len(), 1, "{st}");
         // The one-time override was consumed by that boot.
         let sys = st["systems"].as_object().unwrap().values().next().unwrap();
-        assert_eq!(sys["Boot"]["BootSourceOverrideEnabled"], "Disabled", "{sys}");
+        assert_eq!(
+            sys["Boot"]["BootSourceOverrideEnabled"], "Disabled",
+            "{sys}"
+        );
         // A wrong token.
         let mut wrong = url.trim_end_matches('/').to_string();
         wrong.replace_range(wrong.len() - 4.., "0000");
         let (s, _) = call_back(&app, &format!("{wrong}/"), json!({"status": "complete"})).await;
         assert_eq!(s, StatusCode::NOT_FOUND);
-        let (s, _) = call_back(&app, "http://x/media/callback/abc/", json!({"status": "complete"})).await;
+        let (s, _) = call_back(
+            &app,
+            "http://x/media/callback/abc/",
+            json!({"status": "complete"}),
+        )
+        .await;
         assert_eq!(s, StatusCode::NOT_FOUND);
         let (s, e) = call_back(&app, &url, json!({"status": "done"})).await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
@@ -288,10 +312,14 @@ async fn deploys_each_mockup(backend: common::Backend) {
     let (_, l) = app.get("/api/deployment/?status=running").await;
     assert_eq!(l["count"], 0, "{l}");
     let (_, token) = app.user("bob", &[1]).await;
-    let (s, l) = app.call(Method::GET, "/api/deployment/", None, Some(&token)).await;
+    let (s, l) = app
+        .call(Method::GET, "/api/deployment/", None, Some(&token))
+        .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(l["count"], 0, "{l}");
-    let (s, _) = app.call(Method::GET, "/api/deployment/1/", None, Some(&token)).await;
+    let (s, _) = app
+        .call(Method::GET, "/api/deployment/1/", None, Some(&token))
+        .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     app.finish().await;
     assert_eq!(lab.open_sessions().await, 0);
@@ -316,12 +344,19 @@ async fn locks_and_cancel(backend: common::Backend) {
     let servers = register_lab(&app, &lab).await;
     let (a, other) = (servers[0], servers[1]);
     let os = upload_iso(&app).await;
-    let (_, p) = app.post("/api/pool/", json!({"name": "Row", "group": 1})).await;
+    let (_, p) = app
+        .post("/api/pool/", json!({"name": "Row", "group": 1}))
+        .await;
     let pool = p["id"].as_i64().unwrap();
-    let (_, p2) = app.post("/api/pool/", json!({"name": "Other", "group": 1})).await;
+    let (_, p2) = app
+        .post("/api/pool/", json!({"name": "Other", "group": 1}))
+        .await;
     let pool2 = p2["id"].as_i64().unwrap();
     let (s, r) = app
-        .post(&format!("/api/pool/{pool}/assign_servers/"), json!({"servers": servers}))
+        .post(
+            &format!("/api/pool/{pool}/assign_servers/"),
+            json!({"servers": servers}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{r}");
     let started = deploy(&app, a, os).await;
@@ -330,11 +365,31 @@ async fn locks_and_cancel(backend: common::Backend) {
     wait_step(&app, id, "installing").await;
     let locked = json!({"detail": format!("Server {a} is locked by deployment {id}.")});
     let refusals: Vec<(Method, String, Value)> = vec![
-        (Method::POST, "/api/server/remove_from_pool/".into(), json!({"servers": [other, a]})),
-        (Method::PATCH, format!("/api/server/{a}/"), json!({"resource_pool": null})),
-        (Method::PATCH, format!("/api/server/{a}/"), json!({"resource_pool": pool2})),
-        (Method::PUT, format!("/api/server/{a}/"), json!({"name": "x", "resource_pool": pool2})),
-        (Method::POST, format!("/api/pool/{pool2}/assign_servers/"), json!({"servers": [other, a]})),
+        (
+            Method::POST,
+            "/api/server/remove_from_pool/".into(),
+            json!({"servers": [other, a]}),
+        ),
+        (
+            Method::PATCH,
+            format!("/api/server/{a}/"),
+            json!({"resource_pool": null}),
+        ),
+        (
+            Method::PATCH,
+            format!("/api/server/{a}/"),
+            json!({"resource_pool": pool2}),
+        ),
+        (
+            Method::PUT,
+            format!("/api/server/{a}/"),
+            json!({"name": "x", "resource_pool": pool2}),
+        ),
+        (
+            Method::POST,
+            format!("/api/pool/{pool2}/assign_servers/"),
+            json!({"servers": [other, a]}),
+        ),
         (Method::DELETE, format!("/api/server/{a}/"), Value::Null),
         (Method::DELETE, format!("/api/pool/{pool}/"), Value::Null),
     ];
@@ -352,20 +407,35 @@ async fn locks_and_cancel(backend: common::Backend) {
     let (s, _) = app.get(&format!("/api/pool/{pool}/")).await;
     assert_eq!(s, StatusCode::OK);
     // Renaming stays allowed, and so does a PUT repeating the pool.
-    let (s, r) = app.patch(&format!("/api/server/{a}/"), json!({"name": "renamed"})).await;
+    let (s, r) = app
+        .patch(&format!("/api/server/{a}/"), json!({"name": "renamed"}))
+        .await;
     assert_eq!(s, StatusCode::OK, "{r}");
     // A power action is refused by the busy rule.
     let (s, e) = app
         .post(&format!("/api/server/{a}/power/"), json!({"action": "On"}))
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
-    assert!(e["detail"].as_str().unwrap().contains("(deployment) is running"), "{e}");
+    assert!(
+        e["detail"]
+            .as_str()
+            .unwrap()
+            .contains("(deployment) is running"),
+        "{e}"
+    );
     // Cancel: another user gets 404; the starter (admin) cancels, the media is ejected.
     let (s, _) = app
-        .call(Method::POST, &format!("/api/deployment/{id}/cancel/"), None, Some(&bob))
+        .call(
+            Method::POST,
+            &format!("/api/deployment/{id}/cancel/"),
+            None,
+            Some(&bob),
+        )
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
-    let (s, d) = app.post(&format!("/api/deployment/{id}/cancel/"), json!({})).await;
+    let (s, d) = app
+        .post(&format!("/api/deployment/{id}/cancel/"), json!({}))
+        .await;
     assert_eq!(s, StatusCode::OK, "{d}");
     assert_eq!(d["status"], "cancelled", "{d}");
     assert_eq!(d["step"], "installing", "{d}");
@@ -373,7 +443,9 @@ async fn locks_and_cancel(backend: common::Backend) {
     assert_eq!(vm(&st, MANAGER_CD)["Inserted"], false, "{st}");
     let j = wait_job(&app, started["job"].as_i64().unwrap()).await;
     assert_eq!(j["status"], "cancelled", "{j}");
-    let (s, e) = app.post(&format!("/api/deployment/{id}/cancel/"), json!({})).await;
+    let (s, e) = app
+        .post(&format!("/api/deployment/{id}/cancel/"), json!({}))
+        .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
     // Unlocked: the pool change goes through.
     let (s, r) = app
@@ -422,8 +494,11 @@ async fn restart_timeout_and_failure(backend: common::Backend) {
     let st = lab_state(lab.slot(0)).await.unwrap();
     assert_eq!(st["resets"].as_array().unwrap().len(), 1, "one reset: {st}");
     assert_eq!(st["boots"].as_array().unwrap().len(), 1, "one boot: {st}");
-    assert_eq!(st["requests"]["POST"].as_i64().unwrap() - st["requests"]["DELETE"].as_i64().unwrap(), 2,
-        "inserts and resets were not repeated (logins match logouts): {st}");
+    assert_eq!(
+        st["requests"]["POST"].as_i64().unwrap() - st["requests"]["DELETE"].as_i64().unwrap(),
+        2,
+        "inserts and resets were not repeated (logins match logouts): {st}"
+    );
     let (s, d) = call_back(&app, &url, json!({"status": "complete"})).await;
     assert_eq!(s, StatusCode::OK, "{d}");
     assert_eq!(d["status"], "complete");
@@ -458,10 +533,15 @@ async fn restart_timeout_and_failure(backend: common::Backend) {
     let started = deploy(&app, servers[2], os).await;
     let j = wait_job(&app, started["job"].as_i64().unwrap()).await;
     assert_eq!(j["status"], "failed", "{j}");
-    let (_, d) = app.get(&format!("/api/deployment/{}/", started["id"])).await;
+    let (_, d) = app
+        .get(&format!("/api/deployment/{}/", started["id"]))
+        .await;
     assert_eq!(d["status"], "failed", "{d}");
     assert_eq!(d["step"], "installing", "{d}");
-    assert!(d["error"].as_str().unwrap().contains("MOJO_DEPLOY_TIMEOUT"), "{d}");
+    assert!(
+        d["error"].as_str().unwrap().contains("MOJO_DEPLOY_TIMEOUT"),
+        "{d}"
+    );
     let st = lab_state(lab.slot(2)).await.unwrap();
     assert_eq!(vm(&st, SYSTEM_CD)["Inserted"], false, "{st}");
     app.finish().await;
@@ -508,27 +588,44 @@ async fn pool_baseline(backend: common::Backend) {
     let lab = start_lab(b, 1, &["--mockups", "public-rackmount1"]);
     let app = common::spawn(backend).await;
     let servers = register_lab(&app, &lab).await;
-    let (_, p) = app.post("/api/pool/", json!({"name": "Row", "group": 1})).await;
+    let (_, p) = app
+        .post("/api/pool/", json!({"name": "Row", "group": 1}))
+        .await;
     let pool = p["id"].as_i64().unwrap();
     assert_eq!(p["firmware_baseline"], Value::Null, "{p}");
     let (_, d) = app.get(&format!("/api/pool/{pool}/")).await;
     assert_eq!(d["compliance"], Value::Null, "{d}");
     let (s, e) = app.get(&format!("/api/pool/{pool}/compliance/")).await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
-    assert_eq!(e, json!({"detail": format!("Pool {pool} has no firmware baseline.")}));
+    assert_eq!(
+        e,
+        json!({"detail": format!("Pool {pool} has no firmware baseline.")})
+    );
     let fw = upload_bios(&app, "9.9.9").await;
     let (s, bl) = app
-        .post("/api/firmware_baseline/", json!({"name": "gen1", "firmware_binaries": [fw]}))
+        .post(
+            "/api/firmware_baseline/",
+            json!({"name": "gen1", "firmware_binaries": [fw]}),
+        )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{bl}");
     let baseline = bl["id"].as_i64().unwrap();
     let (s, e) = app
-        .patch(&format!("/api/pool/{pool}/"), json!({"firmware_baseline": 999}))
+        .patch(
+            &format!("/api/pool/{pool}/"),
+            json!({"firmware_baseline": 999}),
+        )
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
-    assert_eq!(e, json!({"firmware_baseline": ["Invalid pk \"999\" - object does not exist."]}));
+    assert_eq!(
+        e,
+        json!({"firmware_baseline": ["Invalid pk \"999\" - object does not exist."]})
+    );
     let (s, d) = app
-        .patch(&format!("/api/pool/{pool}/"), json!({"firmware_baseline": baseline}))
+        .patch(
+            &format!("/api/pool/{pool}/"),
+            json!({"firmware_baseline": baseline}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{d}");
     assert_eq!(d["firmware_baseline"], baseline, "{d}");
@@ -539,7 +636,10 @@ async fn pool_baseline(backend: common::Backend) {
     assert_eq!(c["status"], "compliant", "{c}");
     assert_eq!(c["baseline"], baseline, "{c}");
     let (s, r) = app
-        .post(&format!("/api/pool/{pool}/assign_servers/"), json!({"servers": servers}))
+        .post(
+            &format!("/api/pool/{pool}/assign_servers/"),
+            json!({"servers": servers}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{r}");
     assert_eq!(r["compliance"], "non_compliant", "{r}");
@@ -549,12 +649,18 @@ async fn pool_baseline(backend: common::Backend) {
     assert_eq!(c["servers"][0]["status"], "non_compliant", "{c}");
     // A pool created with a baseline; clearing it.
     let (s, p2) = app
-        .post("/api/pool/", json!({"name": "Row2", "group": 1, "firmware_baseline": baseline}))
+        .post(
+            "/api/pool/",
+            json!({"name": "Row2", "group": 1, "firmware_baseline": baseline}),
+        )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{p2}");
     assert_eq!(p2["firmware_baseline"], baseline, "{p2}");
     let (s, d) = app
-        .patch(&format!("/api/pool/{pool}/"), json!({"firmware_baseline": null}))
+        .patch(
+            &format!("/api/pool/{pool}/"),
+            json!({"firmware_baseline": null}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{d}");
     assert_eq!(d["compliance"], Value::Null, "{d}");

@@ -353,7 +353,11 @@ pub async fn existing_firmware(mut ex: impl Exec, ids: &[i64]) -> DbResult<Vec<i
     }
     let mut sql = Sql::new("SELECT id FROM firmware_images WHERE id IN ");
     in_list(&mut sql, ids);
-    ex.fetch_all(&sql).await?.iter().map(|r| r.int("id")).collect()
+    ex.fetch_all(&sql)
+        .await?
+        .iter()
+        .map(|r| r.int("id"))
+        .collect()
 }
 
 /// True when server `id` exists and is visible to a member of `groups` (None: a superuser).

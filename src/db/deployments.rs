@@ -187,15 +187,11 @@ pub async fn end(mut e: impl Exec, id: i64, status: &str, error: Option<&str>) -
              WHERE id = $4 AND status IN {ACTIVE}"
         )
     };
-    Ok(e.execute(
-        &Sql::new(sql)
-            .arg(status)
-            .arg(error)
-            .arg(now())
-            .arg(id),
+    Ok(
+        e.execute(&Sql::new(sql).arg(status).arg(error).arg(now()).arg(id))
+            .await?
+            == 1,
     )
-    .await?
-        == 1)
 }
 
 /// The first of `ids` (in their order) that an active deployment locks, with that deployment.

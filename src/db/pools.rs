@@ -26,7 +26,8 @@ pub struct Pool {
 }
 
 /// Columns selected for [`Pool::from_row`] (table alias `p`).
-pub const POOL_COLUMNS: &str = "p.id, p.name, p.description, p.group_id, p.parent_id, p.firmware_baseline_id, \
+pub const POOL_COLUMNS: &str =
+    "p.id, p.name, p.description, p.group_id, p.parent_id, p.firmware_baseline_id, \
      (SELECT COUNT(*) FROM servers cs WHERE cs.resource_pool_id = p.id) AS servers_count, \
      (SELECT COUNT(*) FROM switches cw WHERE cw.resource_pool_id = p.id) AS switches_count";
 

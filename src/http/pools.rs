@@ -213,7 +213,9 @@ const CREATE_FIELDS: &[Field] = &[
     DESCRIPTION,
     Field::new("group", Kind::Pk).optional(),
     Field::new("parent", Kind::Pk).optional().nullable(),
-    Field::new("firmware_baseline", Kind::Pk).optional().nullable(),
+    Field::new("firmware_baseline", Kind::Pk)
+        .optional()
+        .nullable(),
 ];
 
 /// PUT and `create_sub_pool`: `parent` is read-only there.
@@ -221,7 +223,9 @@ const PUT_FIELDS: &[Field] = &[
     Field::text("name", 255),
     DESCRIPTION,
     Field::new("group", Kind::Pk).optional(),
-    Field::new("firmware_baseline", Kind::Pk).optional().nullable(),
+    Field::new("firmware_baseline", Kind::Pk)
+        .optional()
+        .nullable(),
 ];
 
 /// Routes of this resource.
@@ -410,7 +414,9 @@ async fn write(
     if group.is_none() && group_needed && !v.has("group") {
         errors.add("group", "This field is required.");
     }
-    let firmware_baseline = v.has("firmware_baseline").then(|| v.int("firmware_baseline"));
+    let firmware_baseline = v
+        .has("firmware_baseline")
+        .then(|| v.int("firmware_baseline"));
     if let Some(Some(b)) = firmware_baseline {
         if crate::db::baselines::get(&state.db, b).await?.is_none() {
             errors.add("firmware_baseline", invalid_pk(b));

@@ -185,10 +185,9 @@ async fn deploy_server(ctx: &Ctx, jc: &JobContext, d: &Deployment, w: ServerWork
 
 /// The steps up to the reset, from the one an earlier attempt recorded.
 async fn boot(ctx: &Ctx, d: &Deployment, w: &ServerWork) -> Result<Booted, BmcError> {
-    let os = d.os.ok_or_else(|| BmcError::Access("the OS image was deleted".into()))?;
-    let image = os_image(ctx, os)
-        .await
-        .map_err(BmcError::Access)?;
+    let os =
+        d.os.ok_or_else(|| BmcError::Access("the OS image was deleted".into()))?;
+    let image = os_image(ctx, os).await.map_err(BmcError::Access)?;
     let (at, sent) = saved_step(&w.saved);
     let at = at.to_string();
     let limit = ctx.config.power_timeout;
@@ -300,7 +299,8 @@ async fn wait_for_callback(
                     "complete" => ServerOutcome::Succeeded("installed".into()),
                     "cancelled" => ServerOutcome::Failed("the deployment was cancelled".into()),
                     _ => ServerOutcome::Failed(
-                        now.error.unwrap_or_else(|| "the installer reported failure".into()),
+                        now.error
+                            .unwrap_or_else(|| "the installer reported failure".into()),
                     ),
                 };
             }

@@ -18,8 +18,8 @@ mod power;
 mod probe;
 mod session;
 mod tls;
-mod virtual_media;
 mod update;
+mod virtual_media;
 
 pub use action::Reply;
 pub use client::{BmcClient, BmcClientConfig, DEFAULT_REQUEST_TIMEOUT, RESOURCE_CAP};
@@ -37,9 +37,9 @@ pub use probe::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_PROBE_TIMEOUT, SERVICE_ROOT_CAP,
 };
 pub use session::Session;
-pub use virtual_media::{boot_once_from_cd, cd_slot, eject, find_cd, insert, read_slot, CdSlot};
 pub use tls::{cert_sha256, normalize_fingerprint, CaBundle};
 pub use update::{
     firmware_target, multipart_push, simple_update, task_progress, update_service, TaskProgress,
     UpdateService, TASK_POLL,
 };
+pub use virtual_media::{boot_once_from_cd, cd_slot, eject, find_cd, insert, read_slot, CdSlot};

@@ -63,7 +63,10 @@ pub fn cd_slot(path: &str, doc: &Value) -> CdSlot {
     };
     CdSlot {
         path: path.to_string(),
-        inserted: doc.get("Inserted").and_then(Value::as_bool).unwrap_or(false),
+        inserted: doc
+            .get("Inserted")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
         image: doc
             .get("Image")
             .and_then(Value::as_str)
@@ -181,10 +184,17 @@ pub async fn boot_once_from_cd(
     {
         Ok(_) => Ok(()),
         // The ETag went stale between the read and the PATCH: read it again once.
-        Err(RedfishError::Refused { status: 412, .. } | RedfishError::Status { status: 412, .. }) => {
+        Err(
+            RedfishError::Refused { status: 412, .. } | RedfishError::Status { status: 412, .. },
+        ) => {
             let again = session.get_with_etag(&system.path).await?;
             session
-                .send_json_if(Method::PATCH, &system.path, Some(&body), again.etag.as_deref())
+                .send_json_if(
+                    Method::PATCH,
+                    &system.path,
+                    Some(&body),
+                    again.etag.as_deref(),
+                )
                 .await
                 .map(|_| ())
         }

@@ -82,7 +82,14 @@ pub async fn deploy(
     let base = callback_base(ctx, &target.node)?;
     let token = hex::encode(rand::random::<[u8; 32]>());
     let mut tx = ctx.db.begin().await?;
-    let job = lc::queue_in(&mut tx, viewer, deploy::KIND, &[server], &deploy::params(os)).await?;
+    let job = lc::queue_in(
+        &mut tx,
+        viewer,
+        deploy::KIND,
+        &[server],
+        &deploy::params(os),
+    )
+    .await?;
     let id = deployments::insert(&mut tx, server, os, job, &hash(&token), viewer.id).await?;
     let deployment = deployments::get(&mut tx, id)
         .await?
