@@ -171,6 +171,9 @@ async fn deploy_server(ctx: &Ctx, jc: &JobContext, d: &Deployment, w: ServerWork
     } else {
         match boot(ctx, d, &w).await {
             Ok(Booted::Installing(t)) => t,
+            Ok(Booted::Stopped) if jc.cancel.is_cancelled() => {
+                return futures::future::pending().await
+            }
             Ok(Booted::Stopped) => return ServerOutcome::Failed("the deployment stopped".into()),
             Err(e) => {
                 let message = e.to_string();
@@ -317,7 +320,9 @@ async fn wait_for_callback(
             return fleet::failed(jc, d.server.unwrap_or(0), message);
         }
         tokio::select! {
-            _ = jc.cancel.cancelled() => return ServerOutcome::Failed("the job stopped".into()),
+            // Stopped (cancelled, taken over, or the process stops): nothing is written; the
+            // runner sees the token and leaves the job as it is (a restart resumes waiting).
+            _ = jc.cancel.cancelled() => return futures::future::pending().await,
             _ = tokio::time::sleep(WAIT_POLL) => {}
         }
     }
