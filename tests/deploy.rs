@@ -522,6 +522,19 @@ async fn restart_timeout_and_failure(backend: common::Backend) {
     let j = wait_job(&app, started["job"].as_i64().unwrap()).await;
     assert_eq!(j["status"], "failed", "{j}");
     assert_eq!(j["error"], "no disk found", "{j}");
+    // Cancelling the deployment's job cancels the deployment and ejects too.
+    let started = deploy(&app, servers[1], os).await;
+    let id = started["id"].as_i64().unwrap();
+    wait_step(&app, id, "installing").await;
+    let (s, j) = app
+        .post(&format!("/api/job/{}/cancel/", started["job"]), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{j}");
+    assert_eq!(j["status"], "cancelled", "{j}");
+    let (_, d) = app.get(&format!("/api/deployment/{id}/")).await;
+    assert_eq!(d["status"], "cancelled", "{d}");
+    let st = lab_state(lab.slot(1)).await.unwrap();
+    assert_eq!(vm(&st, SYSTEM_CD)["Inserted"], false, "{st}");
     app.finish().await;
     // The timeout.
     let app = common::TestApp::builder(backend)

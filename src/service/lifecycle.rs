@@ -164,6 +164,12 @@ pub async fn cancel(ctx: &Ctx, viewer: &Viewer<'_>, id: i64) -> Result<Job, Canc
     }
     tx.commit().await?;
     tracing::info!(job = id, user = %viewer.username, "job cancelled");
+    if job.kind == crate::lifecycle::deploy::KIND {
+        // The deployment ended cancelled with its job: its media comes out too.
+        if let Some(d) = crate::db::deployments::by_job(&ctx.db, id).await? {
+            crate::lifecycle::deploy::eject_quietly(ctx, &d).await;
+        }
+    }
     jobs::get(&ctx.db, id)
         .await?
         .ok_or(CancelError::NotFound(id))
