@@ -46,6 +46,7 @@ pub fn job_kinds() -> Registry {
         .register(discovery::scan::ScanJob::default())
         .register(lifecycle::power::PowerJob)
         .register(lifecycle::inventory::InventoryJob)
+        .register(lifecycle::deploy::DeployJob)
         .register(lifecycle::firmware::FirmwareJob)
 }
 

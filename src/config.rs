@@ -333,6 +333,9 @@ pub struct Config {
     /// Deadline of a power action on one server (reset sent, `PowerState` settled).
     #[arg(long, env = "MOJO_POWER_TIMEOUT", default_value = "300s", value_parser = parse_duration, global = true)]
     pub power_timeout: Duration,
+    /// How long an OS deployment waits for its installer's callback before it fails.
+    #[arg(long, env = "MOJO_DEPLOY_TIMEOUT", default_value = "4h", value_parser = parse_duration, global = true)]
+    pub deploy_timeout: Duration,
     /// Seconds between rounds of the power poll that keeps `power_state` current (0 = off).
     #[arg(
         long,

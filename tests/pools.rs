@@ -341,7 +341,7 @@ both!(guide_pool_management, |app: common::TestApp| async move {
     assert_eq!(
         b,
         json!({"id": 1, "name": "Production Servers", "description": "Production environment servers", "group": 1,
-               "parent": null, "sub_pools": [], "servers_count": 0, "switches_count": 0})
+               "parent": null, "sub_pools": [], "servers_count": 0, "switches_count": 0, "firmware_baseline": null})
     );
     let (s, b) = app.get("/api/pool/").await;
     assert_eq!(s, StatusCode::OK);

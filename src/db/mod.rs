@@ -18,6 +18,7 @@ pub mod auth_profiles;
 pub mod baselines;
 pub mod bmc_sessions;
 pub mod catalogue;
+pub mod deployments;
 mod dialect;
 mod error;
 pub mod groups;

@@ -21,10 +21,13 @@ pub struct Pool {
     pub servers_count: i64,
     /// Switches directly in this pool.
     pub switches_count: i64,
+    /// The pool's firmware baseline.
+    pub firmware_baseline: Option<i64>,
 }
 
 /// Columns selected for [`Pool::from_row`] (table alias `p`).
-pub const POOL_COLUMNS: &str = "p.id, p.name, p.description, p.group_id, p.parent_id, \
+pub const POOL_COLUMNS: &str =
+    "p.id, p.name, p.description, p.group_id, p.parent_id, p.firmware_baseline_id, \
      (SELECT COUNT(*) FROM servers cs WHERE cs.resource_pool_id = p.id) AS servers_count, \
      (SELECT COUNT(*) FROM switches cw WHERE cw.resource_pool_id = p.id) AS switches_count";
 
@@ -40,6 +43,7 @@ impl Pool {
             sub_pools: Vec::new(),
             servers_count: r.int("servers_count")?,
             switches_count: r.int("switches_count")?,
+            firmware_baseline: r.opt_int("firmware_baseline_id")?,
         })
     }
 }
@@ -169,6 +173,8 @@ pub struct PoolWrite {
     pub group: Option<i64>,
     /// New parent (Some(None): top level).
     pub parent: Option<Option<i64>>,
+    /// New firmware baseline (Some(None): none).
+    pub firmware_baseline: Option<Option<i64>>,
 }
 
 /// Changes a pool.
@@ -179,6 +185,7 @@ pub async fn update(tx: impl Exec, id: i64, w: &PoolWrite) -> DbResult<()> {
         ("description", w.description.as_deref().map(Val::from)),
         ("group_id", w.group.map(Val::from)),
         ("parent_id", w.parent.map(Val::from)),
+        ("firmware_baseline_id", w.firmware_baseline.map(Val::from)),
     ];
     update_columns(tx, "pools", id, cols.into_iter()).await?;
     Ok(())

@@ -114,21 +114,19 @@ pub async fn get(mut db: impl Exec, id: i64) -> DbResult<Option<Server>> {
         .transpose()
 }
 
-/// The one place that answers "is this server in an active deployment?". Returns the first
-/// locked server among `ids`. Deployments do not exist yet, so nothing is locked: this is the
-/// hook the deployment work fills in (the rules that call it are those of resources.md).
-pub async fn first_locked(_db: impl Exec, _ids: &[i64]) -> DbResult<Option<i64>> {
-    Ok(None)
+/// The first of `ids` (in their order) locked by an active deployment: (server, deployment).
+pub async fn first_locked(db: impl Exec, ids: &[i64]) -> DbResult<Option<(i64, i64)>> {
+    super::deployments::first_locked(db, ids).await
 }
 
 /// [`first_locked`] for the servers of a pool, without listing them first.
-pub async fn first_locked_in_pool(_db: impl Exec, _pool: i64) -> DbResult<Option<i64>> {
-    Ok(None)
+pub async fn first_locked_in_pool(db: impl Exec, pool: i64) -> DbResult<Option<(i64, i64)>> {
+    super::deployments::first_locked_in_pool(db, pool).await
 }
 
-/// The 400 text for a server locked by a deployment.
-pub fn locked_message(id: i64) -> String {
-    format!("Server {id} is in an active deployment.")
+/// The 400 text for a server locked by a deployment: `Server 7 is locked by deployment 12.`
+pub fn locked_message(server: i64, deployment: i64) -> String {
+    format!("Server {server} is locked by deployment {deployment}.")
 }
 
 /// Which of the servers `ids` a member of `groups` sees (None: a superuser, every existing one).

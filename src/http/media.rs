@@ -34,6 +34,12 @@ pub fn routes(state: AppState) -> Router {
             "/media/{kind}/{id}/{expires}/{signature}/{name}",
             get(signed_media),
         )
+        // The installer's callback is on the media base too (the plain-HTTP media listener
+        // serves it as well).
+        .route(
+            "/media/callback/{token}/",
+            axum::routing::post(super::deployments::callback),
+        )
         .with_state(state)
 }
 

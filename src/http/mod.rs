@@ -7,6 +7,7 @@ pub mod auth_profiles;
 pub mod baselines;
 pub mod catalogue;
 pub mod conn;
+pub mod deployments;
 pub mod error;
 pub mod extract;
 pub mod firmware_updates;
@@ -105,6 +106,7 @@ pub fn api() -> Api {
         .merge(catalogue::routes())
         .merge(audit::routes())
         .merge(lifecycle::routes())
+        .merge(deployments::routes())
         .merge(baselines::routes())
         .merge(firmware_updates::routes())
 }

@@ -69,6 +69,8 @@ pub struct PoolOut {
     /// Switches directly in the pool.
     #[schema(read_only)]
     pub switches_count: i64,
+    /// The pool's firmware baseline (null: none).
+    pub firmware_baseline: Option<i64>,
 }
 
 impl From<Pool> for PoolOut {
@@ -86,6 +88,7 @@ impl From<Pool> for PoolOut {
                 .collect(),
             servers_count: p.servers_count,
             switches_count: p.switches_count,
+            firmware_baseline: p.firmware_baseline,
         }
     }
 }
@@ -120,6 +123,12 @@ pub struct PoolDetail {
     /// The switches of the pool.
     #[schema(read_only)]
     pub switches: Vec<PoolSwitch>,
+    /// The pool's firmware baseline (null: none).
+    pub firmware_baseline: Option<i64>,
+    /// `compliant` | `non_compliant` against the baseline (servers of sub-pools included);
+    /// null without a baseline.
+    #[schema(read_only)]
+    pub compliance: Option<String>,
 }
 
 /// Body of a pool create or update.
@@ -133,6 +142,8 @@ pub struct PoolRequest {
     pub group: Option<i64>,
     /// Parent pool (create and PATCH only; PATCH moves the pool).
     pub parent: Option<i64>,
+    /// The pool's firmware baseline (null: none).
+    pub firmware_baseline: Option<i64>,
 }
 
 /// Body of `create_sub_pool`.
@@ -202,6 +213,9 @@ const CREATE_FIELDS: &[Field] = &[
     DESCRIPTION,
     Field::new("group", Kind::Pk).optional(),
     Field::new("parent", Kind::Pk).optional().nullable(),
+    Field::new("firmware_baseline", Kind::Pk)
+        .optional()
+        .nullable(),
 ];
 
 /// PUT and `create_sub_pool`: `parent` is read-only there.
@@ -209,6 +223,9 @@ const PUT_FIELDS: &[Field] = &[
     Field::text("name", 255),
     DESCRIPTION,
     Field::new("group", Kind::Pk).optional(),
+    Field::new("firmware_baseline", Kind::Pk)
+        .optional()
+        .nullable(),
 ];
 
 /// Routes of this resource.
@@ -255,6 +272,15 @@ pub fn routes() -> Api {
                 .created::<PoolOut>()],
         )
         .route(
+            "/api/pool/{id}/compliance/",
+            get(pool_compliance),
+            [Op::get(
+                "pool_compliance_retrieve",
+                "Compliance of the pool's servers (sub-pools included) with its firmware baseline",
+            )
+            .ok::<super::baselines::FirmwareBaselineCompliance>()],
+        )
+        .route(
             "/api/pool/{id}/assign_servers/",
             post(assign_servers),
             [Op::post(
@@ -293,8 +319,18 @@ async fn detail(state: &AppState, id: i64) -> ApiResult<PoolDetail> {
 async fn detail_of(state: &AppState, p: Pool) -> ApiResult<PoolDetail> {
     let servers = pools::servers_of(&state.db, p.id).await?;
     let switches = pools::switches_of(&state.db, p.id).await?;
+    let compliance = service::baselines::pool_status(&state.ctx, p.id, p.firmware_baseline)
+        .await
+        .map_err(|e| match e {
+            service::baselines::BaselineError::Db(e) => ApiError::from(e),
+            // The baseline vanished between the reads.
+            _ => ApiError::NoMatch("Pool"),
+        })?
+        .map(str::to_string);
     let o = PoolOut::from(p);
     Ok(PoolDetail {
+        firmware_baseline: o.firmware_baseline,
+        compliance,
         id: o.id,
         name: o.name,
         description: o.description,
@@ -378,12 +414,21 @@ async fn write(
     if group.is_none() && group_needed && !v.has("group") {
         errors.add("group", "This field is required.");
     }
+    let firmware_baseline = v
+        .has("firmware_baseline")
+        .then(|| v.int("firmware_baseline"));
+    if let Some(Some(b)) = firmware_baseline {
+        if crate::db::baselines::get(&state.db, b).await?.is_none() {
+            errors.add("firmware_baseline", invalid_pk(b));
+        }
+    }
     errors.check()?;
     let w = PoolWrite {
         name: v.str("name"),
         description: v.str("description"),
         group,
         parent,
+        firmware_baseline,
     };
     service::pools::write(&state.db, &user.viewer(), target, w)
         .await
@@ -487,11 +532,14 @@ async fn delete_pool(
 ) -> ApiResult<StatusCode> {
     let pool = visible_pool(&state, &user, ids.first()).await?;
     let mut tx = state.db.begin().await?;
+    // The deployment lock comes before every other rule.
+    if let Some((server, deployment)) = servers::first_locked_in_pool(&mut tx, pool.id).await? {
+        return Err(ApiError::bad_request(servers::locked_message(
+            server, deployment,
+        )));
+    }
     if pools::sub_pool_count(&mut tx, pool.id).await? > 0 {
         return Err(has_sub_pools(pool.id));
-    }
-    if let Some(locked) = servers::first_locked_in_pool(&state.db, pool.id).await? {
-        return Err(ApiError::bad_request(servers::locked_message(locked)));
     }
     match pools::delete(&mut tx, pool.id).await {
         Ok(_) => {}
@@ -527,6 +575,7 @@ async fn assign(
     match service::pools::assign(&state.db, &user.viewer(), pool.id, kind, &requested).await {
         Ok(_) => Ok(Json(detail(&state, pool.id).await?)),
         Err(AssignError::InvalidPk(r)) => Err(ApiError::field(kind.field(), invalid_pk(r))),
+        Err(e @ AssignError::Locked(..)) => Err(ApiError::bad_request(e.to_string())),
         Err(AssignError::Conflicts(msgs)) => {
             let mut m = Map::new();
             m.insert(kind.field().to_string(), json!(msgs));
@@ -552,4 +601,19 @@ async fn assign_switches(
     body: Fields,
 ) -> ApiResult<Json<PoolDetail>> {
     assign(state, user, ids.first(), body, Members::Switches).await
+}
+
+async fn pool_compliance(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ids: Ids,
+) -> ApiResult<Json<super::baselines::FirmwareBaselineCompliance>> {
+    use service::baselines::PoolComplianceError as E;
+    match service::baselines::pool_compliance(&state.ctx, user.viewer(), ids.first()).await {
+        Ok(report) => Ok(Json(super::baselines::render_report(report))),
+        Err(E::NoPool(_)) => Err(ApiError::NoMatch("Pool")),
+        Err(e @ E::NoBaseline(_)) => Err(ApiError::bad_request(e.to_string())),
+        Err(E::Baseline(service::baselines::BaselineError::Db(e)) | E::Db(e)) => Err(e.into()),
+        Err(E::Baseline(_)) => Err(ApiError::NoMatch("Pool")),
+    }
 }

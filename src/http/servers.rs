@@ -300,7 +300,7 @@ async fn get_server(
 fn refused(e: ChangeError) -> ApiError {
     match e {
         ChangeError::InvalidPk(id) => ApiError::field("servers", invalid_pk(id)),
-        ChangeError::Locked(id) => ApiError::bad_request(servers::locked_message(id)),
+        e @ ChangeError::Locked(..) => ApiError::bad_request(e.to_string()),
         ChangeError::Db(e) => e.into(),
     }
 }
@@ -316,11 +316,18 @@ async fn update(
     let server = visible_server(&state, &user, id).await?;
     let mut errors = Errors::default();
     let v = validate_into(&body, SERVER_FIELDS, mode, &mut errors)?;
+    // Only a change of pool counts (a PUT repeating the current pool is none).
     let pool = if v.has("resource_pool") {
-        Some(v.int("resource_pool"))
+        Some(v.int("resource_pool")).filter(|p| *p != server.resource_pool)
     } else {
         None
     };
+    if pool.is_some() {
+        // The deployment lock comes before every other rule.
+        service::servers::refuse_locked(&state.db, &[server.id])
+            .await
+            .map_err(refused)?;
+    }
     if let Some(Some(p)) = pool {
         if !can_see_pool(&state.db, &user, p).await? {
             errors.add("resource_pool", invalid_pk(p));

@@ -12,6 +12,7 @@
 //! are in `redfish/`, their SQL in `db/`.
 
 pub mod bmc;
+pub mod deploy;
 pub mod firmware;
 pub mod fleet;
 pub mod inventory;

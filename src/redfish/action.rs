@@ -14,6 +14,8 @@ pub struct Reply {
     pub status: u16,
     /// The `Location` header (a task monitor, a created resource).
     pub location: Option<String>,
+    /// The `ETag` header.
+    pub etag: Option<String>,
     /// The body as JSON (`Null` when empty or not JSON).
     pub body: Value,
 }
@@ -53,11 +55,30 @@ impl Session {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Reply, RedfishError> {
+        self.send_json_if(method, path, body, None).await
+    }
+
+    /// [`Session::send_json`] with an optional `If-Match` (the resource's ETag).
+    pub async fn send_json_if(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        if_match: Option<&str>,
+    ) -> Result<Reply, RedfishError> {
         let url = self.client().resolve(path)?;
-        let response = self
-            .client()
-            .send(method.clone(), &url, self.auth(), body)
-            .await?;
+        let response = match if_match {
+            Some(tag) => {
+                self.client()
+                    .send_if_match(method.clone(), &url, self.auth(), body, tag)
+                    .await?
+            }
+            None => {
+                self.client()
+                    .send(method.clone(), &url, self.auth(), body)
+                    .await?
+            }
+        };
         let parsed: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
         let status = response.status.as_u16();
         if !response.status.is_success() {
@@ -78,8 +99,14 @@ impl Session {
         Ok(Reply {
             status,
             location: response.header("location").map(str::to_string),
+            etag: response.header("etag").map(str::to_string),
             body: parsed,
         })
+    }
+
+    /// GET of a resource with its `ETag` header (for a conditional change afterwards).
+    pub async fn get_with_etag(&self, path: &str) -> Result<Reply, RedfishError> {
+        self.send_json(Method::GET, path, None).await
     }
 
     /// POST of a JSON body (an action).

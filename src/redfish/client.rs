@@ -328,7 +328,20 @@ impl BmcClient {
         auth: Auth<'_>,
         json: Option<&Value>,
     ) -> Result<BmcResponse, RedfishError> {
-        self.send_inner(method, url, auth, json, false).await
+        self.send_inner(method, url, auth, json, false, None).await
+    }
+
+    /// Like `send`, with an `If-Match` header (a conditional PATCH).
+    pub(crate) async fn send_if_match(
+        &self,
+        method: Method,
+        url: &Url,
+        auth: Auth<'_>,
+        json: Option<&Value>,
+        if_match: &str,
+    ) -> Result<BmcResponse, RedfishError> {
+        self.send_inner(method, url, auth, json, false, Some(if_match))
+            .await
     }
 
     /// Like `send`, but with the logout time limit and regardless of the deadline: a session must
@@ -338,7 +351,7 @@ impl BmcClient {
         url: &Url,
         token: &str,
     ) -> Result<BmcResponse, RedfishError> {
-        self.send_inner(Method::DELETE, url, Auth::Token(token), None, true)
+        self.send_inner(Method::DELETE, url, Auth::Token(token), None, true, None)
             .await
     }
 
@@ -349,6 +362,7 @@ impl BmcClient {
         auth: Auth<'_>,
         json: Option<&Value>,
         logout: bool,
+        if_match: Option<&str>,
     ) -> Result<BmcResponse, RedfishError> {
         let path = url.path().to_string();
         let (budget, deadline_bound) = if logout {
@@ -367,6 +381,9 @@ impl BmcClient {
             Auth::Token(token) => request.header("X-Auth-Token", token),
             Auth::Basic(user, password) => request.basic_auth(user, Some(password)),
         };
+        if let Some(tag) = if_match {
+            request = request.header(reqwest::header::IF_MATCH, tag);
+        }
         if let Some(body) = json {
             request = request.json(body);
         }

@@ -7,6 +7,7 @@
 //! - [`read_inventory`]: systems, processors, NICs, storage, firmware as plain structs.
 //! - [`Session::send_json`]: actions and changes (POST/PATCH) with the BMC's error message.
 //! - [`PowerAction`], [`find_system`], [`reset`], [`power_state`]: power control.
+//! - [`find_cd`], [`insert`], [`eject`], [`boot_once_from_cd`]: booting from virtual media.
 
 mod action;
 mod client;
@@ -18,6 +19,7 @@ mod probe;
 mod session;
 mod tls;
 mod update;
+mod virtual_media;
 
 pub use action::Reply;
 pub use client::{
@@ -43,3 +45,4 @@ pub use update::{
     firmware_target, multipart_push, simple_update, task_progress, update_service, TaskProgress,
     UpdateService, TASK_POLL,
 };
+pub use virtual_media::{boot_once_from_cd, cd_slot, eject, find_cd, insert, read_slot, CdSlot};

@@ -221,6 +221,66 @@ pub async fn compliance(
     })
 }
 
+/// Why a pool's compliance could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum PoolComplianceError {
+    /// No pool the viewer can see.
+    #[error("no pool {0}")]
+    NoPool(i64),
+    /// The pool has no firmware baseline.
+    #[error("Pool {0} has no firmware baseline.")]
+    NoBaseline(i64),
+    /// The baseline failed.
+    #[error(transparent)]
+    Baseline(#[from] BaselineError),
+    /// Storage failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// The compliance view of pool `pool`'s baseline for the pool's servers (sub-pools included);
+/// a pool without servers is compliant.
+pub async fn pool_compliance(
+    ctx: &Ctx,
+    viewer: Viewer<'_>,
+    pool: i64,
+) -> Result<Report, PoolComplianceError> {
+    let p = crate::db::pools::get(&ctx.db, pool)
+        .await?
+        .ok_or(PoolComplianceError::NoPool(pool))?;
+    if !pools::visible(&ctx.db, viewer.scope(), pool).await? {
+        return Err(PoolComplianceError::NoPool(pool));
+    }
+    let baseline = p
+        .firmware_baseline
+        .ok_or(PoolComplianceError::NoBaseline(pool))?;
+    Ok(compliance(ctx, viewer, baseline, Scope::Pool(pool)).await?)
+}
+
+/// `compliant` or `non_compliant` for the pool detail (None without a baseline): one statement
+/// over the stored inventory of the pool's servers (sub-pools included).
+pub async fn pool_status(
+    ctx: &Ctx,
+    pool: i64,
+    baseline: Option<i64>,
+) -> Result<Option<&'static str>, BaselineError> {
+    let Some(baseline) = baseline else {
+        return Ok(None);
+    };
+    let binaries = binaries_of(ctx, baseline).await?;
+    let rows = db::compliance(&ctx.db, &binaries, ServerSet::PoolTree(pool), None).await?;
+    let non_compliant = rows.iter().any(|r| {
+        r.components
+            .iter()
+            .any(|(st, _)| matches!(st, ComponentStatus::NonCompliant | ComponentStatus::Missing))
+    });
+    Ok(Some(if non_compliant {
+        "non_compliant"
+    } else {
+        "compliant"
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

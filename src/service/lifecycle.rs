@@ -90,8 +90,28 @@ async fn queue(
     ids: &[i64],
     params: &Value,
 ) -> Result<Job, StartError> {
-    let id = jobs::enqueue_lifecycle(&mut tx, kind, ids, params, Some(viewer.id)).await?;
-    let claimed = match lifecycle::claim_servers(&mut tx, id, kind, ids).await {
+    let id = queue_in(&mut tx, viewer, kind, ids, params).await?;
+    let job = jobs::get(&mut tx, id)
+        .await?
+        .ok_or(DbError::Decode("job".into(), "vanished"))?;
+    tx.commit().await?;
+    ctx.jobs.wake();
+    tracing::info!(job = id, kind, servers = ids.len(), user = %viewer.username, "lifecycle job queued");
+    Ok(job)
+}
+
+/// Queues a job of `kind` over `ids` (distinct, already checked visible) inside the caller's
+/// transaction and claims the servers under the busy rule; returns the job id. The caller
+/// commits (or drops the transaction on an error) and then wakes the workers.
+pub async fn queue_in(
+    tx: &mut crate::db::Tx,
+    viewer: &Viewer<'_>,
+    kind: &str,
+    ids: &[i64],
+    params: &Value,
+) -> Result<i64, StartError> {
+    let id = jobs::enqueue_lifecycle(&mut *tx, kind, ids, params, Some(viewer.id)).await?;
+    let claimed = match lifecycle::claim_servers(&mut *tx, id, kind, ids).await {
         Ok(c) => c,
         // A server deleted meanwhile.
         Err(e) if e.is_foreign_key_violation() => {
@@ -105,13 +125,7 @@ async fn queue(
         // Dropping the transaction rolls the job back.
         return Err(StartError::Busy(busy));
     }
-    let job = jobs::get(&mut tx, id)
-        .await?
-        .ok_or(DbError::Decode("job".into(), "vanished"))?;
-    tx.commit().await?;
-    ctx.jobs.wake();
-    tracing::info!(job = id, kind, servers = ids.len(), user = %viewer.username, "lifecycle job queued");
-    Ok(job)
+    Ok(id)
 }
 
 /// True when the viewer may see the job: its starter and superusers.
@@ -150,6 +164,12 @@ pub async fn cancel(ctx: &Ctx, viewer: &Viewer<'_>, id: i64) -> Result<Job, Canc
     }
     tx.commit().await?;
     tracing::info!(job = id, user = %viewer.username, "job cancelled");
+    if job.kind == crate::lifecycle::deploy::KIND {
+        // The deployment ended cancelled with its job: its media comes out too.
+        if let Some(d) = crate::db::deployments::by_job(&ctx.db, id).await? {
+            crate::lifecycle::deploy::eject_quietly(ctx, &d).await;
+        }
+    }
     jobs::get(&ctx.db, id)
         .await?
         .ok_or(CancelError::NotFound(id))

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth_profiles;
 pub mod baselines;
 pub mod catalogue;
+pub mod deployments;
 pub mod firmware;
 pub mod groups;
 pub mod lifecycle;

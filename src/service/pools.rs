@@ -47,6 +47,9 @@ pub enum AssignError {
     /// An id names no member the caller may assign.
     #[error("invalid id {0}")]
     InvalidPk(i64),
+    /// A server that would move is locked by an active deployment: (server, deployment).
+    #[error("{}", crate::db::servers::locked_message(*.0, *.1))]
+    Locked(i64, i64),
     /// Members already in other pools, one message each.
     #[error("members in other pools")]
     Conflicts(Vec<String>),
@@ -124,6 +127,19 @@ pub async fn assign(
             return Err(AssignError::InvalidPk(*r));
         }
         targets.extend(found.into_iter().filter(|f| taken.insert(*f)));
+    }
+    if kind == Members::Servers {
+        // The deployment lock comes before every other rule: servers that would move.
+        let moving: Vec<i64> = targets
+            .iter()
+            .copied()
+            .filter(|t| rows.iter().any(|m| m.id == *t && m.pool != Some(pool)))
+            .collect();
+        if let Some((server, deployment)) =
+            crate::db::servers::first_locked(&mut tx, &moving).await?
+        {
+            return Err(AssignError::Locked(server, deployment));
+        }
     }
     let clash = conflicts(kind, &rows, &targets, pool);
     if !clash.is_empty() {
@@ -224,9 +240,17 @@ pub async fn write(
             };
             let name = w.name.unwrap_or_default();
             let description = w.description.unwrap_or_default();
-            pools::insert(&mut tx, &name, &description, group, parent)
+            let id = pools::insert(&mut tx, &name, &description, group, parent)
                 .await
-                .map_err(name_taken)?
+                .map_err(name_taken)?;
+            if w.firmware_baseline.is_some() {
+                let only = pools::PoolWrite {
+                    firmware_baseline: w.firmware_baseline,
+                    ..Default::default()
+                };
+                pools::update(&mut tx, id, &only).await?;
+            }
+            id
         }
         PoolTarget::Existing(pool) => {
             if let Some(Some(pid)) = w.parent {

@@ -10,18 +10,18 @@ pub enum ChangeError {
     /// An id names no server the caller can see.
     #[error("invalid id {0}")]
     InvalidPk(i64),
-    /// A server is locked by an active deployment.
-    #[error("server {0} is locked")]
-    Locked(i64),
+    /// A server is locked by an active deployment: (server, deployment).
+    #[error("{}", servers::locked_message(*.0, *.1))]
+    Locked(i64, i64),
     /// Storage failed.
     #[error(transparent)]
     Db(#[from] DbError),
 }
 
-/// Refuses a change to any of `ids` while one is locked by an active deployment.
-async fn refuse_locked(db: &Db, ids: &[i64]) -> Result<(), ChangeError> {
+/// Refuses a pool change of any of `ids` while one is locked by an active deployment.
+pub async fn refuse_locked(db: &Db, ids: &[i64]) -> Result<(), ChangeError> {
     match servers::first_locked(db, ids).await? {
-        Some(id) => Err(ChangeError::Locked(id)),
+        Some((server, deployment)) => Err(ChangeError::Locked(server, deployment)),
         None => Ok(()),
     }
 }
@@ -35,18 +35,23 @@ pub async fn remove_from_pool(
 ) -> Result<(), ChangeError> {
     let mut tx = db.begin().await?;
     let found = servers::visible_ids(&mut tx, ids, viewer.scope()).await?;
+    // The lock comes before every other rule (of the servers the viewer sees).
+    let seen: Vec<i64> = ids.iter().copied().filter(|i| found.contains(i)).collect();
+    if let Some((server, deployment)) = servers::first_locked(&mut tx, &seen).await? {
+        return Err(ChangeError::Locked(server, deployment));
+    }
     if let Some(missing) = ids.iter().find(|i| !found.contains(i)) {
         return Err(ChangeError::InvalidPk(*missing));
     }
-    refuse_locked(db, ids).await?;
     servers::set_pool(&mut tx, ids, None).await?;
     tx.commit().await?;
     tracing::info!(count = ids.len(), user = %viewer.username, "servers removed from pools");
     Ok(())
 }
 
-/// Renames a server and/or moves it to another pool (`Some(None)`: unassigned), refused while
-/// it is locked; the caller has checked that it may see the server and the target pool.
+/// Renames a server and/or moves it to another pool (`Some(None)`: unassigned); a pool change
+/// is refused while the server is locked (a rename is not). The caller has checked that it may
+/// see the server and the target pool, and that the pool changes.
 pub async fn update(
     db: &Db,
     viewer: &Viewer<'_>,
@@ -54,7 +59,9 @@ pub async fn update(
     name: Option<&str>,
     pool: Option<Option<i64>>,
 ) -> Result<(), ChangeError> {
-    refuse_locked(db, &[id]).await?;
+    if pool.is_some() {
+        refuse_locked(db, &[id]).await?;
+    }
     let mut tx = db.begin().await?;
     servers::update(&mut tx, id, name, pool).await?;
     tx.commit().await?;
