@@ -589,6 +589,11 @@ async fn a_server_in_another_pool_stays_there(backend: common::Backend) {
         .await;
     assert_eq!(s, StatusCode::OK, "{p}");
     drop(old);
+    // The old address stops answering: a rescan marks its node unreachable, so the server may
+    // move (a server whose node is still registered is refused by the identity rules).
+    scan(&app, by_hand).await;
+    let old_node = nodes_of(&app, by_hand).await[0].clone();
+    assert_eq!(old_node["status"], "unreachable", "{old_node}");
 
     // The same BMC answers at a new address, inside a range that onboards into another pool.
     let new = {

@@ -1,6 +1,6 @@
-//! Runs `tests/walkthrough.sh` (the guide's end-to-end walkthrough with curl and jq) against
-//! the built binary, on SQLite and on a fresh PostgreSQL database. Lab blocks 127.0.98.x and
-//! 127.0.99.x.
+//! Runs `examples/walkthrough.sh` (the guide's end-to-end walkthrough with curl and jq) against
+//! the built binary, on SQLite and on a fresh PostgreSQL database. Lab blocks 127.77.98.x and
+//! 127.77.99.x.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -8,7 +8,7 @@ mod common;
 use std::process::Command;
 
 fn run(net: &str, database_url: Option<&str>) {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/walkthrough.sh");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/walkthrough.sh");
     let mut cmd = Command::new("bash");
     cmd.arg(script)
         .env("MOJO_BIN", env!("CARGO_BIN_EXE_mojo-server"))
@@ -29,7 +29,7 @@ fn run(net: &str, database_url: Option<&str>) {
 
 #[test]
 fn walkthrough_sqlite() {
-    run("127.0.98", None);
+    run("127.77.98", None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -48,7 +48,7 @@ async fn walkthrough_postgres() {
         .await
         .unwrap();
     let url = format!("{}/{name}", common::pg_base());
-    tokio::task::spawn_blocking(move || run("127.0.99", Some(&url)))
+    tokio::task::spawn_blocking(move || run("127.77.99", Some(&url)))
         .await
         .unwrap();
     let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))

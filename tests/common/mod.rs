@@ -206,6 +206,8 @@ pub struct TestAppBuilder {
     tls: bool,
     /// A PostgreSQL database another test app owns (a second replica on the same database).
     shared_database: Option<String>,
+    /// `--discovery-allowed-networks` (default `127.0.0.0/8`).
+    allowed_networks: Option<String>,
 }
 
 impl TestAppBuilder {
@@ -222,6 +224,13 @@ impl TestAppBuilder {
         S: Into<String>,
     {
         self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// Where scan ranges may point, instead of all of 127.0.0.0/8 (a test whose requests can
+    /// start scans of arbitrary addresses keeps them inside its own lab block).
+    pub fn allowed_networks(mut self, networks: impl Into<String>) -> Self {
+        self.allowed_networks = Some(networks.into());
         self
     }
 
@@ -255,7 +264,9 @@ impl TestAppBuilder {
             "--tls".into(),
             if self.tls { "on" } else { "off" }.into(),
             "--discovery-allowed-networks".into(),
-            "127.0.0.0/8".into(),
+            self.allowed_networks
+                .clone()
+                .unwrap_or_else(|| "127.0.0.0/8".into()),
             "--shutdown-grace-secs".into(),
             "5".into(),
         ];
@@ -345,6 +356,7 @@ impl TestApp {
             args: Vec::new(),
             tls: false,
             shared_database: None,
+            allowed_networks: None,
         }
     }
 

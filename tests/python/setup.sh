@@ -1,14 +1,24 @@
 #!/usr/bin/env bash
-# Creates (or refreshes) the Python venv the schema tests use: openapi-spec-validator and
-# openapi-python-client at the versions pinned in requirements.txt. Idempotent: a stamp of
-# requirements.txt's hash skips the install when nothing changed.
-# Usage: tests/python/setup.sh [VENV_DIR]   (default: <repo>/target/pyvenv; env MOJO_PYVENV)
+# Creates (or refreshes) a Python venv of pinned tools. Without a set name: the schema tests' venv
+# (openapi-spec-validator and openapi-python-client, requirements.txt). With a set name NAME:
+# NAME-requirements.txt (fuzz: schemathesis; generators: openapi-generator-cli and the generated
+# Python client's runtime; ansible: ansible-core). Idempotent: a stamp of the requirements
+# file's hash skips the install when nothing changed.
+# Usage: tests/python/setup.sh [VENV_DIR] [NAME]
+#   (default VENV_DIR: <repo>/target/pyvenv, env MOJO_PYVENV; with NAME: <repo>/target/pyvenv-NAME)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
-venv="${1:-${MOJO_PYVENV:-$repo/target/pyvenv}}"
-requirements="$here/requirements.txt"
+set_name="${2:-}"
+if [[ -n "$set_name" ]]; then
+    venv="${1:-$repo/target/pyvenv-$set_name}"
+    requirements="$here/$set_name-requirements.txt"
+else
+    venv="${1:-${MOJO_PYVENV:-$repo/target/pyvenv}}"
+    requirements="$here/requirements.txt"
+fi
+[[ -f "$requirements" ]] || { echo "setup.sh: no $requirements" >&2; exit 1; }
 python="${PYTHON:-python3}"
 
 want="$(sha256sum "$requirements" | cut -d' ' -f1)"

@@ -302,7 +302,15 @@ pub fn document(ops: &[Op]) -> Value {
                         extra.insert(page.clone(), paginated(&reply_name));
                         schema_ref(&page)
                     }
-                    Shape::BareArray => json!({"type": "array", "items": schema_ref(&reply_name)}),
+                    // Unpaginated a bare array; with `page`/`page_size` the envelope.
+                    Shape::BareArray => {
+                        let page = format!("Paginated{reply_name}List");
+                        extra.insert(page.clone(), paginated(&reply_name));
+                        json!({"oneOf": [
+                            {"type": "array", "items": schema_ref(&reply_name)},
+                            schema_ref(&page)
+                        ]})
+                    }
                 };
                 json!({"200": {"description": "", "content": content(schema)}})
             }
@@ -351,7 +359,28 @@ pub fn document(ops: &[Op]) -> Value {
             "securitySchemes": {"jwtAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
         }
     });
-    to_openapi_30(doc)
+    let mut doc = to_openapi_30(doc);
+    mark_free_form(&mut doc);
+    doc
+}
+
+/// A `type: object` with neither `properties` nor `additionalProperties` becomes
+/// drf-spectacular's free-form object (`additionalProperties: {}`, as for a `JSONField` or
+/// `DictField`): client generators otherwise warn that they cannot type it.
+fn mark_free_form(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            let bare = m.get("type").and_then(Value::as_str) == Some("object")
+                && !m.contains_key("properties")
+                && !m.contains_key("additionalProperties");
+            if bare {
+                m.insert("additionalProperties".into(), json!({}));
+            }
+            m.values_mut().for_each(mark_free_form);
+        }
+        Value::Array(items) => items.iter_mut().for_each(mark_free_form),
+        _ => {}
+    }
 }
 
 #[cfg(test)]

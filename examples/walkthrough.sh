@@ -3,14 +3,14 @@
 # fresh mojo-server and a lab of 10 emulated Dell BMCs on one loopback /24. Only MOJOHOST, the
 # credentials and the scan range body differ from the guide.
 #
-#   MOJO_BIN=target/debug/mojo-server tests/walkthrough.sh
+#   MOJO_BIN=target/debug/mojo-server examples/walkthrough.sh
 # Optional: DATABASE_URL (a fresh PostgreSQL database), WALK_NET (default 127.0.100: the /24 of
 # the lab), WALK_LAB_PORT (default 9443).
 set -euo pipefail
 
 : "${MOJO_BIN:?set MOJO_BIN to the mojo-server binary}"
 HERE="$(cd "$(dirname "$0")" && pwd)"
-LAB="${HERE}/../../shared/redfish-lab/bmc-lab.sh"
+LAB="${BMCLAB:-${HERE}/../../shared/redfish-lab/bmc-lab.sh}"
 WALK_NET="${WALK_NET:-127.0.100}"
 WALK_LAB_PORT="${WALK_LAB_PORT:-9443}"
 ADMIN_PASSWORD="walkthrough-admin-password"
