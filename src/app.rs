@@ -37,7 +37,12 @@ pub fn job_kinds() -> Registry {
 pub type StartFn = fn(&Ctx, &Arc<Queue>);
 
 /// Background work started with the server.
-pub const BACKGROUND: &[StartFn] = &[jobs::start, scan_scheduler, lifecycle::poll::start];
+pub const BACKGROUND: &[StartFn] = &[
+    jobs::start,
+    jobs::listen,
+    scan_scheduler,
+    lifecycle::poll::start,
+];
 
 /// The scan scheduler: starts the scans of ranges whose `rescan_interval` made them due.
 fn scan_scheduler(ctx: &Ctx, _: &Arc<Queue>) {

@@ -24,6 +24,7 @@ pub mod jobs;
 pub mod lifecycle;
 pub mod list;
 pub mod nodes;
+pub mod notify;
 mod pool;
 pub mod pools;
 mod row;
