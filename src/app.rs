@@ -41,6 +41,7 @@ pub const BACKGROUND: &[StartFn] = &[
     jobs::start,
     jobs::listen,
     scan_scheduler,
+    registration_sweeper,
     lifecycle::poll::start,
 ];
 
@@ -48,6 +49,12 @@ pub const BACKGROUND: &[StartFn] = &[
 fn scan_scheduler(ctx: &Ctx, _: &Arc<Queue>) {
     ctx.tasks
         .spawn(crate::service::scans::run_scheduler(ctx.clone()));
+}
+
+/// Ends registrations left `registering` by a process that died mid-registration.
+fn registration_sweeper(ctx: &Ctx, _: &Arc<Queue>) {
+    ctx.tasks
+        .spawn(crate::service::nodes::run_registration_sweeper(ctx.clone()));
 }
 
 /// Scrape-time gauges added to `/metrics`.

@@ -388,3 +388,19 @@ pub async fn servers_of(mut db: impl Exec, id: i64) -> DbResult<Vec<i64>> {
         .map(|r| r.int("id"))
         .collect()
 }
+
+/// Ends registrations whose deadline passed without an end (the process running them died):
+/// the node gets its previous status back, as after a failed registration. Returns how many.
+pub async fn expire_registrations(mut db: impl Exec) -> DbResult<u64> {
+    let t = now();
+    db.execute(
+        &Sql::new(
+            "UPDATE nodes SET status = COALESCE(previous_status, 'discovered'), previous_status = NULL, \
+             registering_until = NULL, last_error = $1, updated_at = $2 \
+             WHERE status = 'registering' AND registering_until IS NOT NULL AND registering_until < $2",
+        )
+        .arg("registration interrupted: the server process stopped before it ended")
+        .arg(t),
+    )
+    .await
+}

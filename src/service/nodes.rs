@@ -51,3 +51,19 @@ pub async fn delete(ctx: &Ctx, id: i64) -> Result<(), DeleteError> {
     }
     Err(DeleteError::Registering(id))
 }
+
+/// Every few seconds until shutdown, ends the registrations a dead process left behind
+/// ([`crate::db::nodes::expire_registrations`]), so no node stays `registering`.
+pub async fn run_registration_sweeper(ctx: crate::ctx::Ctx) {
+    while !ctx.shutdown.is_cancelled() {
+        match crate::db::nodes::expire_registrations(&ctx.db).await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(nodes = n, "ended registrations interrupted by a stopped process"),
+            Err(e) => tracing::warn!(error = %e, "registration sweeper: database unavailable"),
+        }
+        tokio::select! {
+            _ = ctx.shutdown.cancelled() => break,
+            _ = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
+        }
+    }
+}
