@@ -164,7 +164,13 @@ async fn client(sh: Arc<Shared>, me: usize, mine: Vec<i64>, until: Instant) -> T
         *t.status.entry(status).or_default() += 1;
         if status == 200 {
             if op == "patch" {
-                let id: i64 = path.trim_matches('/').rsplit('/').next().unwrap().parse().unwrap();
+                let id: i64 = path
+                    .trim_matches('/')
+                    .rsplit('/')
+                    .next()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
                 let name = body.unwrap()["name"].as_str().unwrap().to_string();
                 t.last_name.insert(id, name);
             } else if op == "refresh" {
@@ -226,8 +232,14 @@ async fn main() -> anyhow::Result<()> {
         .await?
         .json()
         .await?;
-    let access = tok["access"].as_str().context("no access token")?.to_string();
-    let refresh = tok["refresh"].as_str().context("no refresh token")?.to_string();
+    let access = tok["access"]
+        .as_str()
+        .context("no access token")?
+        .to_string();
+    let refresh = tok["refresh"]
+        .as_str()
+        .context("no refresh token")?
+        .to_string();
     let mut ids = Vec::new();
     let mut page = 1;
     loop {
@@ -245,7 +257,12 @@ async fn main() -> anyhow::Result<()> {
         }
         page += 1;
     }
-    let pv = get_json(&http, &format!("{base}/api/pool/?page_size=1000&ordering=id"), &access).await?;
+    let pv = get_json(
+        &http,
+        &format!("{base}/api/pool/?page_size=1000&ordering=id"),
+        &access,
+    )
+    .await?;
     let pools: Vec<i64> = pv["results"]
         .as_array()
         .context("pools")?
@@ -253,7 +270,11 @@ async fn main() -> anyhow::Result<()> {
         .filter_map(|p| p["id"].as_i64())
         .collect();
     if ids.len() < clients || pools.is_empty() {
-        bail!("need at least {clients} servers and one pool (have {} and {})", ids.len(), pools.len());
+        bail!(
+            "need at least {clients} servers and one pool (have {} and {})",
+            ids.len(),
+            pools.len()
+        );
     }
     println!(
         "load: {clients} clients for {secs} s against {} servers in {} pools at {base}",
@@ -316,10 +337,22 @@ async fn main() -> anyhow::Result<()> {
     );
     let mut statuses: Vec<_> = all.status.iter().collect();
     statuses.sort();
-    let five: u64 = all.status.iter().filter(|(s, _)| **s >= 500).map(|(_, n)| n).sum();
-    println!("  statuses {statuses:?}  5xx {five}  transport errors {}", all.transport);
+    let five: u64 = all
+        .status
+        .iter()
+        .filter(|(s, _)| **s >= 500)
+        .map(|(_, n)| n)
+        .sum();
+    println!(
+        "  statuses {statuses:?}  5xx {five}  transport errors {}",
+        all.transport
+    );
     let cpu = |a: Option<f64>, b: Option<f64>| match (a, b) {
-        (Some(a), Some(b)) => format!("{:.1} s ({:.0}% of one core)", b - a, (b - a) / elapsed * 100.0),
+        (Some(a), Some(b)) => format!(
+            "{:.1} s ({:.0}% of one core)",
+            b - a,
+            (b - a) / elapsed * 100.0
+        ),
         _ => "n/a".into(),
     };
     println!(
@@ -334,11 +367,14 @@ async fn main() -> anyhow::Result<()> {
     let checks = Arc::new(tokio::sync::Mutex::new(checks));
     let mut readers = Vec::new();
     for _ in 0..32 {
-        let (checks, http, base, access) = (checks.clone(), http.clone(), base.clone(), access.clone());
+        let (checks, http, base, access) =
+            (checks.clone(), http.clone(), base.clone(), access.clone());
         readers.push(tokio::spawn(async move {
             let mut lost = Vec::new();
             loop {
-                let Some((id, want)) = checks.lock().await.pop() else { break };
+                let Some((id, want)) = checks.lock().await.pop() else {
+                    break;
+                };
                 let got = get_json(&http, &format!("{base}/api/server/{id}/"), &access)
                     .await
                     .map(|v| v["name"].as_str().unwrap_or("").to_string())
@@ -354,12 +390,19 @@ async fn main() -> anyhow::Result<()> {
     for r in readers {
         lost.extend(r.await?);
     }
-    println!("  lost writes: {} of {n_checks} servers PATCHed", lost.len());
+    println!(
+        "  lost writes: {} of {n_checks} servers PATCHed",
+        lost.len()
+    );
     for (id, want, got) in lost.iter().take(5) {
         println!("    server {id}: wrote {want:?}, reads {got:?}");
     }
     if five > 0 || all.transport > 0 || !lost.is_empty() {
-        bail!("load run failed: {five} 5xx, {} transport errors, {} lost writes", all.transport, lost.len());
+        bail!(
+            "load run failed: {five} 5xx, {} transport errors, {} lost writes",
+            all.transport,
+            lost.len()
+        );
     }
     Ok(())
 }

@@ -175,10 +175,15 @@ async fn crash_cases(octet: u8, url: Option<String>) {
     assert_eq!(s, StatusCode::CREATED, "{r}");
     let range = r["id"].as_i64().unwrap();
     let (s, r) = p
-        .post("/api/node_discovery/run_scan/", json!({"scan_ranges": [range]}))
+        .post(
+            "/api/node_discovery/run_scan/",
+            json!({"scan_ranges": [range]}),
+        )
         .await;
     assert_eq!(s, StatusCode::ACCEPTED, "{r}");
-    let scan = p.all("/api/job/?kind=scan").await[0]["id"].as_i64().unwrap();
+    let scan = p.all("/api/job/?kind=scan").await[0]["id"]
+        .as_i64()
+        .unwrap();
     kill_while_running(&mut p, scan, |j| {
         j["progress"]["scanned"].as_i64().unwrap_or(0) >= 1
     })
@@ -215,9 +220,11 @@ async fn crash_cases(octet: u8, url: Option<String>) {
     }
     p = restart(p).await;
     // The registrations cut off end with their deadline (MOJO_REGISTER_TIMEOUT).
-    p.wait_for(&format!("/api/node/?scan_range={range}&status=registering"), 60, |r| {
-        r["count"] == 0
-    })
+    p.wait_for(
+        &format!("/api/node/?scan_range={range}&status=registering"),
+        60,
+        |r| r["count"] == 0,
+    )
     .await;
     assert_consistent(&p).await;
     let left: Vec<Value> = p
@@ -230,21 +237,34 @@ async fn crash_cases(octet: u8, url: Option<String>) {
         assert_eq!(s, StatusCode::OK, "{r}");
     }
     let nodes = p.all(&format!("/api/node/?scan_range={range}")).await;
-    assert!(nodes.iter().all(|n| n["status"] == "registered"), "{nodes:?}");
+    assert!(
+        nodes.iter().all(|n| n["status"] == "registered"),
+        "{nodes:?}"
+    );
     assert_eq!(p.all("/api/server/").await.len(), BMCS);
     assert_consistent(&p).await;
 
     // 3. A power job.
-    let servers: Vec<i64> = nodes.iter().map(|n| n["server"].as_i64().unwrap()).collect();
-    let (s, rack) = p.post("/api/pool/", json!({"name": "rack", "group": 1})).await;
+    let servers: Vec<i64> = nodes
+        .iter()
+        .map(|n| n["server"].as_i64().unwrap())
+        .collect();
+    let (s, rack) = p
+        .post("/api/pool/", json!({"name": "rack", "group": 1}))
+        .await;
     assert_eq!(s, StatusCode::CREATED, "{rack}");
     let rack = rack["id"].as_i64().unwrap();
     let (s, r) = p
-        .post(&format!("/api/pool/{rack}/assign_servers/"), json!({"servers": servers}))
+        .post(
+            &format!("/api/pool/{rack}/assign_servers/"),
+            json!({"servers": servers}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{r}");
     let power_path = format!("/api/pool/{rack}/power/");
-    let (s, r) = p.post(&power_path, json!({"action": "GracefulRestart"})).await;
+    let (s, r) = p
+        .post(&power_path, json!({"action": "GracefulRestart"}))
+        .await;
     assert!(s.is_success(), "{s} {r}");
     let power = p.all("/api/job/?kind=power&ordering=-id").await[0]["id"]
         .as_i64()
@@ -268,7 +288,10 @@ async fn crash_cases(octet: u8, url: Option<String>) {
     p = Proc::start(&spec, "server").await;
     for (i, delay_ms) in [2u64, 15, 40].into_iter().enumerate() {
         let (s, pool) = p
-            .post("/api/pool/", json!({"name": format!("crash-{i}"), "group": 1}))
+            .post(
+                "/api/pool/",
+                json!({"name": format!("crash-{i}"), "group": 1}),
+            )
             .await;
         assert_eq!(s, StatusCode::CREATED, "{pool}");
         let pool = pool["id"].as_i64().unwrap();
@@ -284,7 +307,10 @@ async fn crash_cases(octet: u8, url: Option<String>) {
         let (s, d) = p.get(&format!("/api/pool/{pool}/")).await;
         assert_eq!(s, StatusCode::OK, "{d}");
         let n = d["servers_count"].as_i64().unwrap();
-        assert!(n == 0 || n == SEEDED as i64, "half an assignment: {n} servers in {d}");
+        assert!(
+            n == 0 || n == SEEDED as i64,
+            "half an assignment: {n} servers in {d}"
+        );
         println!("assign_servers killed after {delay_ms} ms: {n} of {SEEDED} assigned");
     }
     assert_eq!(p.all("/api/server/").await.len(), BMCS + SEEDED);

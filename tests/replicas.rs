@@ -55,7 +55,10 @@ async fn range(p: &Proc, name: &str, from: &str, to: &str) -> i64 {
 /// Starts a scan of `range` through `p`; returns the job id.
 async fn run_scan(p: &Proc, range: i64) -> i64 {
     let (s, r) = p
-        .post("/api/node_discovery/run_scan/", json!({"scan_ranges": [range]}))
+        .post(
+            "/api/node_discovery/run_scan/",
+            json!({"scan_ranges": [range]}),
+        )
         .await;
     assert_eq!(s, StatusCode::ACCEPTED, "{r}");
     let jobs = p.all("/api/job/?kind=scan&ordering=-id").await;
@@ -113,10 +116,18 @@ async fn postgres_two_processes_share_scans_registrations_and_crashed_jobs() {
     let job = run_scan(&b, all).await;
     let j = job_done(&a, job, 300).await;
     assert_eq!(j["status"], "succeeded", "{j}");
-    assert!(a.claimed(job) != b.claimed(job), "claimed by exactly one process");
+    assert!(
+        a.claimed(job) != b.claimed(job),
+        "claimed by exactly one process"
+    );
     for s in lab.bmcs() {
         let st = lab::lab_state(s).await.unwrap();
-        assert_eq!(requests(&st), per_probe, "{} probed more than once: {st}", s.ip);
+        assert_eq!(
+            requests(&st),
+            per_probe,
+            "{} probed more than once: {st}",
+            s.ip
+        );
     }
     let nodes = a.all(&format!("/api/node/?scan_range={all}")).await;
     assert_eq!(nodes.len(), N);
@@ -180,7 +191,9 @@ async fn postgres_two_processes_share_scans_registrations_and_crashed_jobs() {
     let queued_at = Instant::now();
     let quick = run_scan(&a, one).await;
     let q = a
-        .wait_for(&format!("/api/job/{quick}/"), 30, |j| !j["started_at"].is_null())
+        .wait_for(&format!("/api/job/{quick}/"), 30, |j| {
+            !j["started_at"].is_null()
+        })
         .await;
     let waited = queued_at.elapsed();
     let latency = time(&q["started_at"]) - time(&q["created_at"]);
@@ -200,9 +213,14 @@ async fn postgres_two_processes_share_scans_registrations_and_crashed_jobs() {
     let j = job_done(&b, long, 300).await;
     assert_eq!(j["status"], "succeeded", "{j}");
     assert!(b.claimed(long), "B took the scan over");
-    let (_, r) = b.get(&format!("/api/node_discovery/scan_range/{all}/")).await;
+    let (_, r) = b
+        .get(&format!("/api/node_discovery/scan_range/{all}/"))
+        .await;
     assert_eq!(r["status"], "ready", "{r}");
-    assert_eq!(b.all(&format!("/api/node/?scan_range={all}")).await.len(), N);
+    assert_eq!(
+        b.all(&format!("/api/node/?scan_range={all}")).await.len(),
+        N
+    );
     assert_eq!(b.all("/api/server/").await.len(), N);
 
     b.stop();

@@ -58,7 +58,10 @@ pub async fn run_registration_sweeper(ctx: crate::ctx::Ctx) {
     while !ctx.shutdown.is_cancelled() {
         match crate::db::nodes::expire_registrations(&ctx.db).await {
             Ok(0) => {}
-            Ok(n) => tracing::warn!(nodes = n, "ended registrations interrupted by a stopped process"),
+            Ok(n) => tracing::warn!(
+                nodes = n,
+                "ended registrations interrupted by a stopped process"
+            ),
             Err(e) => tracing::warn!(error = %e, "registration sweeper: database unavailable"),
         }
         tokio::select! {

@@ -169,7 +169,12 @@ impl Proc {
         }
     }
 
-    pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let mut req = self
             .client
             .request(method, format!("{}{path}", self.base))
@@ -182,7 +187,10 @@ impl Proc {
                 let s = resp.status();
                 (s, resp.json().await.unwrap_or(Value::Null))
             }
-            Err(e) => (StatusCode::SERVICE_UNAVAILABLE, json!({"transport": e.to_string()})),
+            Err(e) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({"transport": e.to_string()}),
+            ),
         }
     }
 
@@ -202,7 +210,10 @@ impl Proc {
         let mut out = r["results"].as_array().cloned().unwrap_or_default();
         let mut next = r["next"].as_str().map(str::to_string);
         while let Some(url) = next {
-            let path = url.split_once("/api/").map(|(_, p)| format!("/api/{p}")).unwrap();
+            let path = url
+                .split_once("/api/")
+                .map(|(_, p)| format!("/api/{p}"))
+                .unwrap();
             let (s, r) = self.get(&path).await;
             assert_eq!(s, StatusCode::OK, "{path}: {r}");
             out.extend(r["results"].as_array().cloned().unwrap_or_default());
