@@ -57,6 +57,7 @@ pub type StartFn = fn(&Ctx, &Arc<Queue>);
 /// Background work started with the server.
 pub const BACKGROUND: &[StartFn] = &[
     jobs::start,
+    jobs::listen,
     scan_scheduler,
     lifecycle::poll::start,
     service::audit::start_pruning,

@@ -89,7 +89,8 @@ impl Job {
     }
 }
 
-/// Queues a job inside the caller's transaction; returns its id.
+/// Queues a job inside the caller's transaction and announces it to the other processes
+/// ([`super::notify::job_queued`], delivered at commit); returns its id.
 pub async fn enqueue(
     mut tx: impl Exec,
     kind: &str,
@@ -97,6 +98,7 @@ pub async fn enqueue(
     progress: &Value,
     created_by: Option<i64>,
 ) -> DbResult<i64> {
+    super::notify::job_queued(&mut tx).await?;
     tx.fetch_int(
         &Sql::new(
             "INSERT INTO jobs (kind, status, progress, targets, created_by, created_at) \
@@ -113,7 +115,7 @@ pub async fn enqueue(
 
 /// Queues a lifecycle job over `servers` inside the caller's transaction (targets, params, one
 /// `queued` result per server, the `job_servers` rows); returns its id. The busy rule is the
-/// caller's next step ([`super::lifecycle::claim_servers`]).
+/// caller's next step ([`super::lifecycle::claim_servers`]). Announced like [`enqueue`].
 pub async fn enqueue_lifecycle(
     mut tx: impl Exec,
     kind: &str,
@@ -121,6 +123,7 @@ pub async fn enqueue_lifecycle(
     params: &Value,
     created_by: Option<i64>,
 ) -> DbResult<i64> {
+    super::notify::job_queued(&mut tx).await?;
     let results: Vec<Value> = servers
         .iter()
         .map(|s| serde_json::json!({"server": s, "status": "queued", "message": null}))

@@ -29,6 +29,7 @@ pub mod lifecycle;
 pub mod list;
 pub mod login_attempts;
 pub mod nodes;
+pub mod notify;
 mod pool;
 pub mod pools;
 mod row;

@@ -4,6 +4,8 @@
 //! carries) wakes this process's workers and cancels jobs through their kind. `start` spawns
 //! `MOJO_WORKERS` workers into `ctx.tasks`; each `run`s until the shutdown token is cancelled,
 //! calling [`run_single_iteration`] (public so tests drive the queue without sleeping).
+//! Replicas on one PostgreSQL wake each other: queuing a job NOTIFYs in its transaction and
+//! [`listen`] turns the notification into a wake-up here; the poll stays as the fallback.
 //!
 //! A claimed job holds a lease renewed every third of `MOJO_JOB_LEASE_SECS`; when the lease
 //! cannot be renewed (the job was cancelled, or another process took it over) the job's
@@ -26,9 +28,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::ctx::{Ctx, JobQueue};
 use crate::db::jobs::{self, Job};
-use crate::db::{DbResult, JobStatus, Tx};
+use crate::db::notify::{JobListener, Wakeup};
+use crate::db::{DbResult, Dialect, JobStatus, Tx};
 
-/// Longest idle wait between polls of the queue (other processes may queue work too).
+/// Longest idle wait between polls of the queue: the fallback when a wake-up from another
+/// process was missed (the listener was reconnecting) and for leases that expire.
 const POLL: Duration = Duration::from_millis(1000);
 
 /// What a handler gets to run one job.
@@ -199,6 +203,54 @@ pub fn start(ctx: &Ctx, queue: &Arc<Queue>) {
             .clone()
             .spawn(async move { run(ctx, owner, queue).await });
     }
+}
+
+/// Wakes this process's workers when another process queues a job (PostgreSQL `LISTEN`; on
+/// SQLite nothing to do: one process per file, woken in-process by [`Queue`]). The listening
+/// connection is re-established whenever it drops (PostgreSQL restarted); the workers poll
+/// after each reconnect for what was queued meanwhile, and keep polling every [`POLL`] anyway.
+pub fn listen(ctx: &Ctx, queue: &Arc<Queue>) {
+    if ctx.db.dialect() != Dialect::Postgres {
+        return;
+    }
+    let (ctx, queue) = (ctx.clone(), queue.clone());
+    ctx.tasks.clone().spawn(async move {
+        while !ctx.shutdown.is_cancelled() {
+            let connected = tokio::select! {
+                _ = ctx.shutdown.cancelled() => break,
+                c = JobListener::connect(&ctx.db) => c,
+            };
+            match connected {
+                Ok(Some(mut listener)) => {
+                    tracing::debug!("listening for jobs queued by other processes");
+                    queue.wake();
+                    loop {
+                        let got = tokio::select! {
+                            _ = ctx.shutdown.cancelled() => return,
+                            got = listener.recv() => got,
+                        };
+                        match got {
+                            Ok(Wakeup::Queued) => queue.wake(),
+                            Ok(Wakeup::Reconnected) => {
+                                tracing::info!("job listener reconnected");
+                                queue.wake();
+                            }
+                            Err(e) => {
+                                tracing::warn!(error = %e, "job listener lost; polling until it is back");
+                                break;
+                            }
+                        }
+                    }
+                }
+                Ok(None) => return,
+                Err(e) => tracing::warn!(error = %e, "cannot listen for queued jobs; polling"),
+            }
+            tokio::select! {
+                _ = ctx.shutdown.cancelled() => break,
+                _ = tokio::time::sleep(POLL) => {}
+            }
+        }
+    });
 }
 
 /// One worker: claims and runs jobs until shutdown.
