@@ -128,6 +128,10 @@ impl FromRequestParts<AppState> for ListQuery {
                     .collect()
             })
             .unwrap_or_default();
+        // Django's form fields refuse NUL (PostgreSQL cannot store or compare it in text).
+        if let Some((k, _)) = params.iter().find(|(_, v)| v.contains('\0')) {
+            return Err(ApiError::field(k, "Null characters are not allowed."));
+        }
         let (scheme, host) = request_origin(parts, state);
         Ok(ListQuery {
             params,
