@@ -1,12 +1,14 @@
 //! Crash safety: the binary is SIGKILLed during a scan, during registrations, during an
-//! `assign_servers` of 300 servers and during a power job, then started again on the same data
-//! dir / database. Afterwards nothing is half-written: no duplicate nodes or servers, no node
+//! `assign_servers` of 300 servers, during a power job, during a firmware update (while the
+//! BMC's update task runs) and during a deployment (while it waits for its callback), then
+//! started again on the same data dir / database. Afterwards nothing is half-written: no duplicate nodes or servers, no node
 //! left `registering`, no range left `scanning`, every job final, an assignment applied to all
 //! of its servers or none, and SQLite passes `PRAGMA integrity_check`.
 //!
 //! Adding a case (e.g. a firmware update): start the job through `p`, call
 //! [`kill_while_running`] with its id, `p = restart(p).await`, wait for [`job_final`], then
-//! [`assert_consistent`]. Lab: 127.76.2.x (SQLite) and 127.76.3.x (PostgreSQL).
+//! [`assert_consistent`]. Lab: 127.76.2.x (SQLite) and 127.76.3.x (PostgreSQL); the lifecycle
+//! cases 127.78.3.x (SQLite) and 127.78.4.x (PostgreSQL).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -16,9 +18,11 @@ mod procs;
 use std::collections::HashSet;
 use std::time::Duration;
 
+use lab::lab_state;
 use mojo_server::db::inventory::{upsert_from_inventory, ServerInventory};
 use mojo_server::db::{Db, Sql};
 use procs::{Proc, Spec};
+use reqwest::multipart::{Form, Part};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -332,5 +336,255 @@ async fn sqlite_crash_during_scan_registration_power_and_assign() {
 async fn postgres_crash_during_scan_registration_power_and_assign() {
     let db = common::PgDatabase::create().await;
     crash_cases(3, Some(db.url())).await;
+    db.drop_now().await;
+}
+
+/// Scans and registers every BMC of `lab` through `p`; returns the server ids in slot order.
+async fn register_lab(p: &Proc, lab: &lab::Lab) -> Vec<i64> {
+    let (first, last) = (&lab.slots[0], lab.slots.last().unwrap());
+    let (s, r) = p
+        .post(
+            "/api/node_discovery/scan_range/",
+            json!({"name": "lc", "ip_from": first.ip, "ip_to": last.ip, "ports": [first.port]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    let range = r["id"].as_i64().unwrap();
+    let (s, r) = p
+        .post(
+            "/api/node_discovery/run_scan/",
+            json!({"scan_ranges": [range]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{r}");
+    p.wait_for(
+        &format!("/api/node_discovery/scan_range/{range}/"),
+        60,
+        |r| r["status"] != "scanning",
+    )
+    .await;
+    let (_, prof) = p
+        .post(
+            "/api/node_discovery/auth_profile/",
+            json!({"node_classification": "lc", "bmc": "redfish"}),
+        )
+        .await;
+    let prof = prof["id"].as_i64().unwrap();
+    let (s, c) = p
+        .post(
+            &format!("/api/node_discovery/auth_profile/{prof}/credentials/"),
+            json!({"username": first.user, "password": first.password}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{c}");
+    let nodes = p.all(&format!("/api/node/?scan_range={range}")).await;
+    let mut servers = Vec::new();
+    for slot in &lab.slots {
+        let node = nodes
+            .iter()
+            .find(|n| n["ip_address"] == slot.ip.as_str())
+            .unwrap_or_else(|| panic!("no node for {}: {nodes:?}", slot.ip));
+        let (s, n) = p
+            .post(
+                &format!("/api/node/{}/register/", node["id"]),
+                json!({"auth_profile": prof}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{n}");
+        servers.push(n["server"].as_i64().unwrap());
+    }
+    servers
+}
+
+/// `sessions_open` of one lab BMC.
+async fn sessions_open(slot: &lab::Slot) -> i64 {
+    lab_state(slot).await.unwrap()["sessions_open"]
+        .as_i64()
+        .unwrap()
+}
+
+/// The path of a callback URL (the process that made it listened on another port).
+fn path_of(url: &str) -> String {
+    let rest = url.split_once("://").unwrap().1;
+    rest[rest.find('/').unwrap()..].to_string()
+}
+
+/// SIGKILL while the BMC's firmware update task runs: the restarted process takes the job
+/// over, deletes the session the killed one left at the BMC first, follows the same task (no
+/// second SimpleUpdate) and ends `succeeded` with the new version, with no session left open.
+/// SIGKILL while a deployment waits for its callback: after the restart it still waits, the
+/// callback completes it and the media is ejected, with one boot and one reset in all.
+async fn lifecycle_crash_cases(octet: u8, url: Option<String>) {
+    let lab = lab::Lab::start(
+        "start",
+        2,
+        &[
+            "--base",
+            &format!("127.78.{octet}.1"),
+            "--port",
+            "9443",
+            "--persona",
+            "dell",
+            "--mockups",
+            "public-rackmount1",
+            "--task-ms",
+            "10000",
+        ],
+    );
+    let (fw_slot, deploy_slot) = (lab.slot(0), lab.slot(1));
+    let dir = tempfile::tempdir().unwrap();
+    let spec = Spec::new(dir.path(), url.as_deref())
+        .env("MOJO_JOB_LEASE_SECS", "3")
+        .env("MOJO_WORKERS", "2")
+        .env("MOJO_POWER_POLL_SECS", "0");
+    let mut p = Proc::start(&spec, "server").await;
+    let servers = register_lab(&p, &lab).await;
+
+    // 1. A firmware update, killed while the BMC's task runs.
+    let form = Form::new()
+        .text("name", "BIOS 2.19.1")
+        .text("firmware_type", "BIOS")
+        .text("version", "2.19.1")
+        .part(
+            "file",
+            Part::bytes(b"VERSION=2.19.1\npayload\n".to_vec()).file_name("bios.bin"),
+        );
+    let (s, fw) = p.upload("/api/firmware/", form).await;
+    assert_eq!(s, StatusCode::CREATED, "{fw}");
+    let (s, j) = p
+        .post(
+            &format!("/api/server/{}/firmware_update/", servers[0]),
+            json!({"firmware": fw["id"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{j}");
+    let job = j["id"].as_i64().unwrap();
+    kill_while_running(&mut p, job, |j| {
+        j["progress"]["percent"].as_i64().unwrap_or(0) >= 1
+    })
+    .await;
+    let st = lab_state(fw_slot).await.unwrap();
+    let tasks = st["tasks"].as_array().unwrap();
+    assert_eq!(tasks.len(), 1, "{st}");
+    assert_ne!(tasks[0]["TaskState"], "Completed", "killed too late: {st}");
+    assert_eq!(
+        st["sessions_open"], 1,
+        "the killed process left its session: {st}"
+    );
+    p = restart(p).await;
+    let j = job_final(&p, job, 120).await;
+    assert_eq!(j["status"], "succeeded", "{j}");
+    assert!(p.claimed(job), "the new process took the job over");
+    let message = j["results"][0]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with("BIOS ") && message.ends_with("-> 2.19.1"),
+        "{j}"
+    );
+    // Right after the job, not at the journal's expiry: nothing open at the BMC.
+    assert_eq!(sessions_open(fw_slot).await, 0);
+    assert!(
+        p.logs().contains("leftover BMC session deleted"),
+        "the takeover deleted the killed attempt's session"
+    );
+    let st = lab_state(fw_slot).await.unwrap();
+    assert_eq!(
+        st["tasks"].as_array().unwrap().len(),
+        1,
+        "flashed once: {st}"
+    );
+    assert_eq!(st["tasks"][0]["TaskState"], "Completed", "{st}");
+    let bios = st["systems"]
+        .as_object()
+        .and_then(|m| m.values().next())
+        .map(|s| s["BiosVersion"].clone());
+    assert_eq!(bios, Some(json!("2.19.1")), "{st}");
+    let (_, fws) = p
+        .get(&format!("/api/server/{}/firmwares/", servers[0]))
+        .await;
+    let list = fws
+        .get("results")
+        .unwrap_or(&fws)
+        .as_array()
+        .cloned()
+        .unwrap();
+    assert!(
+        list.iter()
+            .any(|f| f["firmware_type"] == "BIOS" && f["version"] == "2.19.1"),
+        "{fws}"
+    );
+    assert_consistent(&p).await;
+
+    // 2. A deployment, killed while it waits for its installer.
+    let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    let form = Form::new()
+        .text("name", "Installer")
+        .text("os_family", "linux")
+        .text("version", "1")
+        .text("arch", "x86_64")
+        .part("file", Part::bytes(data).file_name("installer.iso"));
+    let (s, os) = p.upload("/api/os/", form).await;
+    assert_eq!(s, StatusCode::CREATED, "{os}");
+    let (s, d) = p
+        .post(
+            &format!("/api/server/{}/deploy/", servers[1]),
+            json!({"os": os["id"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{d}");
+    let (id, job) = (d["id"].as_i64().unwrap(), d["job"].as_i64().unwrap());
+    let callback = path_of(d["callback_url"].as_str().unwrap());
+    p.wait_for(&format!("/api/deployment/{id}/"), 60, |d| {
+        d["step"] == "installing"
+    })
+    .await;
+    p.kill();
+    p = restart(p).await;
+    // Past the killed process's lease: still waiting, nothing sent to the BMC again.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let (_, d) = p.get(&format!("/api/deployment/{id}/")).await;
+    assert_eq!(
+        (d["status"].as_str(), d["step"].as_str()),
+        (Some("running"), Some("installing")),
+        "{d}"
+    );
+    let (_, j) = p.get(&format!("/api/job/{job}/")).await;
+    assert_eq!(j["status"], "running", "{j}");
+    let (s, d) = p
+        .post_anonymous(&callback, json!({"status": "complete"}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{d}");
+    let j = job_final(&p, job, 60).await;
+    assert_eq!(j["status"], "succeeded", "{j}");
+    let (_, d) = p.get(&format!("/api/deployment/{id}/")).await;
+    assert_eq!(
+        (d["status"].as_str(), d["step"].as_str()),
+        (Some("complete"), Some("done")),
+        "{d}"
+    );
+    let st = lab_state(deploy_slot).await.unwrap();
+    let cd = &st["virtual_media"]["/redfish/v1/Systems/437XR1138R2/VirtualMedia/CD1"];
+    assert_eq!(cd["Inserted"], false, "ejected: {st}");
+    assert_eq!(cd["last_fetch"]["ok"], true, "{st}");
+    assert_eq!(st["resets"].as_array().unwrap().len(), 1, "{st}");
+    assert_eq!(st["boots"].as_array().unwrap().len(), 1, "{st}");
+    assert_eq!(lab.open_sessions().await, 0);
+    assert_consistent(&p).await;
+
+    p.stop();
+    if url.is_none() {
+        integrity(dir.path()).await;
+    }
+    drop(lab);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_crash_during_firmware_update_and_deployment() {
+    lifecycle_crash_cases(3, None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_crash_during_firmware_update_and_deployment() {
+    let db = common::PgDatabase::create().await;
+    lifecycle_crash_cases(4, Some(db.url())).await;
     db.drop_now().await;
 }

@@ -247,9 +247,10 @@ both!(
             .await
             .unwrap()
             .unwrap();
-        let (client, creds) = mojo_server::discovery::register::node_access(&app.state, &stored)
-            .await
-            .unwrap();
+        let (client, creds) =
+            mojo_server::discovery::register::node_access(&app.state, &stored, None, None)
+                .await
+                .unwrap();
         assert_eq!(creds[0].1, slot0.password);
         let session = client.login(&creds).await.unwrap();
         assert_eq!(session.credential_index(), 0);

@@ -5,6 +5,13 @@
 //! takes a lease; a job whose lease ran out (its process died) is claimed again. Every write a
 //! worker makes is conditioned on still holding the lease, so a job that was cancelled or taken
 //! over stops being written by its old worker.
+//!
+//! A handler may park its job ([`park`]): the job stays `running` (as the API shows it) but
+//! nobody holds it; `wait_until` is set and `lease_expires_at` is the time it becomes claimable
+//! again (its deadline), so the ordinary claim of an expired lease resumes it then. [`wake`]
+//! makes a parked job claimable at once (and NOTIFYs the other processes); a wake that comes
+//! while the job still runs is counted in `wakes`, and the park that follows sees the count
+//! changed and leaves the job claimable at once, so no wake-up is lost.
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
@@ -46,12 +53,19 @@ pub struct Job {
     pub params: Value,
     /// One entry per server for lifecycle kinds (`[]` for a scan).
     pub results: Value,
+    /// Set while the job is parked: until when it waits at most. In a job returned by
+    /// [`claim`], the value it had before the claim (`Some` when this claim resumed a parked
+    /// job, by a wake or because its deadline passed).
+    pub wait_until: Option<DateTime<Utc>>,
+    /// How many wake-ups the job got (see [`wake`]).
+    pub wakes: i64,
 }
 
 /// Columns selected for [`Job::from_row`].
 pub const JOB_COLUMNS: &str =
     "j.id, j.kind, j.status, j.progress, j.targets, j.error, j.created_by, \
-     j.created_at, j.started_at, j.finished_at, j.attempts, j.checkpoint, j.params, j.results";
+     j.created_at, j.started_at, j.finished_at, j.attempts, j.checkpoint, j.params, j.results, \
+     j.wait_until, j.wakes";
 
 fn json_col(r: &Row, name: &str) -> DbResult<Value> {
     Ok(r.opt_text(name)?
@@ -77,6 +91,8 @@ impl Job {
             checkpoint: json_col(r, "checkpoint")?,
             params: json_col(r, "params")?,
             results: json_col(r, "results")?,
+            wait_until: r.opt_time("wait_until")?,
+            wakes: r.int("wakes")?,
         })
     }
 
@@ -212,42 +228,112 @@ pub async fn set_results_in(
     Ok(())
 }
 
-/// Claims the oldest queued job, or a running one whose lease expired, for `owner`.
+/// Claims the oldest queued job, or a running one whose lease expired (its worker died, or it
+/// was parked and its deadline passed or it was woken), for `owner`.
 ///
 /// One short transaction: the row is locked with `FOR UPDATE SKIP LOCKED` on Postgres (so
-/// replicas never wait on each other) and SQLite's single writer serialises the statement.
+/// replicas never wait on each other); SQLite's `BEGIN IMMEDIATE` serialises writers. Resuming
+/// a parked job is not another attempt (`attempts` counts the workers that took it over).
 pub async fn claim(db: &Db, owner: &str, lease: Duration) -> DbResult<Option<Job>> {
     let t = now();
     let mut tx = db.begin().await?;
     let lock = tx.dialect().skip_locked();
-    let sql = Sql::new(format!(
-        "UPDATE jobs SET status = 'running', lease_owner = $1, lease_expires_at = $2, \
-         started_at = COALESCE(started_at, $3), attempts = attempts + 1 \
-         WHERE id = (SELECT id FROM jobs WHERE status = 'queued' \
-                     OR (status = 'running' AND lease_expires_at < $3) ORDER BY id LIMIT 1{lock}) \
-         RETURNING id"
+    let pick = Sql::new(format!(
+        "SELECT id, wait_until FROM jobs WHERE status = 'queued' \
+         OR (status = 'running' AND lease_expires_at < $1) ORDER BY id LIMIT 1{lock}"
     ))
+    .arg(t);
+    let Some(row) = tx.fetch_optional(&pick).await? else {
+        tx.commit().await?;
+        return Ok(None);
+    };
+    let id = row.int("id")?;
+    let waited = row.opt_time("wait_until")?;
+    let sql = Sql::new(
+        "UPDATE jobs SET status = 'running', lease_owner = $1, lease_expires_at = $2, \
+         started_at = COALESCE(started_at, $3), \
+         attempts = CASE WHEN wait_until IS NULL THEN attempts + 1 ELSE attempts END, \
+         wait_until = NULL WHERE id = $4",
+    )
     .arg(owner)
     .arg(t + lease)
-    .arg(t);
-    let id = tx
+    .arg(t)
+    .arg(id);
+    tx.execute(&sql).await?;
+    let sql = Sql::new(format!("SELECT {JOB_COLUMNS} FROM jobs j WHERE j.id = $1")).arg(id);
+    let job = tx
         .fetch_optional(&sql)
         .await?
-        .map(|r| r.int("id"))
-        .transpose()?;
-    let job = match id {
-        Some(id) => {
-            let sql = Sql::new(format!("SELECT {JOB_COLUMNS} FROM jobs j WHERE j.id = $1")).arg(id);
-            tx.fetch_optional(&sql)
-                .await?
-                .as_ref()
-                .map(Job::from_row)
-                .transpose()?
-        }
-        None => None,
-    };
+        .as_ref()
+        .map(Job::from_row)
+        .transpose()?
+        .map(|mut job| {
+            job.wait_until = waited;
+            job
+        });
     tx.commit().await?;
     Ok(job)
+}
+
+/// Parks a job this owner runs until `until` at the latest: the lease is released (no worker
+/// holds it) and the job stays `running`; it is claimed again at `until`, or at once after a
+/// [`wake`] (also one that came since the claim that saw `wakes_seen` wake-ups). False when
+/// the job was no longer this owner's.
+pub async fn park(
+    mut db: impl Exec,
+    id: i64,
+    owner: &str,
+    until: DateTime<Utc>,
+    wakes_seen: i64,
+) -> DbResult<bool> {
+    let n = db
+        .execute(
+            &Sql::new(
+                "UPDATE jobs SET lease_owner = NULL, wait_until = $1, \
+                 lease_expires_at = CASE WHEN wakes = $2 THEN $3 ELSE created_at END \
+                 WHERE id = $4 AND lease_owner = $5 AND status = 'running'",
+            )
+            .arg(until)
+            .arg(wakes_seen)
+            .arg(until)
+            .arg(id)
+            .arg(owner),
+        )
+        .await?;
+    Ok(n == 1)
+}
+
+/// Wakes job `id` inside the caller's transaction: a parked job becomes claimable at once (and
+/// the other processes are told, at commit); one still running counts the wake so its next
+/// park does not sleep through it. False when the job had already ended.
+pub async fn wake(mut tx: impl Exec, id: i64) -> DbResult<bool> {
+    let n = tx
+        .execute(
+            &Sql::new(
+                "UPDATE jobs SET wakes = wakes + 1, lease_expires_at = CASE \
+                 WHEN wait_until IS NOT NULL THEN created_at ELSE lease_expires_at END \
+                 WHERE id = $1 AND status IN ('queued', 'running')",
+            )
+            .arg(id),
+        )
+        .await?;
+    if n == 1 {
+        super::notify::job_queued(&mut tx).await?;
+    }
+    Ok(n == 1)
+}
+
+/// True while job `id` is parked (waiting, held by no worker).
+pub async fn is_parked(mut db: impl Exec, id: i64) -> DbResult<bool> {
+    let row = db
+        .fetch_optional(
+            &Sql::new(
+                "SELECT id FROM jobs WHERE id = $1 AND status = 'running' AND wait_until IS NOT NULL",
+            )
+            .arg(id),
+        )
+        .await?;
+    Ok(row.is_some())
 }
 
 /// Extends the lease; false when the job is no longer running under this owner (cancelled,
@@ -340,8 +426,8 @@ pub async fn cancel(mut tx: impl Exec, id: i64) -> DbResult<bool> {
     let n = tx
         .execute(
             &Sql::new(
-                "UPDATE jobs SET status = 'cancelled', finished_at = $1, lease_owner = NULL, lease_expires_at = NULL \
-                 WHERE id = $2 AND status IN ('queued', 'running')",
+                "UPDATE jobs SET status = 'cancelled', finished_at = $1, lease_owner = NULL, lease_expires_at = NULL, \
+                 wait_until = NULL WHERE id = $2 AND status IN ('queued', 'running')",
             )
             .arg(now())
             .arg(id),

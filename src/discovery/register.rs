@@ -138,7 +138,7 @@ async fn attempt(
     }
     let deadline = tokio::time::Instant::now() + timeout;
     let client =
-        bmc_client(ctx, node, Some(deadline), until).map_err(|e| bmc_err(e.to_string()))?;
+        bmc_client(ctx, node, Some(deadline), None, until).map_err(|e| bmc_err(e.to_string()))?;
     // Logs in with the first accepted credential, reads everything, always logs out.
     let read = client
         .with_session(&tries, |session| async move {
@@ -176,10 +176,14 @@ fn cause(e: &RedfishError, profile: i64) -> String {
 
 /// A client for a registered node's BMC and the credentials to log in with, the one the BMC
 /// accepted at registration first (later operations: power, refresh, firmware, deployment).
-/// Errors are `BMC <url>: <cause>` texts.
+/// Its sessions are journalled with `job` (the job opening them, if one: a takeover of the
+/// job deletes them) until `until` (when a live process is certainly done with them; at least
+/// [`ACCESS_SESSION_SECS`] from now). Errors are `BMC <url>: <cause>` texts.
 pub async fn node_access(
     ctx: &Ctx,
     node: &Node,
+    job: Option<i64>,
+    until: Option<chrono::DateTime<chrono::Utc>>,
 ) -> Result<(BmcClient, Vec<(String, String)>), String> {
     let bmc_err = |cause: String| format!("BMC {}: {cause}", node.url);
     let profile = node
@@ -190,8 +194,9 @@ pub async fn node_access(
         .map_err(|e| bmc_err(e.to_string()))?;
     stored.sort_by_key(|c| (Some(c.id) != node.credential, c.id));
     let creds = unseal(ctx, stored).map_err(|e| bmc_err(e.to_string()))?;
-    let until = crate::db::now() + chrono::Duration::seconds(ACCESS_SESSION_SECS);
-    let client = bmc_client(ctx, node, None, until).map_err(|e| bmc_err(e.to_string()))?;
+    let least = crate::db::now() + chrono::Duration::seconds(ACCESS_SESSION_SECS);
+    let until = until.map_or(least, |u| u.max(least));
+    let client = bmc_client(ctx, node, None, job, until).map_err(|e| bmc_err(e.to_string()))?;
     Ok((client, creds))
 }
 
@@ -225,18 +230,20 @@ fn unseal(
 pub const ACCESS_SESSION_SECS: i64 = 3600;
 
 /// A client for a node's BMC with the server's BMC settings (pinned certificate, plain HTTP
-/// allowance, CA bundle), tracked for shutdown, journalling its sessions until `until`.
+/// allowance, CA bundle), tracked for shutdown, journalling its sessions (with the job that
+/// opens them, if one) until `until`.
 fn bmc_client(
     ctx: &Ctx,
     node: &Node,
     deadline: Option<tokio::time::Instant>,
+    job: Option<i64>,
     until: chrono::DateTime<chrono::Utc>,
 ) -> Result<BmcClient, RedfishError> {
     let mut config = BmcClientConfig::new(node.url.clone());
     config.journal = Some(crate::bmc_sessions::DbJournal::journal(
         ctx,
         node.cert_sha256.clone(),
-        None,
+        job,
         until,
     ));
     config.cert_sha256 = node.cert_sha256.clone();

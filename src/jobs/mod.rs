@@ -14,6 +14,15 @@
 //! handler sees the checkpoint it wrote (`JobContext::checkpoint`) so that it resumes instead of
 //! starting over. A job claimed more than `MOJO_JOB_MAX_ATTEMPTS` times is failed without
 //! running, and a handler that panics fails its job (the lease is released, not left running).
+//!
+//! A handler that has nothing to do until something happens elsewhere (a deployment waiting
+//! for its installer's callback) returns [`Outcome::Wait`]: the worker parks the job
+//! (`db::jobs::park`: lease released, the job still `running` to the API, its checkpoint kept)
+//! and takes the next one. The parked job is claimed again, with the same checkpoint and
+//! without counting as another attempt, when its deadline passes or when something wakes it
+//! (`db::jobs::wake` inside the transaction that records the event, then [`JobQueue::wake`]);
+//! the wake NOTIFYs the other replicas like a queued job, and the state is in the database, so
+//! a parked job survives restarts and wakes on whichever process is up.
 
 use std::any::Any;
 use std::panic::AssertUnwindSafe;
@@ -84,6 +93,12 @@ impl JobContext {
         self.keep(ours)
     }
 
+    /// True when this run resumes a job its handler had parked ([`Outcome::Wait`]), after a
+    /// wake or its deadline.
+    pub fn resumed_from_wait(&self) -> bool {
+        self.job.wait_until.is_some()
+    }
+
     fn keep(&self, ours: bool) -> DbResult<bool> {
         if !ours {
             self.cancel.cancel();
@@ -101,6 +116,13 @@ pub enum Outcome {
     Failed(String),
     /// Stopped because its token fired; the job is not finished by the worker.
     Stopped,
+    /// Nothing to do until an explicit wake or `until`, whichever comes first: the job is
+    /// parked (no worker, no lease, checkpoint kept) and run again then. The handler must have
+    /// written what it needs to resume in its checkpoint.
+    Wait {
+        /// The latest time the job runs again (its deadline).
+        until: chrono::DateTime<chrono::Utc>,
+    },
 }
 
 /// One kind of job.
@@ -300,9 +322,10 @@ pub async fn run_single_iteration(
         return Ok(None);
     };
     let id = job.id;
-    tracing::info!(job = id, kind = %job.kind, attempt = job.attempts, worker = %owner, "job claimed");
-    if job.attempts > 1 {
-        // The lease was taken over: sessions the earlier attempt left on BMCs go first.
+    tracing::info!(job = id, kind = %job.kind, attempt = job.attempts, resumed = job.wait_until.is_some(), worker = %owner, "job claimed");
+    if job.attempts > 1 && job.wait_until.is_none() {
+        // The lease was taken over: sessions the earlier attempt left on BMCs go first (a
+        // parked job resumed is not a takeover: its last run ended cleanly).
         if let Err(error) = crate::bmc_sessions::reap_job(ctx, id).await {
             tracing::warn!(job = id, %error, "cannot reap the BMC sessions of an earlier attempt");
         }
@@ -369,6 +392,14 @@ pub async fn run_single_iteration(
         Outcome::Failed(e) => Some(e.as_str()),
         Outcome::Stopped => {
             tracing::info!(job = id, "job stopped before its end");
+            return Ok(Some(id));
+        }
+        Outcome::Wait { until } => {
+            if jobs::park(&ctx.db, id, owner, *until, jc.job.wakes).await? {
+                tracing::info!(job = id, kind = %jc.job.kind, until = %until, "job waiting");
+            } else {
+                tracing::info!(job = id, "job ended or was taken over before it could wait");
+            }
             return Ok(Some(id));
         }
     };

@@ -4,6 +4,10 @@
 //! on every path: after the work, when it fails, and when its future is dropped (a cancelled
 //! or stopped job; the session's drop guard deletes it in the background, tracked by
 //! `ctx.tasks` so shutdown waits for it).
+//!
+//! Sessions opened for a job are journalled with its id: when the job is taken over (its
+//! worker's process died), the new attempt deletes them at the BMC before it runs
+//! (`crate::bmc_sessions::reap_job`), instead of leaving them to the journal's expiry.
 
 use std::future::Future;
 
@@ -56,13 +60,31 @@ pub async fn target(ctx: &Ctx, server_id: i64) -> Result<Target, BmcError> {
     Ok(Target { server, node })
 }
 
-/// Runs `work` with a session on `node`'s BMC and deletes the session afterwards.
-pub async fn with_node<T, F, Fut>(ctx: &Ctx, node: &Node, work: F) -> Result<T, BmcError>
+/// How long a journalled job session may stay open before any replica deletes it as left
+/// behind: the longest a lifecycle step can hold one (a firmware update within
+/// `MOJO_FIRMWARE_TIMEOUT`), with a margin.
+fn journal_until(ctx: &Ctx) -> chrono::DateTime<chrono::Utc> {
+    let hold = chrono::Duration::from_std(ctx.config.firmware_timeout)
+        .unwrap_or(chrono::Duration::hours(2));
+    crate::db::now() + hold + chrono::Duration::minutes(5)
+}
+
+/// Runs `work` with a session on `node`'s BMC and deletes the session afterwards; the session
+/// is journalled with `job` when a job opens it.
+pub async fn with_node<T, F, Fut>(
+    ctx: &Ctx,
+    job: Option<i64>,
+    node: &Node,
+    work: F,
+) -> Result<T, BmcError>
 where
     F: FnOnce(Session) -> Fut,
     Fut: Future<Output = Result<T, RedfishError>>,
 {
-    let (client, creds) = node_access(ctx, node).await.map_err(BmcError::Access)?;
+    let until = job.map(|_| journal_until(ctx));
+    let (client, creds) = node_access(ctx, node, job, until)
+        .await
+        .map_err(BmcError::Access)?;
     let url = node.url.clone();
     match client.with_session(&creds, work).await {
         Ok((_, Ok(v))) => Ok(v),
@@ -71,13 +93,19 @@ where
 }
 
 /// Runs `work` with a session on the BMC of server `server_id` (and the server's row and node
-/// as read before), deleting the session afterwards.
-pub async fn with_bmc<T, F, Fut>(ctx: &Ctx, server_id: i64, work: F) -> Result<T, BmcError>
+/// as read before), deleting the session afterwards; journalled with `job` like
+/// [`with_node`].
+pub async fn with_bmc<T, F, Fut>(
+    ctx: &Ctx,
+    job: Option<i64>,
+    server_id: i64,
+    work: F,
+) -> Result<T, BmcError>
 where
     F: FnOnce(Session, Target) -> Fut,
     Fut: Future<Output = Result<T, RedfishError>>,
 {
     let t = target(ctx, server_id).await?;
     let node = t.node.clone();
-    with_node(ctx, &node, move |session| work(session, t)).await
+    with_node(ctx, job, &node, move |session| work(session, t)).await
 }

@@ -7,8 +7,10 @@
 //!   signed media URL inserted;
 //! - `set_boot`: one-time boot override to `Cd` (PATCH with the ETag where the BMC gives one);
 //! - `reset`: `On` when the server is off, else `ForceRestart` (marked sent before it is sent);
-//! - `installing`: waits until the callback (or a cancel) ends the deployment, or
-//!   `MOJO_DEPLOY_TIMEOUT` passes since the reset: then it fails and the media is ejected.
+//! - `installing`: the job waits, parked in the queue (`Outcome::Wait`: it holds no worker and
+//!   no lease, so any number of deployments can wait for their installers), until the callback
+//!   wakes it (it then reads the deployment the callback ended) or `MOJO_DEPLOY_TIMEOUT` passes
+//!   since the reset: then it fails and the media is ejected. A cancel ends the job directly.
 //!
 //! The job holds its server busy while it runs; the deployment row locks the server against pool
 //! changes while it is `queued` or `running`. `finish` ends the deployment with its job.
@@ -33,8 +35,8 @@ use crate::redfish::{self, CdSlot, PowerAction, RedfishError, Session};
 /// Kind of the deployment job.
 pub const KIND: &str = "deployment";
 
-/// How often a deployment in `installing` looks at its row.
-const WAIT_POLL: Duration = Duration::from_millis(500);
+/// How soon a deployment in `installing` looks at its row again when it could not read it.
+const RETRY_READ: Duration = Duration::from_secs(5);
 
 /// How often `PowerState` is read between the two steps of a two-step reset.
 const SETTLE_POLL: Duration = Duration::from_millis(500);
@@ -69,8 +71,8 @@ impl JobHandler for DeployJob {
                 Ok(None) => return Outcome::Failed("the job has no deployment".into()),
                 Err(e) => return Outcome::Failed(format!("database error: {e}")),
             };
-            if !d.active() {
-                return ended(&d);
+            if d.status == "cancelled" {
+                return Outcome::Stopped;
             }
             if let Err(e) = deployments::set_running(&ctx.db, d.id).await {
                 return Outcome::Failed(format!("database error: {e}"));
@@ -106,19 +108,6 @@ impl JobHandler for DeployJob {
             deployments::end(&mut *tx, d.id, status, error.as_deref()).await?;
             Ok(())
         })
-    }
-}
-
-/// How the job ends for a deployment that has ended.
-fn ended(d: &Deployment) -> Outcome {
-    match d.status.as_str() {
-        "complete" => Outcome::Succeeded,
-        "cancelled" => Outcome::Stopped,
-        _ => Outcome::Failed(
-            d.error
-                .clone()
-                .unwrap_or_else(|| "the deployment failed".into()),
-        ),
     }
 }
 
@@ -161,7 +150,8 @@ enum Booted {
 
 async fn deploy_server(ctx: &Ctx, jc: &JobContext, d: &Deployment, w: ServerWork) -> ServerOutcome {
     let (at, _) = saved_step(&w.saved);
-    let since = if at == "installing" {
+    // A deployment that ended while no worker held its job (its end is what the job reports).
+    let since = if at == "installing" || !d.active() {
         w.saved
             .get("since")
             .and_then(Value::as_str)
@@ -177,13 +167,13 @@ async fn deploy_server(ctx: &Ctx, jc: &JobContext, d: &Deployment, w: ServerWork
             Ok(Booted::Stopped) => return ServerOutcome::Failed("the deployment stopped".into()),
             Err(e) => {
                 let message = e.to_string();
-                eject_quietly(ctx, d).await;
+                eject_quietly(ctx, Some(jc.job.id), d).await;
                 let _ = deployments::end(&ctx.db, d.id, "failed", Some(&message)).await;
                 return fleet::failed(jc, w.server, message);
             }
         }
     };
-    wait_for_callback(ctx, jc, d, since).await
+    installing(ctx, jc, d, since).await
 }
 
 /// The steps up to the reset, from the one an earlier attempt recorded.
@@ -194,7 +184,7 @@ async fn boot(ctx: &Ctx, d: &Deployment, w: &ServerWork) -> Result<Booted, BmcEr
     let (at, sent) = saved_step(&w.saved);
     let at = at.to_string();
     let limit = ctx.config.power_timeout;
-    with_bmc(ctx, w.server, |session, t| async move {
+    with_bmc(ctx, Some(w.job()), w.server, |session, t| async move {
         let sys = redfish::find_system(
             &session,
             t.server.uuid.as_deref(),
@@ -286,8 +276,10 @@ async fn reset(
     Ok(())
 }
 
-/// Waits in `installing` until the deployment ends (callback, cancel) or times out.
-async fn wait_for_callback(
+/// In `installing`: how the deployment ended (callback, cancel) or, while it is still active,
+/// waiting (parked) until `MOJO_DEPLOY_TIMEOUT` after `since`; past it, the deployment fails
+/// and its media is ejected.
+async fn installing(
     ctx: &Ctx,
     jc: &JobContext,
     d: &Deployment,
@@ -295,47 +287,47 @@ async fn wait_for_callback(
 ) -> ServerOutcome {
     let limit = ctx.config.deploy_timeout;
     let deadline = since + chrono::Duration::from_std(limit).unwrap_or(chrono::Duration::hours(4));
-    loop {
-        match deployments::get(&ctx.db, d.id).await {
-            Ok(Some(now)) if !now.active() => {
-                return match now.status.as_str() {
-                    "complete" => ServerOutcome::Succeeded("installed".into()),
-                    "cancelled" => ServerOutcome::Failed("the deployment was cancelled".into()),
-                    _ => ServerOutcome::Failed(
-                        now.error
-                            .unwrap_or_else(|| "the installer reported failure".into()),
-                    ),
-                };
-            }
-            Ok(None) => return ServerOutcome::Failed("the deployment was deleted".into()),
-            Ok(Some(_)) | Err(_) => {}
+    match deployments::get(&ctx.db, d.id).await {
+        Ok(Some(now)) if !now.active() => {
+            return match now.status.as_str() {
+                "complete" => ServerOutcome::Succeeded("installed".into()),
+                "cancelled" => ServerOutcome::Failed("the deployment was cancelled".into()),
+                _ => ServerOutcome::Failed(
+                    now.error
+                        .unwrap_or_else(|| "the installer reported failure".into()),
+                ),
+            };
         }
-        if Utc::now() >= deadline {
-            let message = format!(
-                "no callback from the installer within MOJO_DEPLOY_TIMEOUT ({} s)",
-                limit.as_secs()
-            );
-            eject_quietly(ctx, d).await;
-            let _ = deployments::end(&ctx.db, d.id, "failed", Some(&message)).await;
-            return fleet::failed(jc, d.server.unwrap_or(0), message);
-        }
-        tokio::select! {
-            // Stopped (cancelled, taken over, or the process stops): nothing is written; the
-            // runner sees the token and leaves the job as it is (a restart resumes waiting).
-            _ = jc.cancel.cancelled() => return futures::future::pending().await,
-            _ = tokio::time::sleep(WAIT_POLL) => {}
+        Ok(None) => return ServerOutcome::Failed("the deployment was deleted".into()),
+        Ok(Some(_)) => {}
+        Err(e) => {
+            tracing::warn!(deployment = d.id, error = %e, "cannot read the deployment; looking again soon");
+            let retry = Utc::now()
+                + chrono::Duration::from_std(RETRY_READ).unwrap_or(chrono::Duration::seconds(5));
+            return ServerOutcome::Waiting(retry.min(deadline));
         }
     }
+    if Utc::now() >= deadline {
+        let message = format!(
+            "no callback from the installer within MOJO_DEPLOY_TIMEOUT ({} s)",
+            limit.as_secs()
+        );
+        eject_quietly(ctx, Some(jc.job.id), d).await;
+        let _ = deployments::end(&ctx.db, d.id, "failed", Some(&message)).await;
+        return fleet::failed(jc, d.server.unwrap_or(0), message);
+    }
+    // Woken by the callback (service::deployments), or run again at the deadline.
+    ServerOutcome::Waiting(deadline)
 }
 
 /// Ejects the deployment's media from its slot (the slot it recorded, else the one it would
-/// use).
-pub async fn eject(ctx: &Ctx, d: &Deployment) -> Result<(), BmcError> {
+/// use); `job` is the job doing it, if one (its session is journalled with it).
+pub async fn eject(ctx: &Ctx, job: Option<i64>, d: &Deployment) -> Result<(), BmcError> {
     let Some(server) = d.server else {
         return Ok(());
     };
     let path = d.media_path.clone();
-    with_bmc(ctx, server, |session, t| async move {
+    with_bmc(ctx, job, server, |session, t| async move {
         let slot: CdSlot = match path {
             Some(p) => redfish::read_slot(&session, &p).await?,
             None => {
@@ -354,8 +346,8 @@ pub async fn eject(ctx: &Ctx, d: &Deployment) -> Result<(), BmcError> {
 }
 
 /// [`eject`], logging a failure instead of returning it.
-pub async fn eject_quietly(ctx: &Ctx, d: &Deployment) {
-    if let Err(e) = eject(ctx, d).await {
+pub async fn eject_quietly(ctx: &Ctx, job: Option<i64>, d: &Deployment) {
+    if let Err(e) = eject(ctx, job, d).await {
         tracing::warn!(deployment = d.id, error = %e, "cannot eject the deployment's media");
     }
 }

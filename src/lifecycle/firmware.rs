@@ -164,7 +164,7 @@ async fn update_server(
     }
     let limit = ctx.config.firmware_timeout;
     let w = &w;
-    let work = with_bmc(ctx, w.server, |session, t| {
+    let work = with_bmc(ctx, Some(w.job()), w.server, |session, t| {
         let saved = &mut saved;
         let done = &mut done;
         let install = &install;

@@ -8,6 +8,12 @@
 //! The job ends `succeeded` when every server succeeded or was skipped, else `failed` with
 //! `"2 of 10 servers failed"` (a single-server job: that server's message).
 //!
+//! A server's work may instead wait ([`ServerOutcome::Waiting`]: nothing to do until an event
+//! or a deadline, e.g. a deployment's callback): the server stays `running` with what its work
+//! saved, and once every other server has finished or waits too the job is parked
+//! ([`Outcome::Wait`] until the earliest deadline). A parked job resumed (woken, or at that
+//! deadline) runs the waiting servers' work again from what they saved.
+//!
 //! Every lifecycle kind calls [`finish`] from its `JobHandler::finish`, so a job that ends
 //! another way (cancelled, given up after too many attempts, its handler panicked) leaves no
 //! server `queued` or `running` in its results.
@@ -33,6 +39,9 @@ pub enum ServerOutcome {
     Failed(String),
     /// Not done, with the reason (the firmware does not apply, ...).
     Skipped(String),
+    /// Nothing to do until the job is woken or this deadline passes (the work saved what it
+    /// needs to resume with [`ServerWork::save`]); the server stays `running`.
+    Waiting(chrono::DateTime<chrono::Utc>),
 }
 
 /// One server's entry in a job's `results`.
@@ -85,6 +94,7 @@ struct State {
     results: Vec<ServerResult>,
     percents: HashMap<i64, u8>,
     saved: serde_json::Map<String, Value>,
+    waiting: Vec<chrono::DateTime<chrono::Utc>>,
 }
 
 impl State {
@@ -97,7 +107,12 @@ impl State {
 
     fn checkpoint(&self) -> Value {
         let finished: Vec<&ServerResult> = self.results.iter().filter(|r| r.finished()).collect();
-        json!({"results": finished, "servers": self.saved})
+        let percents: serde_json::Map<String, Value> = self
+            .percents
+            .iter()
+            .map(|(server, p)| (server.to_string(), json!(p)))
+            .collect();
+        json!({"results": finished, "servers": self.saved, "percents": percents})
     }
 }
 
@@ -153,6 +168,11 @@ pub struct ServerWork {
 }
 
 impl ServerWork {
+    /// The job this work belongs to.
+    pub fn job(&self) -> i64 {
+        self.shared.job_id
+    }
+
     /// Records `value` for this server in the job's checkpoint, before a step that must not
     /// run twice; false when the job is no longer ours (the work must stop).
     pub async fn save(&self, value: Value) -> bool {
@@ -199,17 +219,6 @@ where
             })
             .collect();
     }
-    // Servers an earlier attempt finished keep their results; the others start again.
-    let done_before = results_of(jc.job.checkpoint.get("results").unwrap_or(&Value::Null));
-    for r in &mut results {
-        match done_before.iter().find(|d| d.server == r.server) {
-            Some(d) => *r = d.clone(),
-            None => {
-                r.status = "queued".into();
-                r.message = None;
-            }
-        }
-    }
     let saved = jc
         .job
         .checkpoint
@@ -217,12 +226,39 @@ where
         .and_then(Value::as_object)
         .cloned()
         .unwrap_or_default();
+    // Servers an earlier attempt finished keep their results; the others start again (those
+    // whose work saved a step read `running`: they resume from it).
+    let done_before = results_of(jc.job.checkpoint.get("results").unwrap_or(&Value::Null));
+    for r in &mut results {
+        match done_before.iter().find(|d| d.server == r.server) {
+            Some(d) => *r = d.clone(),
+            None => {
+                let resumes = saved.contains_key(&r.server.to_string());
+                r.status = if resumes { "running" } else { "queued" }.into();
+                r.message = None;
+            }
+        }
+    }
+    let percents: HashMap<i64, u8> = jc
+        .job
+        .checkpoint
+        .get("percents")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| {
+                    let p = u8::try_from(v.as_u64()?).ok()?;
+                    Some((k.parse().ok()?, p))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     let pending: Vec<i64> = results
         .iter()
         .filter(|r| !r.finished())
         .map(|r| r.server)
         .collect();
-    if !done_before.is_empty() {
+    if !done_before.is_empty() && !jc.resumed_from_wait() {
         tracing::info!(
             job = jc.job.id,
             finished = done_before.len(),
@@ -237,8 +273,9 @@ where
         cancel: jc.cancel.clone(),
         state: Mutex::new(State {
             results,
-            percents: HashMap::new(),
+            percents,
             saved,
+            waiting: Vec::new(),
         }),
     });
     if !shared.write(false).await {
@@ -272,6 +309,11 @@ where
                         ServerOutcome::Succeeded(m) => ("succeeded", m),
                         ServerOutcome::Failed(m) => ("failed", m),
                         ServerOutcome::Skipped(m) => ("skipped", m),
+                        ServerOutcome::Waiting(until) => {
+                            st.waiting.push(until);
+                            drop(st);
+                            return shared.write(true).await;
+                        }
                     };
                     st.set(server, status, Some(message));
                     st.percents.remove(&server);
@@ -293,6 +335,9 @@ where
         }
     }
     let st = shared.state.lock().await;
+    if let Some(until) = st.waiting.iter().min() {
+        return Outcome::Wait { until: *until };
+    }
     end_of(&st.results)
 }
 

@@ -47,7 +47,7 @@ impl JobHandler for InventoryJob {
 
 async fn refresh_server(ctx: &Ctx, jc: &JobContext, w: ServerWork) -> ServerOutcome {
     let limit = ctx.config.register_timeout;
-    let read = with_bmc(ctx, w.server, |session, t| async move {
+    let read = with_bmc(ctx, Some(w.job()), w.server, |session, t| async move {
         let inv = redfish::read_inventory(&session).await?;
         Ok((inv, t))
     });

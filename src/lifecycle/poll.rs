@@ -100,7 +100,7 @@ async fn poll_node(ctx: &Ctx, node_id: i64, servers: &[PolledServer]) -> usize {
             return 0;
         }
     };
-    let read = with_node(ctx, &node, |session| async move {
+    let read = with_node(ctx, None, &node, |session| async move {
         redfish::systems(&session).await
     });
     let systems = match tokio::time::timeout(ctx.config.register_timeout, read).await {

@@ -91,7 +91,7 @@ async fn power_server(
     let target = action.target_state();
     let sent_before = w.saved.get("sent").and_then(Value::as_u64).unwrap_or(0) as usize;
     let limit = ctx.config.power_timeout;
-    let work = with_bmc(ctx, w.server, |session, t| {
+    let work = with_bmc(ctx, Some(w.job()), w.server, |session, t| {
         let w = &w;
         async move {
             let sys = redfish::find_system(

@@ -147,7 +147,8 @@ pub enum EndError {
 }
 
 /// The installer's callback with `token`: `complete` ejects the media and ends the deployment
-/// complete; `failed` ends it failed with `message` (and ejects too). Its job ends with it.
+/// complete; `failed` ends it failed with `message` (and ejects too). Its job, parked while
+/// it waits for this, is woken (on whichever replica has a free worker) and ends with it.
 pub async fn callback(
     ctx: &Ctx,
     token: &str,
@@ -171,11 +172,18 @@ pub async fn callback(
             ),
         ),
     };
-    deploy::eject_quietly(ctx, &d).await;
-    if !deployments::end(&ctx.db, d.id, status, error).await? {
+    deploy::eject_quietly(ctx, None, &d).await;
+    let mut tx = ctx.db.begin().await?;
+    if !deployments::end(&mut tx, d.id, status, error).await? {
         // Cancelled or timed out meanwhile.
         return Err(EndError::NotFound);
     }
+    // The job waits parked in `installing`: woken, it reads this end and finishes with it.
+    if let Some(job) = d.job {
+        jobs::wake(&mut tx, job).await?;
+    }
+    tx.commit().await?;
+    ctx.jobs.wake();
     tracing::info!(deployment = d.id, status, "installer called back");
     deployments::get(&ctx.db, d.id)
         .await?
@@ -198,7 +206,7 @@ pub async fn cancel(ctx: &Ctx, viewer: &Viewer<'_>, id: i64) -> Result<Deploymen
     }
     deployments::end(&mut tx, d.id, "cancelled", None).await?;
     tx.commit().await?;
-    deploy::eject_quietly(ctx, &d).await;
+    deploy::eject_quietly(ctx, None, &d).await;
     tracing::info!(deployment = id, user = %viewer.username, "deployment cancelled");
     deployments::get(&ctx.db, id)
         .await?

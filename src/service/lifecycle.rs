@@ -167,7 +167,7 @@ pub async fn cancel(ctx: &Ctx, viewer: &Viewer<'_>, id: i64) -> Result<Job, Canc
     if job.kind == crate::lifecycle::deploy::KIND {
         // The deployment ended cancelled with its job: its media comes out too.
         if let Some(d) = crate::db::deployments::by_job(&ctx.db, id).await? {
-            crate::lifecycle::deploy::eject_quietly(ctx, &d).await;
+            crate::lifecycle::deploy::eject_quietly(ctx, None, &d).await;
         }
     }
     jobs::get(&ctx.db, id)
