@@ -176,23 +176,53 @@ fn cause(e: &RedfishError, profile: i64) -> String {
 
 /// A client for a registered node's BMC and the credentials to log in with, the one the BMC
 /// accepted at registration first (later operations: power, refresh, firmware, deployment).
-/// Errors are `BMC <url>: <cause>` texts.
 pub async fn node_access(
     ctx: &Ctx,
     node: &Node,
-) -> Result<(BmcClient, Vec<(String, String)>), String> {
-    let bmc_err = |cause: String| format!("BMC {}: {cause}", node.url);
+) -> Result<(BmcClient, Vec<(String, String)>), AccessError> {
+    let bmc_err = |cause: AccessCause| AccessError {
+        url: node.url.clone(),
+        cause,
+    };
     let profile = node
         .auth_profile
-        .ok_or_else(|| bmc_err("the node is not registered".into()))?;
+        .ok_or_else(|| bmc_err(AccessCause::NotRegistered))?;
     let mut stored = auth_profiles::credentials(&ctx.db, profile)
         .await
-        .map_err(|e| bmc_err(e.to_string()))?;
+        .map_err(|e| bmc_err(e.into()))?;
     stored.sort_by_key(|c| (Some(c.id) != node.credential, c.id));
-    let creds = unseal(ctx, stored).map_err(|e| bmc_err(e.to_string()))?;
+    let creds = unseal(ctx, stored).map_err(|e| bmc_err(e.into()))?;
     let until = crate::db::now() + chrono::Duration::seconds(ACCESS_SESSION_SECS);
-    let client = bmc_client(ctx, node, None, until).map_err(|e| bmc_err(e.to_string()))?;
+    let client = bmc_client(ctx, node, None, until).map_err(|e| bmc_err(e.into()))?;
     Ok((client, creds))
+}
+
+/// Why [`node_access`] has no client or credentials: `BMC <url>: <cause>`.
+#[derive(Debug, thiserror::Error)]
+#[error("BMC {url}: {cause}")]
+pub struct AccessError {
+    /// The node's BMC URL.
+    pub url: String,
+    /// What is missing or failed.
+    #[source]
+    pub cause: AccessCause,
+}
+
+/// What [`AccessError`] ran into.
+#[derive(Debug, thiserror::Error)]
+pub enum AccessCause {
+    /// The node has no auth profile.
+    #[error("the node is not registered")]
+    NotRegistered,
+    /// Its credentials could not be read.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// A stored credential does not open.
+    #[error(transparent)]
+    Unseal(#[from] UnsealError),
+    /// No client for the BMC (its CA bundle, its URL).
+    #[error(transparent)]
+    Client(#[from] RedfishError),
 }
 
 /// A stored credential that does not open under the credential key.

@@ -186,7 +186,7 @@ fn refused(e: DeployError) -> ApiError {
         DeployError::Start(StartError::PoolNotFound(_)) => ApiError::NoMatch("Pool"),
         DeployError::Start(e @ StartError::Busy(_)) => ApiError::bad_request(e.to_string()),
         DeployError::Start(StartError::Db(e)) | DeployError::Db(e) => e.into(),
-        DeployError::Media(m) => ApiError::Internal(m),
+        DeployError::Media(e) => ApiError::Internal(e.to_string()),
     }
 }
 

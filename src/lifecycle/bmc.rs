@@ -11,7 +11,7 @@ use crate::ctx::Ctx;
 use crate::db::nodes::{self, Node};
 use crate::db::servers::{self, Server};
 use crate::db::{DbError, NodeStatus};
-use crate::discovery::register::node_access;
+use crate::discovery::register::{node_access, AccessError};
 use crate::redfish::{RedfishError, Session};
 
 /// Why the work did not run or did not succeed.
@@ -24,8 +24,8 @@ pub enum BmcError {
     #[error("server {0} has no registered BMC")]
     NotRegistered(i64),
     /// No client or credentials for the BMC (`BMC <url>: <cause>`).
-    #[error("{0}")]
-    Access(String),
+    #[error(transparent)]
+    Access(#[from] AccessError),
     /// The BMC failed (`BMC <url>: <cause>`).
     #[error("BMC {0}: {1}")]
     Redfish(String, RedfishError),
@@ -62,7 +62,7 @@ where
     F: FnOnce(Session) -> Fut,
     Fut: Future<Output = Result<T, RedfishError>>,
 {
-    let (client, creds) = node_access(ctx, node).await.map_err(BmcError::Access)?;
+    let (client, creds) = node_access(ctx, node).await?;
     let url = node.url.clone();
     match client.with_session(&creds, work).await {
         Ok((_, Ok(v))) => Ok(v),
