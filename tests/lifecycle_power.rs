@@ -403,6 +403,33 @@ async fn power_actions_and_access(backend: common::Backend) {
         .unwrap()
         .iter()
         .all(|j| j["created_by"] != 1));
+    // Their scope is the list's: the links hold only what they sent.
+    let (_, l) = app
+        .call(
+            reqwest::Method::GET,
+            "/api/job/?page_size=1",
+            None,
+            Some(&token),
+        )
+        .await;
+    assert_eq!(l["count"], 2, "{l}");
+    assert_ne!(l["results"][0]["created_by"], 1, "{l}");
+    let next = l["next"].as_str().unwrap_or_default();
+    assert!(next.ends_with("/api/job/?page=2&page_size=1"), "{l}");
+    let (_, l) = app
+        .call(
+            reqwest::Method::GET,
+            "/api/job/?created_by=1&page_size=1",
+            None,
+            Some(&token),
+        )
+        .await;
+    assert_eq!(l["count"], 2, "{l}");
+    let next = l["next"].as_str().unwrap_or_default();
+    assert!(
+        next.ends_with("/api/job/?created_by=1&page=2&page_size=1"),
+        "{l}"
+    );
     // The admin sees them all.
     let (_, l) = app.get(&format!("/api/job/{own}/")).await;
     assert_eq!(l["id"], own);
