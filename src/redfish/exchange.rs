@@ -159,7 +159,7 @@ impl BmcClient {
         }
         let cap = self.inner.body_cap;
         let exchange = async {
-            let mut response = request
+            let response = request
                 .send()
                 .await
                 .map_err(|e| self.map_error(&e, &path))?;
@@ -171,20 +171,7 @@ impl BmcClient {
                     limit: cap,
                 });
             }
-            let mut body = Vec::new();
-            while let Some(chunk) = response
-                .chunk()
-                .await
-                .map_err(|e| self.map_error(&e, &path))?
-            {
-                if body.len() + chunk.len() > cap {
-                    return Err(RedfishError::BodyTooLarge {
-                        path: path.clone(),
-                        limit: cap,
-                    });
-                }
-                body.extend_from_slice(&chunk);
-            }
+            let body = self.read_body(response, &path).await?;
             Ok(BmcResponse {
                 status,
                 headers,
@@ -230,28 +217,14 @@ impl BmcClient {
             .timeout(budget)
             .body(body);
         request = auth.apply(request);
-        let cap = self.inner.body_cap;
         let exchange = async {
-            let mut response = request
+            let response = request
                 .send()
                 .await
                 .map_err(|e| self.map_error(&e, &path))?;
             let status = response.status();
             let headers = response.headers().clone();
-            let mut body = Vec::new();
-            while let Some(chunk) = response
-                .chunk()
-                .await
-                .map_err(|e| self.map_error(&e, &path))?
-            {
-                if body.len() + chunk.len() > cap {
-                    return Err(RedfishError::BodyTooLarge {
-                        path: path.clone(),
-                        limit: cap,
-                    });
-                }
-                body.extend_from_slice(&chunk);
-            }
+            let body = self.read_body(response, &path).await?;
             Ok(BmcResponse {
                 status,
                 headers,
@@ -282,6 +255,30 @@ impl BmcClient {
             });
         }
         response.json_object(url.path())
+    }
+
+    /// Reads a response's body, refusing it once it grows past the cap.
+    async fn read_body(
+        &self,
+        mut response: reqwest::Response,
+        path: &str,
+    ) -> Result<Vec<u8>, RedfishError> {
+        let cap = self.inner.body_cap;
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| self.map_error(&e, path))?
+        {
+            if body.len() + chunk.len() > cap {
+                return Err(RedfishError::BodyTooLarge {
+                    path: path.to_string(),
+                    limit: cap,
+                });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
     }
 
     /// Turns a transport error into an operator-readable one (pin mismatch first: it explains the
