@@ -186,7 +186,7 @@ impl App {
         bootstrap_admin(&db, &config).await?;
         service::catalogue::remove_stale_uploads(&config.data_dir, STALE_UPLOAD_AGE);
         warn_open_data_dir(&config);
-        let tls = server_tls(&config).await.map_err(anyhow::Error::msg)?;
+        let tls = server_tls(&config).await?;
         let listener = std::net::TcpListener::bind(config.listen)
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         listener.set_nonblocking(true)?;
@@ -357,16 +357,32 @@ fn serve_media(
     Ok(())
 }
 
+/// Why the API listener has no TLS configuration.
+#[derive(Debug, thiserror::Error)]
+enum ServerTlsError {
+    /// No certificate and key (given, found or generated).
+    #[error(transparent)]
+    Paths(#[from] crate::tls::TlsError),
+    /// The pair does not load.
+    #[error("cannot load TLS certificate {}: {error}", path.display())]
+    Load {
+        /// The certificate file.
+        path: std::path::PathBuf,
+        /// What the loader said.
+        error: std::io::Error,
+    },
+}
+
 /// The listener's TLS configuration, or None when TLS is off.
-async fn server_tls(config: &Config) -> Result<Option<RustlsConfig>, String> {
+async fn server_tls(config: &Config) -> Result<Option<RustlsConfig>, ServerTlsError> {
     if !config.tls {
         return Ok(None);
     }
-    let (cert, key) = crate::tls::cert_paths(config).map_err(|e| e.to_string())?;
+    let (cert, key) = crate::tls::cert_paths(config)?;
     RustlsConfig::from_pem_file(&cert, &key)
         .await
         .map(Some)
-        .map_err(|e| format!("cannot load TLS certificate {}: {e}", cert.display()))
+        .map_err(|error| ServerTlsError::Load { path: cert, error })
 }
 
 /// First start with no users: creates superuser `admin` in group 1.

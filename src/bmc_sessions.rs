@@ -115,11 +115,12 @@ async fn reap(ctx: &Ctx, row: &JournalRow) -> Result<bool, DbError> {
         config.ca_bundle = CaBundle::from_file(path).ok();
     }
     let deleted = match BmcClient::new(config) {
-        Ok(client) => client
-            .delete_leftover_session(&row.session_url, &token)
-            .await
-            .map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
+        Ok(client) => {
+            client
+                .delete_leftover_session(&row.session_url, &token)
+                .await
+        }
+        Err(e) => Err(e),
     };
     match deleted {
         Ok(()) => {

@@ -68,6 +68,24 @@ both!(baseline_crud, |app: common::TestApp| async move {
     assert_eq!(list.as_array().unwrap()[0]["id"], id1);
     let (_, page) = app.get("/api/firmware_baseline/?page_size=1").await;
     assert_eq!(page["count"], 2, "{page}");
+    // The default order is the list's own: no parameter the client did not send in the links.
+    assert_eq!(page["results"][0]["id"], id2, "{page}");
+    let next = page["next"].as_str().unwrap_or_default();
+    assert!(
+        next.ends_with("/api/firmware_baseline/?page=2&page_size=1"),
+        "{page}"
+    );
+    let (_, page) = app
+        .get(
+            next.split_once("/api/")
+                .map(|(_, p)| format!("/api/{p}"))
+                .unwrap()
+                .as_str(),
+        )
+        .await;
+    assert_eq!(page["results"][0]["id"], id1, "{page}");
+    let (_, list) = app.get("/api/firmware_baseline/?ordering=").await;
+    assert_eq!(list[0]["id"], id2, "an empty ordering is none: {list}");
 
     // Validation.
     let (s, e) = app

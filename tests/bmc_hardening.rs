@@ -24,6 +24,13 @@ fn block(backend: Backend, base: u8) -> u8 {
     }
 }
 
+/// `n` lab BMCs on port 9443 from `127.72.<b>.<first>`, with the lab's `extra` arguments.
+fn lab_at(b: u8, first: u8, n: usize, extra: &[&str]) -> Lab {
+    let base = format!("127.72.{b}.{first}");
+    let args = [&["--base", base.as_str(), "--port", "9443"], extra].concat();
+    Lab::start("start", n, &args)
+}
+
 async fn wait_scan(app: &TestApp, range: i64) -> Value {
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
@@ -129,19 +136,7 @@ async fn http_app(backend: Backend) -> TestApp {
 async fn evil_references(backend: Backend) {
     let b = block(backend, 10);
     let app = http_app(backend).await;
-    let lab = Lab::start(
-        "start",
-        1,
-        &[
-            "--base",
-            &format!("127.72.{b}.1"),
-            "--port",
-            "9443",
-            "--http",
-            "--persona",
-            "dell",
-        ],
-    );
+    let lab = lab_at(b, 1, 1, &["--http", "--persona", "dell"]);
     let spy = Spy::start(&format!("127.72.{b}.3:9443")).await;
     let adv = Adversary::start(
         &format!("127.72.{b}.2:9443"),
@@ -179,19 +174,7 @@ async fn evil_references_postgres() {
 async fn no_session_service(backend: Backend) {
     let b = block(backend, 12);
     let app = http_app(backend).await;
-    let lab = Lab::start(
-        "start",
-        1,
-        &[
-            "--base",
-            &format!("127.72.{b}.1"),
-            "--port",
-            "9443",
-            "--http",
-            "--persona",
-            "dell",
-        ],
-    );
+    let lab = lab_at(b, 1, 1, &["--http", "--persona", "dell"]);
     let adv = Adversary::start(
         &format!("127.72.{b}.2:9443"),
         &lab.slot(0).base_url(),
@@ -230,11 +213,7 @@ async fn no_session_service_postgres() {
 async fn allowlist_checked_late(backend: Backend) {
     let b = block(backend, 14);
     let mut app = common::spawn(backend).await;
-    let lab = Lab::start(
-        "start",
-        3,
-        &["--base", &format!("127.72.{b}.1"), "--port", "9443"],
-    );
+    let lab = lab_at(b, 1, 3, &[]);
     let range = create_range(
         &app,
         &format!("127.72.{b}.1"),
@@ -296,30 +275,8 @@ async fn identity_takeover(backend: Backend) {
     let b = block(backend, 16);
     let app = common::spawn(backend).await;
     let seed = format!("twin-{b}");
-    let lab_a = Lab::start(
-        "start",
-        1,
-        &[
-            "--base",
-            &format!("127.72.{b}.1"),
-            "--port",
-            "9443",
-            "--seed",
-            &seed,
-        ],
-    );
-    let lab_b = Lab::start(
-        "start",
-        1,
-        &[
-            "--base",
-            &format!("127.72.{b}.2"),
-            "--port",
-            "9443",
-            "--seed",
-            &seed,
-        ],
-    );
+    let lab_a = lab_at(b, 1, 1, &["--seed", &seed]);
+    let lab_b = lab_at(b, 2, 1, &["--seed", &seed]);
     let range = create_range(
         &app,
         &format!("127.72.{b}.1"),
@@ -406,17 +363,7 @@ async fn identity_takeover_postgres() {
 async fn placeholder_identity(backend: Backend) {
     let b = block(backend, 18);
     let app = http_app(backend).await;
-    let lab = Lab::start(
-        "start",
-        2,
-        &[
-            "--base",
-            &format!("127.72.{b}.1"),
-            "--port",
-            "9443",
-            "--http",
-        ],
-    );
+    let lab = lab_at(b, 1, 2, &["--http"]);
     let _a = Adversary::start(
         &format!("127.72.{b}.3:9443"),
         &lab.slot(0).base_url(),

@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+mod fleet;
 mod lab;
 
 use std::time::{Duration, Instant};
@@ -21,96 +22,13 @@ const ISO_URL_NAME: &str = "ubuntu_24.04_server.iso";
 const SYSTEM_CD: &str = "/redfish/v1/Systems/437XR1138R2/VirtualMedia/CD1";
 const MANAGER_CD: &str = "/redfish/v1/Managers/BMC/VirtualMedia/CD1";
 
-/// An address block of this file for one test on one backend.
-fn block(backend: common::Backend, base: u8) -> u8 {
-    match backend {
-        common::Backend::Sqlite => base,
-        common::Backend::Postgres => base + 1,
-    }
-}
-
-fn start_lab(b: u8, n: usize, extra: &[&str]) -> Lab {
-    let base = format!("127.75.{b}.1");
-    let mut args = vec![
-        "--base",
-        base.as_str(),
-        "--port",
-        "9443",
-        "--persona",
-        "dell",
-    ];
-    args.extend_from_slice(extra);
-    Lab::start("start", n, &args)
-}
-
-/// Scans the lab, registers every BMC; returns the server ids in slot order.
-async fn register_lab(app: &common::TestApp, lab: &Lab) -> Vec<i64> {
-    let first = &lab.slots[0];
-    let last = lab.slots.last().unwrap();
-    let (s, r) = app
-        .post(
-            "/api/node_discovery/scan_range/",
-            json!({"name": "Lab", "ip_from": first.ip, "ip_to": last.ip, "ports": [first.port]}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{r}");
-    let range = r["id"].as_i64().unwrap();
-    let (s, r) = app
-        .post(
-            "/api/node_discovery/run_scan/",
-            json!({"scan_ranges": [range]}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::ACCEPTED, "{r}");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (_, r) = app
-            .get(&format!("/api/node_discovery/scan_range/{range}/"))
-            .await;
-        if r["status"] != "scanning" {
-            break;
-        }
-        assert!(Instant::now() < deadline, "scan never ended: {r}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let (s, p) = app
-        .post(
-            "/api/node_discovery/auth_profile/",
-            json!({"node_classification": "Lab", "bmc": "redfish"}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{p}");
-    let profile = p["id"].as_i64().unwrap();
-    let (s, c) = app
-        .post(
-            &format!("/api/node_discovery/auth_profile/{profile}/credentials/"),
-            json!({"username": first.user, "password": first.password}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{c}");
-    let (_, nodes) = app
-        .get(&format!(
-            "/api/node/?scan_range={range}&ordering=ip_address"
-        ))
-        .await;
-    let mut servers = Vec::new();
-    for slot in &lab.slots {
-        let node = nodes["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|n| n["ip_address"] == slot.ip.as_str())
-            .unwrap_or_else(|| panic!("no node for {}: {nodes}", slot.ip));
-        let (s, n) = app
-            .post(
-                &format!("/api/node/{}/register/", node["id"]),
-                json!({"auth_profile": profile}),
-            )
-            .await;
-        assert_eq!(s, StatusCode::OK, "{n}");
-        servers.push(n["server"].as_i64().unwrap());
-    }
-    servers
+/// `n` Dell-persona BMCs on port 9443 from `base` (a [`fleet::block`]).
+fn start_lab(base: &str, n: usize, extra: &[&str]) -> Lab {
+    fleet::start(
+        base,
+        n,
+        &[&["--port", "9443", "--persona", "dell"], extra].concat(),
+    )
 }
 
 /// Uploads an ISO; returns its id.
@@ -195,9 +113,9 @@ fn vm<'a>(st: &'a Value, path: &str) -> &'a Value {
 /// Each mockup: the image goes into the right CD slot, the BMC fetches it, boots once from Cd
 /// with it, and the callback completes the deployment and ejects.
 async fn deploys_each_mockup(backend: common::Backend) {
-    let b = block(backend, 1);
+    let b = fleet::block(75, backend, 1);
     let lab = start_lab(
-        b,
+        &b,
         3,
         &[
             "--mockups",
@@ -205,7 +123,7 @@ async fn deploys_each_mockup(backend: common::Backend) {
         ],
     );
     let app = common::spawn(backend).await;
-    let servers = register_lab(&app, &lab).await;
+    let servers = fleet::register_all(&app, &lab).await;
     let os = upload_iso(&app).await;
     let (s, d) = app
         .post(
@@ -338,10 +256,10 @@ async fn deploys_each_mockup_postgres() {
 /// While a deployment is active, every pool change of its server is refused with 400 naming
 /// the deployment and changes nothing; renaming is allowed; cancel ejects and frees it.
 async fn locks_and_cancel(backend: common::Backend) {
-    let b = block(backend, 3);
-    let lab = start_lab(b, 2, &["--mockups", "public-tower"]);
+    let b = fleet::block(75, backend, 3);
+    let lab = start_lab(&b, 2, &["--mockups", "public-tower"]);
     let app = common::spawn(backend).await;
-    let servers = register_lab(&app, &lab).await;
+    let servers = fleet::register_all(&app, &lab).await;
     let (a, other) = (servers[0], servers[1]);
     let os = upload_iso(&app).await;
     let (_, p) = app
@@ -471,13 +389,13 @@ async fn locks_and_cancel_postgres() {
 /// installer never calls back fails at MOJO_DEPLOY_TIMEOUT with the media ejected; a failed
 /// report ends it failed with the message.
 async fn restart_timeout_and_failure(backend: common::Backend) {
-    let b = block(backend, 5);
-    let lab = start_lab(b, 3, &["--mockups", "public-rackmount1"]);
+    let b = fleet::block(75, backend, 5);
+    let lab = start_lab(&b, 3, &["--mockups", "public-rackmount1"]);
     let mut app = common::TestApp::builder(backend)
         .args(["--job-lease-secs", "3"])
         .spawn()
         .await;
-    let servers = register_lab(&app, &lab).await;
+    let servers = fleet::register_all(&app, &lab).await;
     let os = upload_iso(&app).await;
     let started = deploy(&app, servers[0], os).await;
     let id = started["id"].as_i64().unwrap();
@@ -541,7 +459,7 @@ async fn restart_timeout_and_failure(backend: common::Backend) {
         .args(["--deploy-timeout", "2s"])
         .spawn()
         .await;
-    let servers = register_lab(&app, &lab).await;
+    let servers = fleet::register_all(&app, &lab).await;
     let os = upload_iso(&app).await;
     let started = deploy(&app, servers[2], os).await;
     let j = wait_job(&app, started["job"].as_i64().unwrap()).await;
@@ -597,10 +515,10 @@ async fn upload_bios(app: &common::TestApp, version: &str) -> i64 {
 /// A pool's firmware baseline: writable (unknown ids refused), `compliance` in the detail and
 /// `/api/pool/{id}/compliance/` (400 without a baseline; compliant while empty).
 async fn pool_baseline(backend: common::Backend) {
-    let b = block(backend, 7);
-    let lab = start_lab(b, 1, &["--mockups", "public-rackmount1"]);
+    let b = fleet::block(75, backend, 7);
+    let lab = start_lab(&b, 1, &["--mockups", "public-rackmount1"]);
     let app = common::spawn(backend).await;
-    let servers = register_lab(&app, &lab).await;
+    let servers = fleet::register_all(&app, &lab).await;
     let (_, p) = app
         .post("/api/pool/", json!({"name": "Row", "group": 1}))
         .await;

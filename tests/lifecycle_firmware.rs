@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+mod fleet;
 mod lab;
 
 use std::time::{Duration, Instant};
@@ -14,83 +15,18 @@ use reqwest::multipart::{Form, Part};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
+/// This file's block `base` for the app's backend.
 fn block(app: &common::TestApp, base: u8) -> String {
-    let b = match app.backend {
-        common::Backend::Sqlite => base,
-        common::Backend::Postgres => base + 1,
-    };
-    format!("127.71.{b}.1")
+    fleet::block(71, app.backend, base)
 }
 
+/// `n` BMCs of the `public-rackmount1` mockup from `base`.
 fn start_lab(n: usize, base: &str, extra: &[&str]) -> Lab {
-    let mut args = vec!["--base", base, "--mockups", "public-rackmount1"];
-    args.extend_from_slice(extra);
-    Lab::start("start", n, &args)
-}
-
-/// Scans the lab's addresses, registers every node; returns the server ids in slot order.
-async fn register_all(app: &common::TestApp, lab: &Lab) -> Vec<i64> {
-    let first = &lab.slots[0];
-    let last = lab.slots.last().unwrap();
-    let (s, r) = app
-        .post(
-            "/api/node_discovery/scan_range/",
-            json!({"name": "lab", "ip_from": first.ip, "ip_to": last.ip, "ports": [first.port]}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{r}");
-    let range = r["id"].as_i64().unwrap();
-    let (s, r) = app
-        .post(
-            "/api/node_discovery/run_scan/",
-            json!({"scan_ranges": [range]}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::ACCEPTED, "{r}");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (_, r) = app
-            .get(&format!("/api/node_discovery/scan_range/{range}/"))
-            .await;
-        if r["status"] != "scanning" {
-            break;
-        }
-        assert!(Instant::now() < deadline, "scan did not end");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let (s, p) = app
-        .post(
-            "/api/node_discovery/auth_profile/",
-            json!({"node_classification": "lab", "bmc": "redfish"}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{p}");
-    let profile = p["id"].as_i64().unwrap();
-    let (s, c) = app
-        .post(
-            &format!("/api/node_discovery/auth_profile/{profile}/credentials/"),
-            json!({"username": first.user, "password": first.password}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{c}");
-    let (_, nodes) = app
-        .get(&format!(
-            "/api/node/?scan_range={range}&ordering=ip_address"
-        ))
-        .await;
-    let mut servers = Vec::new();
-    for n in nodes["results"].as_array().unwrap() {
-        let (s, r) = app
-            .post(
-                &format!("/api/node/{}/register/", n["id"]),
-                json!({"auth_profile": profile}),
-            )
-            .await;
-        assert_eq!(s, StatusCode::OK, "{r}");
-        servers.push(r["server"].as_i64().unwrap());
-    }
-    assert_eq!(servers.len(), lab.slots.len());
-    servers
+    fleet::start(
+        base,
+        n,
+        &[&["--mockups", "public-rackmount1"], extra].concat(),
+    )
 }
 
 async fn upload_firmware(
@@ -160,7 +96,7 @@ both!(
     simple_update_and_baseline,
     |app: common::TestApp| async move {
         let lab = start_lab(2, &block(&app, 10), &["--task-ms", "400"]);
-        let servers = register_all(&app, &lab).await;
+        let servers = fleet::register_all(&app, &lab).await;
         let (s1, s2) = (servers[0], servers[1]);
         let before = bios_of(&app, s1).await.expect("a BIOS entry");
 
@@ -368,7 +304,7 @@ both!(
             &block(&app, 12),
             &["--multipart-push", "--no-simple-update", "--task-ms", "400"],
         );
-        let servers = register_all(&app, &lab).await;
+        let servers = fleet::register_all(&app, &lab).await;
         let s1 = servers[0];
         let before = bios_of(&app, s1).await.unwrap();
         let fw = upload_firmware(&app, "VERSION=3.0.0\nbody\n", "b.bin", "3.0.0", "").await;
@@ -424,7 +360,7 @@ async fn restart_mid_update(backend: common::Backend, base: &str) {
         .spawn()
         .await;
     let lab = start_lab(1, base, &["--task-ms", "6000"]);
-    let servers = register_all(&app, &lab).await;
+    let servers = fleet::register_all(&app, &lab).await;
     let s1 = servers[0];
     let fw = upload_firmware(&app, "VERSION=5.5.5\nx\n", "r.bin", "5.5.5", "").await;
     let (s, j) = app

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+mod fleet;
 mod lab;
 
 use std::time::{Duration, Instant};
@@ -12,97 +13,13 @@ use lab::{lab_http, lab_state, Lab, Slot};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-/// An address block of this file for one test on one backend.
-fn block(backend: common::Backend, base: u8) -> u8 {
-    match backend {
-        common::Backend::Sqlite => base,
-        common::Backend::Postgres => base + 1,
-    }
-}
-
-fn start_lab(b: u8, n: usize, extra: &[&str]) -> Lab {
-    let base = format!("127.70.{b}.1");
-    let mut args = vec![
-        "--base",
-        base.as_str(),
-        "--port",
-        "9443",
-        "--persona",
-        "dell",
-    ];
-    args.extend_from_slice(extra);
-    Lab::start("start", n, &args)
-}
-
-/// Scans the lab, registers every BMC with its credentials; returns the server ids in slot
-/// order.
-async fn register_lab(app: &common::TestApp, lab: &Lab) -> Vec<i64> {
-    let first = &lab.slots[0];
-    let last = lab.slots.last().unwrap();
-    let (s, r) = app
-        .post(
-            "/api/node_discovery/scan_range/",
-            json!({"name": "Lab", "ip_from": first.ip, "ip_to": last.ip, "ports": [first.port]}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{r}");
-    let range = r["id"].as_i64().unwrap();
-    let (s, r) = app
-        .post(
-            "/api/node_discovery/run_scan/",
-            json!({"scan_ranges": [range]}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::ACCEPTED, "{r}");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (_, r) = app
-            .get(&format!("/api/node_discovery/scan_range/{range}/"))
-            .await;
-        if r["status"] != "scanning" {
-            break;
-        }
-        assert!(Instant::now() < deadline, "scan never ended: {r}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let (s, p) = app
-        .post(
-            "/api/node_discovery/auth_profile/",
-            json!({"node_classification": "Lab", "bmc": "redfish"}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{p}");
-    let profile = p["id"].as_i64().unwrap();
-    let (s, c) = app
-        .post(
-            &format!("/api/node_discovery/auth_profile/{profile}/credentials/"),
-            json!({"username": first.user, "password": first.password}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{c}");
-    let (_, nodes) = app
-        .get(&format!(
-            "/api/node/?scan_range={range}&ordering=ip_address"
-        ))
-        .await;
-    let mut servers = Vec::new();
-    for slot in &lab.slots {
-        let node = nodes["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|n| n["ip_address"] == slot.ip.as_str())
-            .unwrap_or_else(|| panic!("no node for {}: {nodes}", slot.ip));
-        let (s, n) = app
-            .post(
-                &format!("/api/node/{}/register/", node["id"]),
-                json!({"auth_profile": profile}),
-            )
-            .await;
-        assert_eq!(s, StatusCode::OK, "{n}");
-        servers.push(n["server"].as_i64().unwrap());
-    }
-    servers
+/// `n` Dell-persona BMCs on port 9443 from `base` (a [`fleet::block`]).
+fn start_lab(base: &str, n: usize, extra: &[&str]) -> Lab {
+    fleet::start(
+        base,
+        n,
+        &[&["--port", "9443", "--persona", "dell"], extra].concat(),
+    )
 }
 
 /// Waits for a job to end (as `token`); returns it.
@@ -170,10 +87,10 @@ async fn server_power(app: &common::TestApp, server: i64) -> Value {
 }
 
 async fn power_actions_and_access(backend: common::Backend) {
-    let b = block(backend, 1);
-    let lab = start_lab(b, 3, &["--power-delay-ms", "300"]);
+    let b = fleet::block(70, backend, 1);
+    let lab = start_lab(&b, 3, &["--power-delay-ms", "300"]);
     let app = common::spawn(backend).await;
-    let servers = register_lab(&app, &lab).await;
+    let servers = fleet::register_all(&app, &lab).await;
     let (a, c) = (servers[0], servers[2]);
     let slot_a = lab.slot(0);
     assert_eq!(lab_power(slot_a).await, "On");
@@ -403,6 +320,33 @@ async fn power_actions_and_access(backend: common::Backend) {
         .unwrap()
         .iter()
         .all(|j| j["created_by"] != 1));
+    // Their scope is the list's: the links hold only what they sent.
+    let (_, l) = app
+        .call(
+            reqwest::Method::GET,
+            "/api/job/?page_size=1",
+            None,
+            Some(&token),
+        )
+        .await;
+    assert_eq!(l["count"], 2, "{l}");
+    assert_ne!(l["results"][0]["created_by"], 1, "{l}");
+    let next = l["next"].as_str().unwrap_or_default();
+    assert!(next.ends_with("/api/job/?page=2&page_size=1"), "{l}");
+    let (_, l) = app
+        .call(
+            reqwest::Method::GET,
+            "/api/job/?created_by=1&page_size=1",
+            None,
+            Some(&token),
+        )
+        .await;
+    assert_eq!(l["count"], 2, "{l}");
+    let next = l["next"].as_str().unwrap_or_default();
+    assert!(
+        next.ends_with("/api/job/?created_by=1&page=2&page_size=1"),
+        "{l}"
+    );
     // The admin sees them all.
     let (_, l) = app.get(&format!("/api/job/{own}/")).await;
     assert_eq!(l["id"], own);
@@ -480,13 +424,13 @@ async fn force_off_at_lab(slot: &Slot) {
 }
 
 async fn poll_sees_changes(backend: common::Backend) {
-    let b = block(backend, 3);
-    let lab = start_lab(b, 2, &[]);
+    let b = fleet::block(70, backend, 3);
+    let lab = start_lab(&b, 2, &[]);
     let app = common::TestApp::builder(backend)
         .args(["--power-poll-secs", "1"])
         .spawn()
         .await;
-    let servers = register_lab(&app, &lab).await;
+    let servers = fleet::register_all(&app, &lab).await;
     assert_eq!(server_power(&app, servers[1]).await, "On");
     force_off_at_lab(lab.slot(1)).await;
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -521,13 +465,13 @@ async fn poll_sees_changes_postgres() {
 /// from its checkpoint: the server that had finished is not powered again, the one whose reset
 /// was sent is not reset twice.
 async fn resumes_from_checkpoint(backend: common::Backend) {
-    let b = block(backend, 5);
-    let lab = start_lab(b, 2, &["--power-delay-ms", "2500"]);
+    let b = fleet::block(70, backend, 5);
+    let lab = start_lab(&b, 2, &["--power-delay-ms", "2500"]);
     let mut app = common::TestApp::builder(backend)
         .args(["--bmc-concurrency", "1", "--job-lease-secs", "3"])
         .spawn()
         .await;
-    let servers = register_lab(&app, &lab).await;
+    let servers = fleet::register_all(&app, &lab).await;
     let (_, p) = app
         .post("/api/pool/", json!({"name": "Row", "group": 1}))
         .await;
@@ -594,13 +538,13 @@ async fn resumes_from_checkpoint_postgres() {
 /// A power action that does not settle within MOJO_POWER_TIMEOUT fails with that cause; a
 /// cancelled job ends its servers `cancelled` and frees them; no session is left behind.
 async fn timeout_and_cancel(backend: common::Backend) {
-    let b = block(backend, 7);
-    let lab = start_lab(b, 1, &["--power-delay-ms", "4000"]);
+    let b = fleet::block(70, backend, 7);
+    let lab = start_lab(&b, 1, &["--power-delay-ms", "4000"]);
     let app = common::TestApp::builder(backend)
         .args(["--power-timeout", "1s"])
         .spawn()
         .await;
-    let servers = register_lab(&app, &lab).await;
+    let servers = fleet::register_all(&app, &lab).await;
     let s0 = servers[0];
     let j = power_server(&app, s0, "GracefulShutdown").await;
     assert_eq!(j["status"], "failed", "{j}");

@@ -26,6 +26,20 @@ async fn upload(app: &common::TestApp, path: &str, form: Form) -> (StatusCode, V
     )
 }
 
+/// A request without credentials for `path` on the API listener, for bytes `range` when given.
+async fn fetch(
+    app: &common::TestApp,
+    method: Method,
+    path: &str,
+    range: Option<&str>,
+) -> reqwest::Response {
+    let mut req = app.client.request(method, format!("{}{path}", app.base));
+    if let Some(range) = range {
+        req = req.header("Range", range);
+    }
+    req.send().await.unwrap()
+}
+
 fn firmware_form(data: &[u8], name: &str) -> Form {
     Form::new()
         .text("name", "BIOS")
@@ -64,53 +78,25 @@ both!(signed_media_urls, |app: common::TestApp| async move {
     assert!(!path.contains('?'));
 
     // No token needed; the whole file.
-    let r = app
-        .client
-        .get(format!("{}{path}", app.base))
-        .send()
-        .await
-        .unwrap();
+    let r = fetch(&app, Method::GET, &path, None).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["accept-ranges"], "bytes");
     assert_eq!(r.bytes().await.unwrap().as_ref(), data.as_slice());
 
     // HEAD: the length, no body.
-    let r = app
-        .client
-        .head(format!("{}{path}", app.base))
-        .send()
-        .await
-        .unwrap();
+    let r = fetch(&app, Method::HEAD, &path, None).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["content-length"], "200000");
 
     // A range: 206 with exactly those bytes.
-    let r = app
-        .client
-        .get(format!("{}{path}", app.base))
-        .header("Range", "bytes=100-199")
-        .send()
-        .await
-        .unwrap();
+    let r = fetch(&app, Method::GET, &path, Some("bytes=100-199")).await;
     assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
     assert_eq!(r.headers()["content-range"], "bytes 100-199/200000");
     assert_eq!(r.bytes().await.unwrap().as_ref(), &data[100..200]);
-    let r = app
-        .client
-        .get(format!("{}{path}", app.base))
-        .header("Range", "bytes=-10")
-        .send()
-        .await
-        .unwrap();
+    let r = fetch(&app, Method::GET, &path, Some("bytes=-10")).await;
     assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
     assert_eq!(r.bytes().await.unwrap().as_ref(), &data[199_990..]);
-    let r = app
-        .client
-        .get(format!("{}{path}", app.base))
-        .header("Range", "bytes=300000-")
-        .send()
-        .await
-        .unwrap();
+    let r = fetch(&app, Method::GET, &path, Some("bytes=300000-")).await;
     assert_eq!(r.status(), StatusCode::RANGE_NOT_SATISFIABLE);
 
     // The file name is not signed; anything else is.
@@ -120,12 +106,7 @@ both!(signed_media_urls, |app: common::TestApp| async move {
         "/{}/{}/{}/{}/{}/other.bin",
         parts[1], parts[2], parts[3], parts[4], parts[5]
     );
-    let r = app
-        .client
-        .get(format!("{}{other_name}", app.base))
-        .send()
-        .await
-        .unwrap();
+    let r = fetch(&app, Method::GET, &other_name, None).await;
     assert_eq!(r.status(), StatusCode::OK);
     let mut sig = parts[5].to_string();
     let flipped = if sig.ends_with('0') { '1' } else { '0' };
@@ -201,12 +182,13 @@ both!(
             .unwrap()
             .contains("fw.bin"));
         assert_eq!(r.bytes().await.unwrap().as_ref(), data.as_slice());
-        let r = app
-            .client
-            .get(format!("{}/api/firmware/{id}/download/", app.base))
-            .send()
-            .await
-            .unwrap();
+        let r = fetch(
+            &app,
+            Method::GET,
+            &format!("/api/firmware/{id}/download/"),
+            None,
+        )
+        .await;
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
         let (_, user) = app.user("reader", &[1]).await;
         let r = app
@@ -274,12 +256,7 @@ both!(
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(r.bytes().await.unwrap().len(), 50_000);
         let path = app.state.ctx.media.path(Kind::Os, os_id, "ubuntu.iso");
-        let r = app
-            .client
-            .head(format!("{}{path}", app.base))
-            .send()
-            .await
-            .unwrap();
+        let r = fetch(&app, Method::HEAD, &path, None).await;
         assert_eq!(r.headers()["content-length"], "50000");
         app
     }

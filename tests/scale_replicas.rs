@@ -2,7 +2,9 @@
 //! coordination: a scan of 100 lab BMCs probes each address once, registrations sent to both in
 //! parallel register each BMC once, a job queued on a process whose only worker is busy starts
 //! on the other (woken by LISTEN/NOTIFY, not the poll), and SIGKILL of the process running a
-//! scan leaves the other to finish it once the lease expires. Lab: 127.76.1.1-100.
+//! scan leaves the other to finish it once the lease expires. Lab: 127.76.1.1-100. And two
+//! processes started together on one empty database (replicas at first start) both come up
+//! with exactly one `admin`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -236,4 +238,35 @@ async fn postgres_two_processes_share_scans_registrations_and_crashed_jobs() {
     drop(a);
     drop(lab);
     db.drop_now().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_racing_at_first_start_postgres() {
+    // A few rounds: the race is between two processes, so one round may not hit it.
+    for _ in 0..3 {
+        let db = common::PgDatabase::create().await;
+        let dir = tempfile::tempdir().unwrap();
+        let spec_a = Spec::new(&dir.path().join("a"), Some(&db.url()));
+        let spec_b = Spec::new(&dir.path().join("b"), Some(&db.url()));
+        // Both spawn in the first poll of the join (nothing is awaited before the spawn), so
+        // they bootstrap the empty database at the same time; each then logs in as admin.
+        let (a, b) = tokio::join!(Proc::start(&spec_a, "a"), Proc::start(&spec_b, "b"));
+        let mut admin_ids = Vec::new();
+        for p in [&a, &b] {
+            let (s, users) = p.get("/api/users/?username=admin").await;
+            assert_eq!(s, StatusCode::OK, "{users}");
+            let list = users
+                .get("results")
+                .and_then(|v| v.as_array())
+                .or_else(|| users.as_array())
+                .cloned()
+                .unwrap();
+            let admins: Vec<_> = list.iter().filter(|u| u["username"] == "admin").collect();
+            assert_eq!(admins.len(), 1, "{users}");
+            admin_ids.push(admins[0]["id"].clone());
+        }
+        assert_eq!(admin_ids[0], admin_ids[1]);
+        drop((a, b));
+        db.drop_now().await;
+    }
 }

@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::list::Caller;
 use super::{in_list, now, DbResult, Exec, Row, Sql};
 
 /// Deployment statuses.
@@ -45,6 +46,15 @@ pub struct Deployment {
 pub const DEPLOYMENT_COLUMNS: &str =
     "d.id, d.server_id, d.os_id, d.status, d.step, d.progress, d.error, d.job_id, d.media_path, \
      d.created_by, d.created_at, d.finished_at";
+
+/// List scope of deployments (alias `d`): anyone but a superuser sees the deployments they
+/// started.
+pub fn deployment_scope(caller: &Caller<'_>, sql: &mut Sql) {
+    if caller.groups.is_some() {
+        sql.push(" AND d.created_by = ");
+        sql.bind(caller.id);
+    }
+}
 
 impl Deployment {
     /// Decodes a row selected with [`DEPLOYMENT_COLUMNS`].

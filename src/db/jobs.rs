@@ -16,6 +16,7 @@
 use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 
+use super::list::Caller;
 use super::{now, Db, DbResult, Exec, JobStatus, Row, Sql};
 
 /// Job statuses.
@@ -66,6 +67,14 @@ pub const JOB_COLUMNS: &str =
     "j.id, j.kind, j.status, j.progress, j.targets, j.error, j.created_by, \
      j.created_at, j.started_at, j.finished_at, j.attempts, j.checkpoint, j.params, j.results, \
      j.wait_until, j.wakes";
+
+/// List scope of jobs (alias `j`): anyone but a superuser sees the jobs they started.
+pub fn job_scope(caller: &Caller<'_>, sql: &mut Sql) {
+    if caller.groups.is_some() {
+        sql.push(" AND j.created_by = ");
+        sql.bind(caller.id);
+    }
+}
 
 fn json_col(r: &Row, name: &str) -> DbResult<Value> {
     Ok(r.opt_text(name)?

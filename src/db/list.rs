@@ -2,7 +2,7 @@
 //! one statement (in the common cases) that answers a list request: scope, search, filters,
 //! ordering, pagination, the count and the foreign-key filter checks.
 //!
-//! A caller is known here only by the groups that scope what it sees (None for a superuser), so
+//! A caller is known here only by its id and the groups that scope what it sees ([`Caller`]), so
 //! this module knows nothing of how callers are authenticated. Reading the query string and
 //! turning [`ListError`] into an answer is the web edge's business.
 
@@ -20,6 +20,19 @@ pub enum Shape {
 /// Appends an ` AND ...` condition restricting rows to what a member of the groups may see
 /// (None: a superuser, who sees everything).
 pub type ScopeFn = fn(Option<&[i64]>, &mut Sql);
+
+/// Who a list is answered for.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller<'a> {
+    /// The user's id.
+    pub id: i64,
+    /// The groups that scope what the user sees; None for a superuser, who sees everything.
+    pub groups: Option<&'a [i64]>,
+}
+
+/// A list's scope: appends an ` AND ...` condition restricting its rows to what the caller may
+/// see (by their groups, or by their id for rows they own).
+pub type ListScope = fn(&Caller<'_>, &mut Sql);
 
 /// How a filter parameter is matched and validated.
 #[derive(Debug)]
@@ -95,7 +108,7 @@ pub struct ListSpec {
     /// Answer of an unpaginated request.
     pub shape: Shape,
     /// Restricts rows to what the caller may see (None: everything).
-    pub scope: Option<ScopeFn>,
+    pub scope: Option<ListScope>,
 }
 
 /// The `page` parameter.
@@ -232,12 +245,12 @@ fn where_clause(
     dialect: Dialect,
     spec: &ListSpec,
     req: &ListRequest<'_>,
-    scope_groups: Option<&[i64]>,
+    caller: &Caller<'_>,
     sql: &mut Sql,
 ) -> Filtered {
     let outer = sql.replace_text(String::from(" WHERE 1=1"));
     if let Some(scope) = spec.scope {
-        scope(scope_groups, sql);
+        scope(caller, sql);
     }
     for term in req.search.iter().filter(|_| !spec.search.is_empty()) {
         let p = sql.bind_later(dialect.contains_pattern(term));
@@ -313,7 +326,7 @@ fn where_clause(
                     "(SELECT COUNT(*) FROM {table} WHERE {table}.id = {p}"
                 ));
                 if let Some(vis) = visible {
-                    vis(scope_groups, sql);
+                    vis(caller.groups, sql);
                 }
                 sql.push(")");
                 let subquery = sql.replace_text(clause);
@@ -363,11 +376,11 @@ pub async fn run<T>(
     db: &Db,
     spec: &ListSpec,
     req: &ListRequest<'_>,
-    scope_groups: Option<&[i64]>,
+    caller: &Caller<'_>,
     mut decode: impl FnMut(&Row) -> DbResult<T>,
 ) -> ListResult<Listing<T>> {
     let mut sql = Sql::default();
-    let filtered = where_clause(db.dialect(), spec, req, scope_groups, &mut sql);
+    let filtered = where_clause(db.dialect(), spec, req, caller, &mut sql);
     let plan = Plan {
         db,
         columns: spec.columns,
@@ -468,7 +481,7 @@ pub async fn run<T>(
 pub async fn fetch_one<T>(
     mut db: impl Exec,
     spec: &ListSpec,
-    scope_groups: Option<&[i64]>,
+    caller: &Caller<'_>,
     id: i64,
     decode: impl FnOnce(&Row) -> DbResult<T>,
 ) -> DbResult<Option<T>> {
@@ -478,7 +491,7 @@ pub async fn fetch_one<T>(
     ))
     .arg(id);
     if let Some(scope) = spec.scope {
-        scope(scope_groups, &mut sql);
+        scope(caller, &mut sql);
     }
     match db.fetch_optional(&sql).await? {
         Some(row) => decode(&row).map(Some),

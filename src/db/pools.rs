@@ -1,5 +1,6 @@
 //! `pools`: a tree of resource pools, each owned by a group that controls who sees it.
 
+use super::list::Caller;
 use super::{in_list, now, update_columns, DbResult, Exec, Row, Sql, Val};
 
 /// A pool as the API shows it.
@@ -74,8 +75,18 @@ pub fn scope_on(groups: Option<&[i64]>, sql: &mut Sql, col: &str) {
 }
 
 /// List scope of pools (alias `p`).
-pub fn pool_scope(groups: Option<&[i64]>, sql: &mut Sql) {
-    scope_on(groups, sql, "p.id");
+pub fn pool_scope(caller: &Caller<'_>, sql: &mut Sql) {
+    scope_on(caller.groups, sql, "p.id");
+}
+
+/// List scope of servers: [`server_scope`] for the caller's groups.
+pub fn server_list_scope(caller: &Caller<'_>, sql: &mut Sql) {
+    server_scope(caller.groups, sql);
+}
+
+/// List scope of switches: [`switch_scope`] for the caller's groups.
+pub fn switch_list_scope(caller: &Caller<'_>, sql: &mut Sql) {
+    switch_scope(caller.groups, sql);
 }
 
 /// Which pools a foreign-key filter or field may name (`pools.id`).

@@ -178,26 +178,57 @@ fn cause(e: &RedfishError, profile: i64) -> String {
 /// accepted at registration first (later operations: power, refresh, firmware, deployment).
 /// Its sessions are journalled with `job` (the job opening them, if one: a takeover of the
 /// job deletes them) until `until` (when a live process is certainly done with them; at least
-/// [`ACCESS_SESSION_SECS`] from now). Errors are `BMC <url>: <cause>` texts.
+/// [`ACCESS_SESSION_SECS`] from now).
 pub async fn node_access(
     ctx: &Ctx,
     node: &Node,
     job: Option<i64>,
     until: Option<chrono::DateTime<chrono::Utc>>,
-) -> Result<(BmcClient, Vec<(String, String)>), String> {
-    let bmc_err = |cause: String| format!("BMC {}: {cause}", node.url);
+) -> Result<(BmcClient, Vec<(String, String)>), AccessError> {
+    let bmc_err = |cause: AccessCause| AccessError {
+        url: node.url.clone(),
+        cause,
+    };
     let profile = node
         .auth_profile
-        .ok_or_else(|| bmc_err("the node is not registered".into()))?;
+        .ok_or_else(|| bmc_err(AccessCause::NotRegistered))?;
     let mut stored = auth_profiles::credentials(&ctx.db, profile)
         .await
-        .map_err(|e| bmc_err(e.to_string()))?;
+        .map_err(|e| bmc_err(e.into()))?;
     stored.sort_by_key(|c| (Some(c.id) != node.credential, c.id));
-    let creds = unseal(ctx, stored).map_err(|e| bmc_err(e.to_string()))?;
+    let creds = unseal(ctx, stored).map_err(|e| bmc_err(e.into()))?;
     let least = crate::db::now() + chrono::Duration::seconds(ACCESS_SESSION_SECS);
     let until = until.map_or(least, |u| u.max(least));
-    let client = bmc_client(ctx, node, None, job, until).map_err(|e| bmc_err(e.to_string()))?;
+    let client = bmc_client(ctx, node, None, job, until).map_err(|e| bmc_err(e.into()))?;
     Ok((client, creds))
+}
+
+/// Why [`node_access`] has no client or credentials: `BMC <url>: <cause>`.
+#[derive(Debug, thiserror::Error)]
+#[error("BMC {url}: {cause}")]
+pub struct AccessError {
+    /// The node's BMC URL.
+    pub url: String,
+    /// What is missing or failed.
+    #[source]
+    pub cause: AccessCause,
+}
+
+/// What [`AccessError`] ran into.
+#[derive(Debug, thiserror::Error)]
+pub enum AccessCause {
+    /// The node has no auth profile.
+    #[error("the node is not registered")]
+    NotRegistered,
+    /// Its credentials could not be read.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// A stored credential does not open.
+    #[error(transparent)]
+    Unseal(#[from] UnsealError),
+    /// No client for the BMC (its CA bundle, its URL).
+    #[error(transparent)]
+    Client(#[from] RedfishError),
 }
 
 /// A stored credential that does not open under the credential key.

@@ -25,10 +25,10 @@ pub fn open(key: &CredentialKey, id: i64, blob: &[u8]) -> Result<String, SealErr
 pub enum RotateError {
     /// A stored credential does not open under the old key.
     #[error("credential {0}: {1}")]
-    Open(i64, String),
+    Open(i64, #[source] SealError),
     /// Sealing under the new key failed.
-    #[error("{0}")]
-    Seal(String),
+    #[error(transparent)]
+    Seal(SealError),
     /// Storage failed.
     #[error(transparent)]
     Db(#[from] crate::db::DbError),
@@ -46,9 +46,8 @@ pub async fn rotate(
     let mut tx = db.begin().await?;
     let all = auth_profiles::all_credentials(&mut tx).await?;
     for c in &all {
-        let password =
-            open(old, c.id, &c.secret).map_err(|e| RotateError::Open(c.id, e.to_string()))?;
-        let sealed = seal(new, c.id, &password).map_err(|e| RotateError::Seal(e.to_string()))?;
+        let password = open(old, c.id, &c.secret).map_err(|e| RotateError::Open(c.id, e))?;
+        let sealed = seal(new, c.id, &password).map_err(RotateError::Seal)?;
         auth_profiles::set_secret(&mut tx, c.id, sealed).await?;
     }
     crate::bmc_sessions::reseal(&mut tx, old, new).await?;

@@ -224,12 +224,10 @@ async fn fetch(state: &AppState, user: &CurrentUser, id: i64) -> ApiResult<Firmw
 async fn list_baselines(
     State(state): State<AppState>,
     user: CurrentUser,
-    mut q: ListQuery,
+    q: ListQuery,
 ) -> ApiResult<Response> {
     // Most recently created first unless the client orders otherwise.
-    if q.get("ordering").is_none_or(|o| o.trim().is_empty()) {
-        q.params.push(("ordering".into(), "-id".into()));
-    }
+    let q = q.default_ordering("-id");
     list::respond(&state.db, &BASELINE_LIST, &q, &user, |r| {
         Baseline::from_row(r).map(FirmwareBaselineOut::from)
     })

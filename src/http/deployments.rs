@@ -129,7 +129,7 @@ pub static DEPLOYMENT_LIST: ListSpec = ListSpec {
     ],
     id_column: "d.id",
     shape: Shape::Envelope,
-    scope: None,
+    scope: Some(crate::db::deployments::deployment_scope),
 };
 
 /// Routes of this resource.
@@ -186,7 +186,7 @@ fn refused(e: DeployError) -> ApiError {
         DeployError::Start(StartError::PoolNotFound(_)) => ApiError::NoMatch("Pool"),
         DeployError::Start(e @ StartError::Busy(_)) => ApiError::bad_request(e.to_string()),
         DeployError::Start(StartError::Db(e)) | DeployError::Db(e) => e.into(),
-        DeployError::Media(m) => ApiError::Internal(m),
+        DeployError::Media(e) => ApiError::Internal(e.to_string()),
     }
 }
 
@@ -211,13 +211,14 @@ async fn deploy(
 async fn list_deployments(
     State(state): State<AppState>,
     user: CurrentUser,
-    mut q: ListQuery,
+    q: ListQuery,
 ) -> ApiResult<Response> {
-    if !user.is_superuser {
-        // Anyone else sees the deployments they started.
-        q.params.retain(|(k, _)| k != "created_by");
-        q.params.push(("created_by".into(), user.id.to_string()));
-    }
+    // Anyone else sees the deployments they started (the list's scope).
+    let q = if user.is_superuser {
+        q
+    } else {
+        q.ignoring(&["created_by"])
+    };
     list::respond(&state.db, &DEPLOYMENT_LIST, &q, &user, |r| {
         Deployment::from_row(r).map(DeploymentOut::from)
     })

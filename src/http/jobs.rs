@@ -115,7 +115,7 @@ pub static JOB_LIST: ListSpec = ListSpec {
     ],
     id_column: "j.id",
     shape: Shape::Envelope,
-    scope: None,
+    scope: Some(jobs::job_scope),
 };
 
 /// Routes of this resource.
@@ -141,13 +141,15 @@ pub fn routes() -> Api {
 async fn list_jobs(
     State(state): State<AppState>,
     user: CurrentUser,
-    mut q: ListQuery,
+    q: ListQuery,
 ) -> ApiResult<Response> {
-    if !user.is_superuser {
-        // Anyone else sees the jobs they started, whatever `created_by` they ask for.
-        q.params.retain(|(k, _)| k != "created_by");
-        q.params.push(("created_by".into(), user.id.to_string()));
-    }
+    // Anyone else sees the jobs they started (the list's scope), whatever `created_by` they ask
+    // for.
+    let q = if user.is_superuser {
+        q
+    } else {
+        q.ignoring(&["created_by"])
+    };
     list::respond(&state.db, &JOB_LIST, &q, &user, |r| {
         Job::from_row(r).map(JobOut::from)
     })

@@ -42,14 +42,24 @@ pub struct ListQuery {
     pub params: Vec<(String, String)>,
     /// `scheme://host/path` of the request, for `next`/`previous`.
     pub base_url: String,
-    /// The ordering used when the request names none (not shown in `next`/`previous`).
+    /// The ordering used when the request names none or an empty one (not shown in
+    /// `next`/`previous`).
     pub default_ordering: Option<&'static str>,
+    /// Filter parameters not applied, because the list's scope decides them (still shown in
+    /// `next`/`previous` as the client sent them).
+    pub ignored: &'static [&'static str],
 }
 
 impl ListQuery {
     /// The same query, ordered by `ordering` when it names no ordering itself.
     pub fn default_ordering(mut self, ordering: &'static str) -> ListQuery {
         self.default_ordering = Some(ordering);
+        self
+    }
+
+    /// The same query with the filter parameters `params` not applied (the scope decides them).
+    pub fn ignoring(mut self, params: &'static [&'static str]) -> ListQuery {
+        self.ignored = params;
         self
     }
 
@@ -137,6 +147,7 @@ impl FromRequestParts<AppState> for ListQuery {
             params,
             base_url: format!("{scheme}://{host}{}", parts.uri.path()),
             default_ordering: None,
+            ignored: &[],
         })
     }
 }
@@ -228,8 +239,20 @@ impl ListQuery {
         };
         Ok(ListRequest {
             search,
-            filters: spec.filters.iter().map(|f| self.get(f.param)).collect(),
-            ordering: self.get("ordering").or(self.default_ordering),
+            filters: spec
+                .filters
+                .iter()
+                .map(|f| {
+                    (!self.ignored.contains(&f.param))
+                        .then(|| self.get(f.param))
+                        .flatten()
+                })
+                .collect(),
+            // An empty `ordering` is none, as for DRF's OrderingFilter.
+            ordering: self
+                .get("ordering")
+                .filter(|o| !o.trim().is_empty())
+                .or(self.default_ordering),
             page,
             page_size: self
                 .get("page_size")
@@ -339,7 +362,7 @@ pub async fn fetch_one<T>(
     id: i64,
     decode: impl FnOnce(&Row) -> DbResult<T>,
 ) -> ApiResult<T> {
-    crate::db::list::fetch_one(db, spec, user.viewer().scope(), id, decode)
+    crate::db::list::fetch_one(db, spec, &user.viewer().caller(), id, decode)
         .await?
         .ok_or(ApiError::NoMatch(spec.model))
 }
@@ -397,7 +420,7 @@ pub async fn run<T>(
 ) -> ApiResult<Listed<T>> {
     let request = q.request(spec)?;
     let Listing { items, page } =
-        crate::db::list::run(db, spec, &request, user.viewer().scope(), decode)
+        crate::db::list::run(db, spec, &request, &user.viewer().caller(), decode)
             .await
             .map_err(api_error)?;
     let page = page.map(|p| {
@@ -438,6 +461,7 @@ mod tests {
             ],
             base_url: "http://h/api/server/".into(),
             default_ordering: None,
+            ignored: &[],
         };
         assert_eq!(
             q.url_with_page(Some(3)),

@@ -191,7 +191,7 @@ pub static SERVER_LIST: ListSpec = ListSpec {
     ],
     id_column: "s.id",
     shape: Shape::Envelope,
-    scope: Some(crate::db::pools::server_scope),
+    scope: Some(crate::db::pools::server_list_scope),
 };
 
 const SERVER_FIELDS: &[Field] = &[

@@ -124,7 +124,7 @@ pub static SWITCH_LIST: ListSpec = ListSpec {
     ],
     id_column: "w.id",
     shape: Shape::Envelope,
-    scope: Some(crate::db::pools::switch_scope),
+    scope: Some(crate::db::pools::switch_list_scope),
 };
 
 const SWITCH_FIELDS: &[Field] = &[

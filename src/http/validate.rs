@@ -325,20 +325,21 @@ pub fn coerce_int(v: &Value) -> Option<i64> {
     }
 }
 
-fn check_bounds(n: i64, min: Option<i64>, max: Option<i64>) -> Result<i64, String> {
-    if let Some(min) = min {
-        if n < min {
-            return Err(format!(
-                "Ensure this value is greater than or equal to {min}."
-            ));
-        }
+/// An integer outside a field's bounds (DRF's messages).
+#[derive(Debug, thiserror::Error)]
+enum OutOfBounds {
+    #[error("Ensure this value is greater than or equal to {0}.")]
+    BelowMin(i64),
+    #[error("Ensure this value is less than or equal to {0}.")]
+    AboveMax(i64),
+}
+
+fn check_bounds(n: i64, min: Option<i64>, max: Option<i64>) -> Result<i64, OutOfBounds> {
+    match (min, max) {
+        (Some(min), _) if n < min => Err(OutOfBounds::BelowMin(min)),
+        (_, Some(max)) if n > max => Err(OutOfBounds::AboveMax(max)),
+        _ => Ok(n),
     }
-    if let Some(max) = max {
-        if n > max {
-            return Err(format!("Ensure this value is less than or equal to {max}."));
-        }
-    }
-    Ok(n)
 }
 
 /// Coerces a boolean the way DRF's BooleanField does.
@@ -395,7 +396,9 @@ fn coerce(f: &Field, v: &Value, form: bool) -> Result<Value, Value> {
         }
         Kind::Int { min, max } => {
             let n = coerce_int(v).ok_or_else(|| msgs("A valid integer is required."))?;
-            check_bounds(n, min, max).map(|n| json!(n)).map_err(msgs)
+            check_bounds(n, min, max)
+                .map(|n| json!(n))
+                .map_err(|e| msgs(e.to_string()))
         }
         Kind::Bool => coerce_bool(v)
             .map(Value::Bool)
@@ -437,8 +440,8 @@ fn coerce(f: &Field, v: &Value, form: bool) -> Result<Value, Value> {
                 match coerce_int(item) {
                     Some(n) => match check_bounds(n, min, max) {
                         Ok(n) => out.push(json!(n)),
-                        Err(m) => {
-                            errs.insert(i.to_string(), msgs(m));
+                        Err(e) => {
+                            errs.insert(i.to_string(), msgs(e.to_string()));
                         }
                     },
                     None => {

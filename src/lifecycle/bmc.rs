@@ -15,7 +15,7 @@ use crate::ctx::Ctx;
 use crate::db::nodes::{self, Node};
 use crate::db::servers::{self, Server};
 use crate::db::{DbError, NodeStatus};
-use crate::discovery::register::node_access;
+use crate::discovery::register::{node_access, AccessError};
 use crate::redfish::{RedfishError, Session};
 
 /// Why the work did not run or did not succeed.
@@ -28,8 +28,8 @@ pub enum BmcError {
     #[error("server {0} has no registered BMC")]
     NotRegistered(i64),
     /// No client or credentials for the BMC (`BMC <url>: <cause>`).
-    #[error("{0}")]
-    Access(String),
+    #[error(transparent)]
+    Access(#[from] AccessError),
     /// The BMC failed (`BMC <url>: <cause>`).
     #[error("BMC {0}: {1}")]
     Redfish(String, RedfishError),
@@ -82,9 +82,7 @@ where
     Fut: Future<Output = Result<T, RedfishError>>,
 {
     let until = job.map(|_| journal_until(ctx));
-    let (client, creds) = node_access(ctx, node, job, until)
-        .await
-        .map_err(BmcError::Access)?;
+    let (client, creds) = node_access(ctx, node, job, until).await?;
     let url = node.url.clone();
     match client.with_session(&creds, work).await {
         Ok((_, Ok(v))) => Ok(v),

@@ -28,8 +28,9 @@ use crate::ctx::Ctx;
 use crate::db::catalogue::Kind;
 use crate::db::deployments::{self, Deployment};
 use crate::db::jobs::{self, Job};
-use crate::db::{DbResult, JobStatus, Tx};
+use crate::db::{DbError, DbResult, JobStatus, Tx};
 use crate::jobs::{JobContext, JobHandler, Outcome};
+use crate::media::MediaError;
 use crate::redfish::{self, CdSlot, PowerAction, RedfishError, Session};
 
 /// Kind of the deployment job.
@@ -177,10 +178,9 @@ async fn deploy_server(ctx: &Ctx, jc: &JobContext, d: &Deployment, w: ServerWork
 }
 
 /// The steps up to the reset, from the one an earlier attempt recorded.
-async fn boot(ctx: &Ctx, d: &Deployment, w: &ServerWork) -> Result<Booted, BmcError> {
-    let os =
-        d.os.ok_or_else(|| BmcError::Access("the OS image was deleted".into()))?;
-    let image = os_image(ctx, os).await.map_err(BmcError::Access)?;
+async fn boot(ctx: &Ctx, d: &Deployment, w: &ServerWork) -> Result<Booted, BootError> {
+    let os = d.os.ok_or(ImageError::Deleted)?;
+    let image = os_image(ctx, os).await?;
     let (at, sent) = saved_step(&w.saved);
     let at = at.to_string();
     let limit = ctx.config.power_timeout;
@@ -199,8 +199,9 @@ async fn boot(ctx: &Ctx, d: &Deployment, w: &ServerWork) -> Result<Booted, BmcEr
                 redfish::eject(&session, &slot).await?;
             }
             let bmc = bmc_addr(&t.node.ip_address, t.node.port);
+            // A media URL the BMC cannot be given fails the step like a BMC that lacks one.
             let url = sign(ctx, os, &image, bmc)
-                .map_err(RedfishError::Unsupported)?;
+                .map_err(|e| RedfishError::Unsupported(e.to_string()))?;
             redfish::insert(&session, &slot, &url).await?;
             tracing::info!(deployment = d.id, server = w.server, slot = %slot.path, "media inserted");
             if !step(ctx, w, d, json!({"step": "set_boot"}), 25).await {
@@ -242,6 +243,7 @@ async fn boot(ctx: &Ctx, d: &Deployment, w: &ServerWork) -> Result<Booted, BmcEr
         Ok(Booted::Installing(since))
     })
     .await
+    .map_err(BootError::from)
 }
 
 /// Sends `action` as the BMC allows it (two steps wait for `Off` in between).
@@ -352,12 +354,33 @@ pub async fn eject_quietly(ctx: &Ctx, job: Option<i64>, d: &Deployment) {
     }
 }
 
+/// Why a deployment has no OS image to serve.
+#[derive(Debug, thiserror::Error)]
+enum ImageError {
+    /// The catalogue entry is gone.
+    #[error("the OS image was deleted")]
+    Deleted,
+    /// It could not be read.
+    #[error("database error: {0}")]
+    Db(#[from] DbError),
+}
+
+/// Why the BMC part of a deployment stopped.
+#[derive(Debug, thiserror::Error)]
+enum BootError {
+    /// No image to insert.
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    /// The BMC work failed.
+    #[error(transparent)]
+    Bmc(#[from] BmcError),
+}
+
 /// The uploaded file name of OS image `os` (its media URL ends with it).
-async fn os_image(ctx: &Ctx, os: i64) -> Result<String, String> {
+async fn os_image(ctx: &Ctx, os: i64) -> Result<String, ImageError> {
     let file = crate::db::catalogue::media_file(&ctx.db, Kind::Os, os)
-        .await
-        .map_err(|e| format!("database error: {e}"))?
-        .ok_or_else(|| "the OS image was deleted".to_string())?;
+        .await?
+        .ok_or(ImageError::Deleted)?;
     Ok(if file.file_name.is_empty() {
         file.stored_name
     } else {
@@ -366,8 +389,6 @@ async fn os_image(ctx: &Ctx, os: i64) -> Result<String, String> {
 }
 
 /// The signed media URL of OS image `os` for the BMC at `bmc`.
-fn sign(ctx: &Ctx, os: i64, file_name: &str, bmc: SocketAddr) -> Result<String, String> {
-    ctx.media
-        .url_for(Kind::Os, os, file_name, bmc)
-        .map_err(|e| e.to_string())
+fn sign(ctx: &Ctx, os: i64, file_name: &str, bmc: SocketAddr) -> Result<String, MediaError> {
+    ctx.media.url_for(Kind::Os, os, file_name, bmc)
 }

@@ -12,8 +12,11 @@
 mod action;
 mod client;
 mod error;
+mod exchange;
 mod http1;
 mod inventory;
+mod journal;
+mod origin;
 mod power;
 mod probe;
 mod session;
@@ -23,8 +26,7 @@ mod virtual_media;
 
 pub use action::Reply;
 pub use client::{
-    same_origin_ref, BmcClient, BmcClientConfig, Journal, JournalError, SessionJournal,
-    DEFAULT_REQUEST_TIMEOUT, LOGOUT_TIMEOUT, RESOURCE_CAP,
+    BmcClient, BmcClientConfig, DEFAULT_REQUEST_TIMEOUT, LOGOUT_TIMEOUT, RESOURCE_CAP,
 };
 pub use error::RedfishError;
 pub use inventory::{
@@ -32,6 +34,8 @@ pub use inventory::{
     FirmwareType, Inventory, ProcessorInfo, StorageControllerInfo, StorageInfo, SystemInventory,
     VolumeInfo, INVENTORY_CONCURRENCY,
 };
+pub use journal::{Journal, JournalError, SessionJournal};
+pub use origin::same_origin_ref;
 pub use power::{
     find_system, pick_system, plan_reset, power_state, reset, systems, PowerAction, SystemPower,
 };

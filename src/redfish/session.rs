@@ -17,8 +17,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use url::Url;
 
-use super::client::{Auth, BmcClient};
+use super::client::BmcClient;
 use super::error::RedfishError;
+use super::exchange::Auth;
 
 /// Default path of the sessions collection.
 const SESSIONS_PATH: &str = "/redfish/v1/SessionService/Sessions";
@@ -423,7 +424,7 @@ impl BmcClient {
     /// The session URL: `Location`, else the body's `@odata.id`, else the collection plus `Id`.
     fn session_location(
         &self,
-        response: &super::client::BmcResponse,
+        response: &super::exchange::BmcResponse,
         document: Option<&Value>,
         sessions_url: &Url,
     ) -> Option<Url> {

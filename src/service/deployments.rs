@@ -12,6 +12,7 @@ use crate::db::deployments::{self, Deployment};
 use crate::db::{catalogue, jobs, servers, DbError};
 use crate::lifecycle::bmc::{self, BmcError};
 use crate::lifecycle::deploy;
+use crate::media::MediaError;
 
 /// Path prefix of callback URLs (`<media base>/media/callback/<token>/`).
 pub const CALLBACK_PREFIX: &str = "/media/callback/";
@@ -32,8 +33,8 @@ pub enum DeployError {
     #[error(transparent)]
     Start(#[from] StartError),
     /// The callback URL could not be made.
-    #[error("{0}")]
-    Media(String),
+    #[error(transparent)]
+    Media(MediaError),
     /// Storage failed.
     #[error(transparent)]
     Db(#[from] DbError),
@@ -108,7 +109,7 @@ pub async fn deploy(
 fn callback_base(ctx: &Ctx, node: &crate::db::nodes::Node) -> Result<String, DeployError> {
     ctx.media
         .base_for(deploy::bmc_addr(&node.ip_address, node.port))
-        .map_err(|e| DeployError::Media(e.to_string()))
+        .map_err(DeployError::Media)
 }
 
 /// True when the viewer may see the deployment: its starter and superusers.

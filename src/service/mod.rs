@@ -39,4 +39,12 @@ impl Viewer<'_> {
     pub fn scope(&self) -> Option<&[i64]> {
         (!self.is_superuser).then_some(self.groups)
     }
+
+    /// The viewer as the list engine scopes a list for it.
+    pub fn caller(&self) -> crate::db::list::Caller<'_> {
+        crate::db::list::Caller {
+            id: self.id,
+            groups: self.scope(),
+        }
+    }
 }

@@ -4,6 +4,7 @@
 mod convert;
 mod document;
 mod render;
+mod split;
 mod ui;
 
 use serde::{Deserialize, Serialize};
