@@ -20,6 +20,9 @@ use serde_json::{json, Value};
 
 const N: usize = 100;
 
+/// The two tests run one after the other: the scale test's timings assume the machine to itself.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn time(v: &Value) -> DateTime<Utc> {
     v.as_str().unwrap().parse().unwrap()
 }
@@ -76,6 +79,7 @@ async fn job_done(p: &Proc, job: i64, secs: u64) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_two_processes_share_scans_registrations_and_crashed_jobs() {
+    let _serial = SERIAL.lock().await;
     let db = common::PgDatabase::create().await;
     let lab = lab::Lab::start(
         "start",
@@ -242,6 +246,7 @@ async fn postgres_two_processes_share_scans_registrations_and_crashed_jobs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_racing_at_first_start_postgres() {
+    let _serial = SERIAL.lock().await;
     // A few rounds: the race is between two processes, so one round may not hit it.
     for _ in 0..3 {
         let db = common::PgDatabase::create().await;
