@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Deployment benchmark: N lab BMCs (default 50, 127.75.50.x), registered, one ISO, then one
+# Deployment benchmark: N lab BMCs (default 50, 127.79.51.x), registered, one ISO, then one
 # deployment on one server alone and N deployments in parallel; prints how long each took to
 # reach `installing` (media inserted, boot once from Cd, reset) and the ratio (target < 2), and
 # the BMC sessions left open. Each deployment waiting in `installing` holds a worker, so the
@@ -7,12 +7,12 @@
 #
 #   bench/deploy.sh
 #
-# Settings: N (50), PORT (18485), PROFILE (release | debug), BUILD=0 to use the binary already built.
+# Settings: N (50), PORT (18585), PROFILE (release | debug), BUILD=0 to use the binary already built.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 N=${N:-50}
-PORT=${PORT:-18485}
+PORT=${PORT:-18585}
 PROFILE=${PROFILE:-release}
 TARGET=${CARGO_TARGET_DIR:-target}
 BASE="http://127.0.0.1:${PORT}"
@@ -46,9 +46,9 @@ done
 TOKEN=$(curl -sf -X POST -H 'Content-Type: application/json' \
     -d '{"username":"admin","password":"bench-admin-password"}' "${BASE}/api/token/" | jq -r .access)
 
-bash "$LAB" start "$N" --base 127.75.50.1 --single-process >/dev/null
+bash "$LAB" start "$N" --base 127.79.51.1 --single-process >/dev/null
 last=$(awk -F'\t' 'END {print $2}' "$BMCLAB_STATE/manifest.tsv")
-range=$(json "{\"name\":\"lab\",\"ip_from\":\"127.75.50.1\",\"ip_to\":\"${last}\",\"ports\":[9443]}" \
+range=$(json "{\"name\":\"lab\",\"ip_from\":\"127.79.51.1\",\"ip_to\":\"${last}\",\"ports\":[9443]}" \
     /api/node_discovery/scan_range/ | jq .id)
 json "{\"scan_ranges\":[${range}]}" /api/node_discovery/run_scan/ >/dev/null
 for _ in $(seq 300); do

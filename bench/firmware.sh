@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Pool firmware update benchmark: N lab BMCs (default 100, 127.71.50.x) with --task-ms 2000,
+# Pool firmware update benchmark: N lab BMCs (default 100, 127.79.50.x) with --task-ms 2000,
 # registered, put in one pool, and one POST /api/pool/{id}/firmware_update/; prints the job's
 # wall time next to the bound ceil(N / MOJO_FIRMWARE_CONCURRENCY) * 2 s, and the BMC sessions
 # left open. Plain HTTP on 127.0.0.1, SQLite.
@@ -7,14 +7,14 @@
 #   bench/firmware.sh
 #
 # Settings: N (100), CONCURRENCY (MOJO_FIRMWARE_CONCURRENCY, default 8), TASK_MS (2000),
-# PORT (18483), BUILD=0 to use the release binary already built.
+# PORT (18583), BUILD=0 to use the release binary already built.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 N=${N:-100}
 CONCURRENCY=${CONCURRENCY:-8}
 TASK_MS=${TASK_MS:-2000}
-PORT=${PORT:-18483}
+PORT=${PORT:-18583}
 TARGET=${CARGO_TARGET_DIR:-target}
 BASE="http://127.0.0.1:${PORT}"
 LAB=../shared/redfish-lab/bmc-lab.sh
@@ -47,10 +47,10 @@ done
 TOKEN=$(curl -sf -X POST -H 'Content-Type: application/json' \
     -d '{"username":"admin","password":"bench-admin-password"}' "${BASE}/api/token/" | jq -r .access)
 
-bash "$LAB" start "$N" --base 127.71.50.1 --mockups public-rackmount1 --single-process \
+bash "$LAB" start "$N" --base 127.79.50.1 --mockups public-rackmount1 --single-process \
     --task-ms "$TASK_MS" >/dev/null
 last=$(awk -F'\t' 'END {print $2}' "$BMCLAB_STATE/manifest.tsv")
-range=$(json "{\"name\":\"lab\",\"ip_from\":\"127.71.50.1\",\"ip_to\":\"${last}\",\"ports\":[9443]}" \
+range=$(json "{\"name\":\"lab\",\"ip_from\":\"127.79.50.1\",\"ip_to\":\"${last}\",\"ports\":[9443]}" \
     /api/node_discovery/scan_range/ | jq .id)
 json "{\"scan_ranges\":[${range}]}" /api/node_discovery/run_scan/ >/dev/null
 for _ in $(seq 300); do

@@ -7,7 +7,7 @@
 #   bench/load.sh                                  # 200 clients, 60 s, 10,000 servers, both backends
 #   CLIENTS=64 DURATION=30 BACKENDS=sqlite bench/load.sh
 #
-# Settings: CLIENTS (200), DURATION (60), SERVERS (10000), POOLS (50), BACKENDS, PORT (18490),
+# Settings: CLIENTS (200), DURATION (60), SERVERS (10000), POOLS (50), BACKENDS, PORT (18590),
 # MOJO_BENCH_PG_URL (postgres://postgres@127.0.0.1:5432), BUILD=0 to reuse release binaries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +16,7 @@ CLIENTS=${CLIENTS:-200}
 DURATION=${DURATION:-60}
 SERVERS=${SERVERS:-10000}
 POOLS=${POOLS:-50}
-PORT=${PORT:-18490}
+PORT=${PORT:-18590}
 BACKENDS=${BACKENDS:-"sqlite postgres"}
 PG_BASE=${MOJO_BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}
 TARGET=${CARGO_TARGET_DIR:-target}
