@@ -57,11 +57,17 @@ for _ in $(seq 300); do
 done
 profile=$(json '{"node_classification":"lab","bmc":"redfish"}' /api/node_discovery/auth_profile/ | jq .id)
 json '{"username":"root","password":"calvin"}' "/api/node_discovery/auth_profile/${profile}/credentials/" >/dev/null
-for node in $(api "${BASE}/api/node/?scan_range=${range}" | jq '.results[].id'); do
-    json "{\"auth_profile\":${profile}}" "/api/node/${node}/register/" >/dev/null &
-    if (( node % 16 == 0 )); then wait; fi
-done
-wait
+# 16 registrations at a time. (A bare `wait` here would also wait for the server, started in
+# the background above, and never return: that was the hang in setup.)
+api "${BASE}/api/node/?scan_range=${range}&page_size=1000" | jq '.results[].id' |
+    xargs -P 16 -I{} curl -s -o /dev/null -w '%{http_code}\n' -H "Authorization: Bearer ${TOKEN}" \
+        -H 'Content-Type: application/json' -d "{\"auth_profile\":${profile}}" \
+        "${BASE}/api/node/{}/register/" >"$dir/codes"
+registered=$(grep -c '^200$' "$dir/codes" || true)
+if [ "$registered" != "$N" ]; then
+    echo "only ${registered} of ${N} BMCs registered (answers: $(sort "$dir/codes" | uniq -c | xargs))" >&2
+    exit 1
+fi
 servers=$(api "${BASE}/api/server/?page_size=1000" | jq -r '.results[].id')
 head -c 1048576 /dev/urandom >"$dir/bench.iso"
 os=$(api -F name=bench -F os_family=linux -F "file=@$dir/bench.iso" "${BASE}/api/os/" | jq .id)

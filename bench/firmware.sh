@@ -59,13 +59,19 @@ for _ in $(seq 300); do
 done
 profile=$(json '{"node_classification":"lab","bmc":"redfish"}' /api/node_discovery/auth_profile/ | jq .id)
 json '{"username":"root","password":"calvin"}' "/api/node_discovery/auth_profile/${profile}/credentials/" >/dev/null
-for node in $(api "${BASE}/api/node/?scan_range=${range}" | jq '.results[].id'); do
-    json "{\"auth_profile\":${profile}}" "/api/node/${node}/register/" >/dev/null &
-    (( node % 16 == 0 )) && wait
-done
-wait
+# 16 registrations at a time. (A bare `wait` here would also wait for the server, started in
+# the background above, and never return: that was the hang in setup.)
+api "${BASE}/api/node/?scan_range=${range}&page_size=1000" | jq '.results[].id' |
+    xargs -P 16 -I{} curl -s -o /dev/null -w '%{http_code}\n' -H "Authorization: Bearer ${TOKEN}" \
+        -H 'Content-Type: application/json' -d "{\"auth_profile\":${profile}}" \
+        "${BASE}/api/node/{}/register/" >"$dir/codes"
+registered=$(grep -c '^200$' "$dir/codes" || true)
+if [ "$registered" != "$N" ]; then
+    echo "only ${registered} of ${N} BMCs registered (answers: $(sort "$dir/codes" | uniq -c | xargs))" >&2
+    exit 1
+fi
 pool=$(json '{"name":"bench","group":1}' /api/pool/ | jq .id)
-servers=$(api "${BASE}/api/server/" | jq -c '[.results[].id]')
+servers=$(api "${BASE}/api/server/?page_size=1000" | jq -c '[.results[].id]')
 json "{\"servers\":${servers}}" "/api/pool/${pool}/assign_servers/" >/dev/null
 printf 'VERSION=7.7.7\nbench image\n' >"$dir/fw.bin"
 fw=$(api -F name=bench -F firmware_type=BIOS -F version=7.7.7 -F "file=@$dir/fw.bin" "${BASE}/api/firmware/" | jq .id)
