@@ -7,7 +7,7 @@
 #   bench/load.sh                                  # 200 clients, 60 s, 10,000 servers, both backends
 #   CLIENTS=64 DURATION=30 BACKENDS=sqlite bench/load.sh
 #
-# Settings: CLIENTS (200), DURATION (60), SERVERS (10000), POOLS (50), BACKENDS, PORT (18590),
+# Settings: CLIENTS (200), DURATION (60), SERVERS (10000), POOLS (50), BACKENDS, PORT (18570),
 # MOJO_BENCH_PG_URL (postgres://postgres@127.0.0.1:5432), BUILD=0 to reuse release binaries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +16,7 @@ CLIENTS=${CLIENTS:-200}
 DURATION=${DURATION:-60}
 SERVERS=${SERVERS:-10000}
 POOLS=${POOLS:-50}
-PORT=${PORT:-18590}
+PORT=${PORT:-18570}
 BACKENDS=${BACKENDS:-"sqlite postgres"}
 PG_BASE=${MOJO_BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}
 TARGET=${CARGO_TARGET_DIR:-target}
@@ -37,6 +37,10 @@ run_backend() {
     else
         url="sqlite://${dir}/mojo.db"
     fi
+    if curl -s -o /dev/null "${BASE}/readyz"; then
+        echo "something already answers on ${BASE}: pick another PORT" >&2
+        return 1
+    fi
     echo "== ${backend}: seeding ${SERVERS} servers in ${POOLS} pools"
     "$TARGET/release/examples/seed_inventory" "$url" "$SERVERS" "$POOLS" | sed 's/^/  /'
     MOJO_TLS=off MOJO_LISTEN="127.0.0.1:${PORT}" MOJO_DATA_DIR="$dir" DATABASE_URL="$url" \
@@ -49,14 +53,27 @@ run_backend() {
         curl -sf "${BASE}/readyz" >/dev/null && break
         sleep 0.2
     done
-    MOJO_LOAD_PASSWORD=bench-admin-password \
+    if ! kill -0 "$pid" 2>/dev/null; then
+        echo "  the server exited at start-up:" >&2
+        tail -5 "$dir/server.log" >&2
+        return 1
+    fi
+    RUST_BACKTRACE=0 MOJO_LOAD_PASSWORD=bench-admin-password \
         "$TARGET/release/examples/load" "$BASE" "$CLIENTS" "$DURATION" "$pid" || rc=$?
     local locked
     locked=$(grep -c "database is locked" "$dir/server.log" || true)
     echo "  'database is locked' in the server log: ${locked}"
     [ "$locked" = 0 ] || rc=1
-    kill "$pid"
+    if ! kill "$pid" 2>/dev/null; then
+        echo "  the server died during the run; the end of its log:"
+        tail -20 "$dir/server.log"
+        rc=1
+    fi
     wait "$pid" 2>/dev/null || true
+    if [ "$rc" != 0 ]; then
+        echo "  server log lines at WARN or above: $(grep -cE ' (WARN|ERROR) ' "$dir/server.log" || true)"
+        grep -E ' (WARN|ERROR) ' "$dir/server.log" | sort | uniq -c | sort -rn | head -5 | cut -c1-300
+    fi
     if [ -n "$db" ]; then
         psql "${PG_BASE}/postgres" -qc "DROP DATABASE IF EXISTS ${db} WITH (FORCE)" >/dev/null
     fi
