@@ -158,9 +158,7 @@ async fn client(sh: Arc<Shared>, me: usize, mine: Vec<i64>, until: Instant) -> T
             }
             Err(e) => {
                 t.transport += 1;
-                t.samples
-                    .entry((op, 0))
-                    .or_insert_with(|| format!("{e:?}"));
+                t.samples.entry((op, 0)).or_insert_with(|| format!("{e:?}"));
                 continue;
             }
         };
@@ -169,7 +167,10 @@ async fn client(sh: Arc<Shared>, me: usize, mine: Vec<i64>, until: Instant) -> T
         *t.status.entry(status).or_default() += 1;
         if !(200..300).contains(&status) {
             t.samples.entry((op, status)).or_insert_with(|| {
-                let b = bytes.as_deref().map(String::from_utf8_lossy).unwrap_or_default();
+                let b = bytes
+                    .as_deref()
+                    .map(String::from_utf8_lossy)
+                    .unwrap_or_default();
                 b.chars().take(200).collect()
             });
         }
@@ -233,6 +234,9 @@ async fn main() -> anyhow::Result<()> {
         std::env::var("MOJO_LOAD_PASSWORD").unwrap_or_else(|_| "bench-admin-password".into());
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(clients)
+        // Below the server's idle timeout (60 s), so a pooled connection is never reused just
+        // as the server closes it.
+        .pool_idle_timeout(Duration::from_secs(30))
         .timeout(Duration::from_secs(60))
         .build()?;
 
