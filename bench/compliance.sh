@@ -8,14 +8,14 @@
 #   bench/compliance.sh                  # both backends
 #   BACKENDS=sqlite bench/compliance.sh  # one backend
 #
-# Settings: RUNS (timed requests per case, default 10; the median is printed), PORT (18481),
+# Settings: RUNS (timed requests per case, default 10; the median is printed), PORT (18581),
 # MOJO_BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432), SERVERS, POOLS, BUILD=0 to
 # use the release binaries already built. Target: all 10,000 servers < 200 ms.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 RUNS=${RUNS:-10}
-PORT=${PORT:-18481}
+PORT=${PORT:-18581}
 SERVERS=${SERVERS:-10000}
 POOLS=${POOLS:-50}
 BACKENDS=${BACKENDS:-"sqlite postgres"}

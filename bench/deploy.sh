@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
-# Deployment benchmark: N lab BMCs (default 50, 127.75.50.x), registered, one ISO, then one
-# deployment on one server alone and N deployments in parallel; prints how long each took to
-# reach `installing` (media inserted, boot once from Cd, reset) and the ratio (target < 2), and
-# the BMC sessions left open. Each deployment waiting in `installing` holds a worker, so the
-# server runs with MOJO_WORKERS=N+2. Plain HTTP on 127.0.0.1, SQLite.
+# Deployment benchmark: N lab BMCs (default 50, 127.79.51.x), registered, one ISO, then one
+# deployment on one server alone and N deployments in parallel (the N POSTs sent at once, the
+# deployment list read once per round); prints how long each took to reach `installing` (media
+# inserted, boot once from Cd, reset), the CPU the server and the lab used meanwhile, the ratio
+# (target < 2), and the BMC sessions left open. Today a deployment waiting in `installing` holds
+# a job worker, so the server runs with MOJO_WORKERS=N+2 (with the default 4, only 4 of the
+# parallel ones get there) until the queue's waiting state lands. Plain HTTP on
+# 127.0.0.1, SQLite.
 #
 #   bench/deploy.sh
 #
-# Settings: N (50), PORT (18485), PROFILE (release | debug), BUILD=0 to use the binary already built.
+# Settings: N (50), WORKERS (N+2), PORT (18585), PROFILE (release | debug), BUILD=0 to use the binary already built.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 N=${N:-50}
-PORT=${PORT:-18485}
+PORT=${PORT:-18585}
+WORKERS=${WORKERS:-$(( N + 2 ))}
 PROFILE=${PROFILE:-release}
 TARGET=${CARGO_TARGET_DIR:-target}
 BASE="http://127.0.0.1:${PORT}"
@@ -36,7 +40,7 @@ json() { api -H 'Content-Type: application/json' -d "$1" "${BASE}$2"; }
 
 MOJO_TLS=off MOJO_LISTEN="127.0.0.1:${PORT}" MOJO_DATA_DIR="$dir/data" \
     MOJO_DISCOVERY_ALLOWED_NETWORKS=127.0.0.0/8 MOJO_ADMIN_PASSWORD=bench-admin-password \
-    MOJO_LOGIN_THROTTLE=off MOJO_POWER_POLL_SECS=0 MOJO_WORKERS=$(( N + 2 )) MOJO_DB_POOL_SIZE=16 \
+    MOJO_LOGIN_THROTTLE=off MOJO_POWER_POLL_SECS=0 MOJO_WORKERS="$WORKERS" MOJO_DB_POOL_SIZE=16 \
     "$BIN" >"$dir/server.log" 2>&1 &
 pid=$!
 for _ in $(seq 100); do
@@ -46,9 +50,9 @@ done
 TOKEN=$(curl -sf -X POST -H 'Content-Type: application/json' \
     -d '{"username":"admin","password":"bench-admin-password"}' "${BASE}/api/token/" | jq -r .access)
 
-bash "$LAB" start "$N" --base 127.75.50.1 --single-process >/dev/null
+bash "$LAB" start "$N" --base 127.79.51.1 --single-process >/dev/null
 last=$(awk -F'\t' 'END {print $2}' "$BMCLAB_STATE/manifest.tsv")
-range=$(json "{\"name\":\"lab\",\"ip_from\":\"127.75.50.1\",\"ip_to\":\"${last}\",\"ports\":[9443]}" \
+range=$(json "{\"name\":\"lab\",\"ip_from\":\"127.79.51.1\",\"ip_to\":\"${last}\",\"ports\":[9443]}" \
     /api/node_discovery/scan_range/ | jq .id)
 json "{\"scan_ranges\":[${range}]}" /api/node_discovery/run_scan/ >/dev/null
 for _ in $(seq 300); do
@@ -57,40 +61,61 @@ for _ in $(seq 300); do
 done
 profile=$(json '{"node_classification":"lab","bmc":"redfish"}' /api/node_discovery/auth_profile/ | jq .id)
 json '{"username":"root","password":"calvin"}' "/api/node_discovery/auth_profile/${profile}/credentials/" >/dev/null
-for node in $(api "${BASE}/api/node/?scan_range=${range}" | jq '.results[].id'); do
-    json "{\"auth_profile\":${profile}}" "/api/node/${node}/register/" >/dev/null &
-    if (( node % 16 == 0 )); then wait; fi
-done
-wait
+# 16 registrations at a time. (A bare `wait` here would also wait for the server, started in
+# the background above, and never return: that was the hang in setup.)
+api "${BASE}/api/node/?scan_range=${range}&page_size=1000" | jq '.results[].id' |
+    xargs -P 16 -I{} curl -s -o /dev/null -w '%{http_code}\n' -H "Authorization: Bearer ${TOKEN}" \
+        -H 'Content-Type: application/json' -d "{\"auth_profile\":${profile}}" \
+        "${BASE}/api/node/{}/register/" >"$dir/codes"
+registered=$(grep -c '^200$' "$dir/codes" || true)
+if [ "$registered" != "$N" ]; then
+    echo "only ${registered} of ${N} BMCs registered (answers: $(sort "$dir/codes" | uniq -c | xargs))" >&2
+    exit 1
+fi
 servers=$(api "${BASE}/api/server/?page_size=1000" | jq -r '.results[].id')
 head -c 1048576 /dev/urandom >"$dir/bench.iso"
 os=$(api -F name=bench -F os_family=linux -F "file=@$dir/bench.iso" "${BASE}/api/os/" | jq .id)
 
-# Starts deployments on the given servers; waits until every one reads installing; prints seconds.
+cpu() { # pid... -> CPU seconds (user + system) of those processes
+    local t=0 p
+    for p in "$@"; do t=$(( t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0) )); done
+    awk -v t="$t" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", t / hz}'
+}
+lab_pids=$(xargs <"$BMCLAB_STATE/pids")
+# Starts deployments on the given servers (all requests at once), then reads the deployment
+# list (one request per round) until every one is `installing`; prints "seconds server-CPU lab-CPU".
 run() {
-    local t0 t1 ids=() d
+    local t0 t1 n=$# c0 l0 got state
+    c0=$(cpu "$pid"); l0=$(cpu $lab_pids)
     t0=$(date +%s.%N)
-    for s in "$@"; do
-        ids+=("$(json "{\"os\":${os}}" "/api/server/${s}/deploy/" | jq .id)")
+    printf '%s\n' "$@" | xargs -P 64 -I{} curl -sf -H "Authorization: Bearer ${TOKEN}" \
+        -H 'Content-Type: application/json' -d "{\"os\":${os}}" "${BASE}/api/server/{}/deploy/" |
+        jq .id >"$dir/ids"
+    for _ in $(seq 6000); do
+        state=$(api "${BASE}/api/deployment/?page_size=1000" | jq -c --slurpfile ids "$dir/ids" \
+            '[.results[] | select(.id as $i | $ids | index($i))] |
+             {installing: map(select(.step == "installing" and .status == "running")) | length,
+              failed: map(select(.status != "running" and .status != "queued"))}')
+        got=$(jq .installing <<<"$state")
+        [ "$(jq '.failed | length' <<<"$state")" = 0 ] || { jq -c .failed <<<"$state" >&2; exit 1; }
+        [ "$got" -ge "$n" ] && break
+        sleep 0.02
     done
-    for d in "${ids[@]}"; do
-        for _ in $(seq 3000); do
-            case "$(api "${BASE}/api/deployment/${d}/" | jq -r '.step + "/" + .status')" in
-                installing/running) break ;;
-                */queued|*/running) sleep 0.05 ;;
-                *) api "${BASE}/api/deployment/${d}/" >&2; exit 1 ;;
-            esac
-        done
-    done
+    [ "$got" -ge "$n" ] || { echo "only ${got} of ${n} deployments reached installing" >&2; exit 1; }
     t1=$(date +%s.%N)
-    for d in "${ids[@]}"; do json '{}' "/api/deployment/${d}/cancel/" >/dev/null; done
-    awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }'
+    printf '%s\n' $(cat "$dir/ids") | xargs -P 16 -I{} curl -sf -o /dev/null -H "Authorization: Bearer ${TOKEN}" \
+        -H 'Content-Type: application/json' -d '{}' "${BASE}/api/deployment/{}/cancel/"
+    awk -v a="$t0" -v b="$t1" -v c="$(cpu "$pid")" -v c0="$c0" -v l="$(cpu $lab_pids)" -v l0="$l0" \
+        'BEGIN { printf "%.2f %.2f %.2f\n", b - a, c - c0, l - l0 }'
 }
 set -- $servers
 first=$1
-one=$(run "$first")
-many=$(run $servers)
-echo "== deployments reaching installing: 1 alone ${one} s; ${N} in parallel ${many} s"
+read -r one one_cpu one_lab < <(run "$first")
+sleep 1 # the cancel's eject settles
+read -r many many_cpu many_lab < <(run $servers)
+echo "== deployments reaching installing (MOJO_WORKERS=${WORKERS}):"
+echo "  1 alone ${one} s (server CPU ${one_cpu} s, lab CPU ${one_lab} s)"
+echo "  ${N} in parallel ${many} s (server CPU ${many_cpu} s, lab CPU ${many_lab} s)"
 awk -v a="$one" -v b="$many" 'BEGIN { printf "  ratio %.2f (target < 2)\n", b / a }'
 open=0
 while IFS=$'\t' read -r _ ip port _; do

@@ -4,7 +4,7 @@
 #
 #   cargo build --release && MOJO_BIN=target/release/mojo-server bench/discovery.sh
 # Targets: the /24 scan under 1 s; 50 registrations with full inventory under 10 s; 0 sessions.
-# Loopback only: 127.0.96.0/24 and 127.0.80.0/20.
+# Loopback only: 127.79.96.0/24 and 127.79.80.0/20.
 set -euo pipefail
 
 : "${MOJO_BIN:?set MOJO_BIN to the (release) mojo-server binary}"
@@ -23,15 +23,15 @@ trap cleanup EXIT
 now() { date +%s.%N; }
 elapsed() { python3 -c "print(f'{$2 - $1:.3f}')"; }
 
-echo "starting labs (50 BMCs in 127.0.96.0/24, 200 in 127.0.80.0/20)..."
-BMCLAB_STATE="${STATE_A}" bash "${LAB}" start 50 --persona dell --base 127.0.96.1 --port "${PORT_BMC}" >/dev/null
-BMCLAB_STATE="${STATE_B}" bash "${LAB}" start 200 --single-process --base 127.0.80.1 --port "${PORT_BMC}" >/dev/null
+echo "starting labs (50 BMCs in 127.79.96.0/24, 200 in 127.79.80.0/20)..."
+BMCLAB_STATE="${STATE_A}" bash "${LAB}" start 50 --persona dell --base 127.79.96.1 --port "${PORT_BMC}" >/dev/null
+BMCLAB_STATE="${STATE_B}" bash "${LAB}" start 200 --single-process --base 127.79.80.1 --port "${PORT_BMC}" >/dev/null
 # `start` may return a moment before the sockets accept.
 wait_up() { for _ in $(seq 1 200); do curl -s -k -o /dev/null "https://$1:${PORT_BMC}/lab/state" && return; sleep 0.05; done; }
-for i in $(seq 1 50); do wait_up "127.0.96.${i}"; done
-for i in $(seq 0 199); do wait_up "127.0.$((80 + (i + 1) / 256)).$(((i + 1) % 256))"; done
+for i in $(seq 1 50); do wait_up "127.79.96.${i}"; done
+for i in $(seq 0 199); do wait_up "127.79.$((80 + (i + 1) / 256)).$(((i + 1) % 256))"; done
 
-PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+PORT="${PORT:-18584}"
 MOJO_LISTEN="127.0.0.1:${PORT}" MOJO_DATA_DIR="${DATA_DIR}" MOJO_ADMIN_PASSWORD=bench-admin-password \
     MOJO_TLS=off MOJO_DISCOVERY_ALLOWED_NETWORKS=127.0.0.0/8 MOJO_LOG="${MOJO_LOG:-warn}" \
     "${MOJO_BIN}" serve 2>"${DATA_DIR}/server.log" &
@@ -57,9 +57,9 @@ scan() { # name from to -> prints "seconds probes found"
     echo "$(elapsed "${t0}" "${t1}") $(jq -r .progress.total <<<"${st}") $(jq -r .progress.found <<<"${st}") ${id}"
 }
 
-read -r T24 P24 F24 R24 < <(scan "bench /24" 127.0.96.1 127.0.96.254)
+read -r T24 P24 F24 R24 < <(scan "bench /24" 127.79.96.1 127.79.96.254)
 echo "/24: ${P24} probes, ${F24} BMCs found in ${T24} s ($(python3 -c "print(round(${P24}/${T24}))") probes/s)"
-read -r T20 P20 F20 _ < <(scan "bench /20" 127.0.80.1 127.0.95.254)
+read -r T20 P20 F20 _ < <(scan "bench /20" 127.79.80.1 127.79.95.254)
 echo "/20: ${P20} probes, ${F20} BMCs found in ${T20} s ($(python3 -c "print(round(${P20}/${T20}))") probes/s)"
 
 PROFILE=$(api -X POST -d '{"node_classification":"bench","bmc":"redfish"}' "${H}/api/node_discovery/auth_profile/" | jq -r .id)
@@ -77,7 +77,7 @@ SERVERS=$(api "${H}/api/server/?page_size=1" | jq -r .count)
 echo "servers with full inventory: ${SERVERS}"
 OPEN=0
 for i in $(seq 1 50); do
-    n=$(curl -s -k "https://127.0.96.${i}:${PORT_BMC}/lab/state" | jq -r '.sessions_open // 0')
+    n=$(curl -s -k "https://127.79.96.${i}:${PORT_BMC}/lab/state" | jq -r '.sessions_open // 0')
     OPEN=$((OPEN + n))
 done
 echo "open BMC sessions afterwards: ${OPEN}"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Pool firmware update benchmark: N lab BMCs (default 100, 127.71.50.x) with --task-ms 2000,
+# Pool firmware update benchmark: N lab BMCs (default 100, 127.79.50.x) with --task-ms 2000,
 # registered, put in one pool, and one POST /api/pool/{id}/firmware_update/; prints the job's
 # wall time next to the bound ceil(N / MOJO_FIRMWARE_CONCURRENCY) * 2 s, and the BMC sessions
 # left open. Plain HTTP on 127.0.0.1, SQLite.
@@ -7,14 +7,14 @@
 #   bench/firmware.sh
 #
 # Settings: N (100), CONCURRENCY (MOJO_FIRMWARE_CONCURRENCY, default 8), TASK_MS (2000),
-# PORT (18483), BUILD=0 to use the release binary already built.
+# PORT (18583), BUILD=0 to use the release binary already built.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 N=${N:-100}
 CONCURRENCY=${CONCURRENCY:-8}
 TASK_MS=${TASK_MS:-2000}
-PORT=${PORT:-18483}
+PORT=${PORT:-18583}
 TARGET=${CARGO_TARGET_DIR:-target}
 BASE="http://127.0.0.1:${PORT}"
 LAB=../shared/redfish-lab/bmc-lab.sh
@@ -47,10 +47,10 @@ done
 TOKEN=$(curl -sf -X POST -H 'Content-Type: application/json' \
     -d '{"username":"admin","password":"bench-admin-password"}' "${BASE}/api/token/" | jq -r .access)
 
-bash "$LAB" start "$N" --base 127.71.50.1 --mockups public-rackmount1 --single-process \
+bash "$LAB" start "$N" --base 127.79.50.1 --mockups public-rackmount1 --single-process \
     --task-ms "$TASK_MS" >/dev/null
 last=$(awk -F'\t' 'END {print $2}' "$BMCLAB_STATE/manifest.tsv")
-range=$(json "{\"name\":\"lab\",\"ip_from\":\"127.71.50.1\",\"ip_to\":\"${last}\",\"ports\":[9443]}" \
+range=$(json "{\"name\":\"lab\",\"ip_from\":\"127.79.50.1\",\"ip_to\":\"${last}\",\"ports\":[9443]}" \
     /api/node_discovery/scan_range/ | jq .id)
 json "{\"scan_ranges\":[${range}]}" /api/node_discovery/run_scan/ >/dev/null
 for _ in $(seq 300); do
@@ -59,13 +59,19 @@ for _ in $(seq 300); do
 done
 profile=$(json '{"node_classification":"lab","bmc":"redfish"}' /api/node_discovery/auth_profile/ | jq .id)
 json '{"username":"root","password":"calvin"}' "/api/node_discovery/auth_profile/${profile}/credentials/" >/dev/null
-for node in $(api "${BASE}/api/node/?scan_range=${range}" | jq '.results[].id'); do
-    json "{\"auth_profile\":${profile}}" "/api/node/${node}/register/" >/dev/null &
-    (( node % 16 == 0 )) && wait
-done
-wait
+# 16 registrations at a time. (A bare `wait` here would also wait for the server, started in
+# the background above, and never return: that was the hang in setup.)
+api "${BASE}/api/node/?scan_range=${range}&page_size=1000" | jq '.results[].id' |
+    xargs -P 16 -I{} curl -s -o /dev/null -w '%{http_code}\n' -H "Authorization: Bearer ${TOKEN}" \
+        -H 'Content-Type: application/json' -d "{\"auth_profile\":${profile}}" \
+        "${BASE}/api/node/{}/register/" >"$dir/codes"
+registered=$(grep -c '^200$' "$dir/codes" || true)
+if [ "$registered" != "$N" ]; then
+    echo "only ${registered} of ${N} BMCs registered (answers: $(sort "$dir/codes" | uniq -c | xargs))" >&2
+    exit 1
+fi
 pool=$(json '{"name":"bench","group":1}' /api/pool/ | jq .id)
-servers=$(api "${BASE}/api/server/" | jq -c '[.results[].id]')
+servers=$(api "${BASE}/api/server/?page_size=1000" | jq -c '[.results[].id]')
 json "{\"servers\":${servers}}" "/api/pool/${pool}/assign_servers/" >/dev/null
 printf 'VERSION=7.7.7\nbench image\n' >"$dir/fw.bin"
 fw=$(api -F name=bench -F firmware_type=BIOS -F version=7.7.7 -F "file=@$dir/fw.bin" "${BASE}/api/firmware/" | jq .id)

@@ -7,7 +7,7 @@
 #   BACKENDS=sqlite bench/inventory.sh # one backend
 #
 # Settings: DURATION (wrk run length, default 10s), WARMUP (unmeasured run before each, 2s),
-# PORT (default 18480), MOJO_BENCH_PG_URL (server URL without database, default
+# PORT (default 18580), MOJO_BENCH_PG_URL (server URL without database, default
 # postgres://postgres@127.0.0.1:5432), SERVERS, POOLS, BUILD=0 to use the release binaries
 # already built.
 # Targets: filtered page >= 2,000 req/s with p99 < 50 ms on both backends; all 10,000 servers
@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 
 DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-2s}
-PORT=${PORT:-18480}
+PORT=${PORT:-18580}
 SERVERS=${SERVERS:-10000}
 POOLS=${POOLS:-50}
 BACKENDS=${BACKENDS:-"sqlite postgres"}

@@ -6,26 +6,41 @@
 #
 #   bench/load.sh                                  # 200 clients, 60 s, 10,000 servers, both backends
 #   CLIENTS=64 DURATION=30 BACKENDS=sqlite bench/load.sh
+#   bench/load.sh ci                               # .ci/run's variant: 64 clients, 30 s, debug build
 #
-# Settings: CLIENTS (200), DURATION (60), SERVERS (10000), POOLS (50), BACKENDS, PORT (18490),
-# MOJO_BENCH_PG_URL (postgres://postgres@127.0.0.1:5432), BUILD=0 to reuse release binaries.
+# The `ci` mode runs 64 clients for 30 s against 2,000 servers on both backends with the debug
+# binaries `cargo test --all-targets` already built (PROFILE=debug BUILD=0; PORT 18571): it checks
+# correctness under concurrency (5xx, lost writes, `database is locked`), its numbers are not
+# benchmarks.
+#
+# Settings: CLIENTS (200), DURATION (60), SERVERS (10000), POOLS (50), BACKENDS, PORT (18570),
+# MOJO_BENCH_PG_URL (postgres://postgres@127.0.0.1:5432), PROFILE (release | debug), BUILD=0 to
+# reuse the binaries already built.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+if [ "${1:-}" = ci ]; then
+    CLIENTS=64 DURATION=30 SERVERS=2000 POOLS=20 PROFILE=debug BUILD=0 PORT=${PORT:-18571}
+fi
 CLIENTS=${CLIENTS:-200}
 DURATION=${DURATION:-60}
 SERVERS=${SERVERS:-10000}
 POOLS=${POOLS:-50}
-PORT=${PORT:-18490}
+PORT=${PORT:-18570}
 BACKENDS=${BACKENDS:-"sqlite postgres"}
 PG_BASE=${MOJO_BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}
+PROFILE=${PROFILE:-release}
 TARGET=${CARGO_TARGET_DIR:-target}
 BASE="http://127.0.0.1:${PORT}"
 
 if [ "${BUILD:-1}" != 0 ]; then
-    cargo build --release --bin mojo-server --example seed_inventory --example load
+    if [ "$PROFILE" = release ]; then
+        cargo build --release --bin mojo-server --example seed_inventory --example load
+    else
+        cargo build --bin mojo-server --example seed_inventory --example load
+    fi
 fi
-BIN="$TARGET/release/mojo-server"
+BIN="$TARGET/$PROFILE/mojo-server"
 
 run_backend() {
     local backend=$1 dir url db="" pid rc=0
@@ -37,8 +52,12 @@ run_backend() {
     else
         url="sqlite://${dir}/mojo.db"
     fi
+    if curl -s -o /dev/null "${BASE}/readyz"; then
+        echo "something already answers on ${BASE}: pick another PORT" >&2
+        return 1
+    fi
     echo "== ${backend}: seeding ${SERVERS} servers in ${POOLS} pools"
-    "$TARGET/release/examples/seed_inventory" "$url" "$SERVERS" "$POOLS" | sed 's/^/  /'
+    "$TARGET/$PROFILE/examples/seed_inventory" "$url" "$SERVERS" "$POOLS" | sed 's/^/  /'
     MOJO_TLS=off MOJO_LISTEN="127.0.0.1:${PORT}" MOJO_DATA_DIR="$dir" DATABASE_URL="$url" \
         MOJO_DISCOVERY_ALLOWED_NETWORKS=127.0.0.0/8 MOJO_ADMIN_PASSWORD=bench-admin-password \
         MOJO_SECRET_KEY=bench-jwt-secret-0123456789abcdef \
@@ -49,14 +68,27 @@ run_backend() {
         curl -sf "${BASE}/readyz" >/dev/null && break
         sleep 0.2
     done
-    MOJO_LOAD_PASSWORD=bench-admin-password \
-        "$TARGET/release/examples/load" "$BASE" "$CLIENTS" "$DURATION" "$pid" || rc=$?
+    if ! kill -0 "$pid" 2>/dev/null; then
+        echo "  the server exited at start-up:" >&2
+        tail -5 "$dir/server.log" >&2
+        return 1
+    fi
+    RUST_BACKTRACE=0 MOJO_LOAD_PASSWORD=bench-admin-password \
+        "$TARGET/$PROFILE/examples/load" "$BASE" "$CLIENTS" "$DURATION" "$pid" || rc=$?
     local locked
     locked=$(grep -c "database is locked" "$dir/server.log" || true)
     echo "  'database is locked' in the server log: ${locked}"
     [ "$locked" = 0 ] || rc=1
-    kill "$pid"
+    if ! kill "$pid" 2>/dev/null; then
+        echo "  the server died during the run; the end of its log:"
+        tail -20 "$dir/server.log"
+        rc=1
+    fi
     wait "$pid" 2>/dev/null || true
+    if [ "$rc" != 0 ]; then
+        echo "  server log lines at WARN or above: $(grep -cE ' (WARN|ERROR) ' "$dir/server.log" || true)"
+        grep -E ' (WARN|ERROR) ' "$dir/server.log" | sort | uniq -c | sort -rn | head -5 | cut -c1-300
+    fi
     if [ -n "$db" ]; then
         psql "${PG_BASE}/postgres" -qc "DROP DATABASE IF EXISTS ${db} WITH (FORCE)" >/dev/null
     fi

@@ -3,17 +3,17 @@
 # that /media/ URLs and /api/firmware/{id}/download/ share, fetched by a lab BMC through a signed
 # media URL (SimpleUpdate), and pushed to a lab BMC as a streamed multipart body; prints the time
 # of each and the server's RSS growth over its idle RSS (peak RSS is reset before each phase).
-# Plain HTTP on 127.0.0.1, SQLite, lab BMCs on 127.71.40.x.
+# Plain HTTP on 127.0.0.1, SQLite, lab BMCs on 127.79.40.x.
 #
 #   bench/media.sh
 #
-# Settings: SIZE (default 1GiB, any `truncate -s` size), PORT (18482), BUILD=0 to use the
+# Settings: SIZE (default 1GiB, any `truncate -s` size), PORT (18582), BUILD=0 to use the
 # release binary already built. Target: RSS growth < 50 MB for the download and the push.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SIZE=${SIZE:-1G}
-PORT=${PORT:-18482}
+PORT=${PORT:-18582}
 TARGET=${CARGO_TARGET_DIR:-target}
 BASE="http://127.0.0.1:${PORT}"
 LAB=../shared/redfish-lab/bmc-lab.sh
@@ -80,8 +80,8 @@ out=$(curl -sf -o /dev/null -w '%{time_total} %{size_download}' -H "Authorizatio
 echo "  download             $(awk -v t="${out% *}" 'BEGIN {printf "%6.1f s", t}')  ${out#* } bytes  RSS growth $(growth)"
 
 # Lab BMCs: one fetching through SimpleUpdate, one taking a multipart push.
-BMCLAB_STATE="$dir/lab1" bash "$LAB" start 1 --base 127.71.40.1 --mockups public-rackmount1 --task-ms 400 >/dev/null
-BMCLAB_STATE="$dir/lab2" bash "$LAB" start 1 --base 127.71.41.1 --mockups public-rackmount1 --task-ms 400 \
+BMCLAB_STATE="$dir/lab1" bash "$LAB" start 1 --base 127.79.40.1 --mockups public-rackmount1 --task-ms 400 >/dev/null
+BMCLAB_STATE="$dir/lab2" bash "$LAB" start 1 --base 127.79.41.1 --mockups public-rackmount1 --task-ms 400 \
     --multipart-push --no-simple-update --seed mediabench2 >/dev/null
 register() { # ip -> server id
     local range node profile
@@ -99,8 +99,8 @@ register() { # ip -> server id
     node=$(api "${BASE}/api/node/?scan_range=${range}" | jq '.results[0].id')
     api -H 'Content-Type: application/json' -d "{\"auth_profile\":${profile}}" "${BASE}/api/node/${node}/register/" | jq .server
 }
-s1=$(register 127.71.40.1)
-s2=$(register 127.71.41.1)
+s1=$(register 127.79.40.1)
+s2=$(register 127.79.41.1)
 reset_peak
 t0=$(date +%s.%N)
 job=$(api -H 'Content-Type: application/json' -d "{\"firmware\":${id_a}}" "${BASE}/api/server/${s1}/firmware_update/" | jq .id)

@@ -34,6 +34,8 @@ struct Tally {
     lat: HashMap<&'static str, Vec<u32>>,
     status: HashMap<u16, u64>,
     transport: u64,
+    /// One example per (operation, non-2xx status) and per transport error kind.
+    samples: HashMap<(&'static str, u16), String>,
     last_name: HashMap<i64, String>,
 }
 
@@ -154,14 +156,24 @@ async fn client(sh: Arc<Shared>, me: usize, mine: Vec<i64>, until: Instant) -> T
                 let s = r.status().as_u16();
                 (s, r.bytes().await.ok())
             }
-            Err(_) => {
+            Err(e) => {
                 t.transport += 1;
+                t.samples.entry((op, 0)).or_insert_with(|| format!("{e:?}"));
                 continue;
             }
         };
         let micros = u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX);
         t.lat.entry(op).or_default().push(micros);
         *t.status.entry(status).or_default() += 1;
+        if !(200..300).contains(&status) {
+            t.samples.entry((op, status)).or_insert_with(|| {
+                let b = bytes
+                    .as_deref()
+                    .map(String::from_utf8_lossy)
+                    .unwrap_or_default();
+                b.chars().take(200).collect()
+            });
+        }
         if status == 200 {
             if op == "patch" {
                 let id: i64 = path
@@ -222,6 +234,9 @@ async fn main() -> anyhow::Result<()> {
         std::env::var("MOJO_LOAD_PASSWORD").unwrap_or_else(|_| "bench-admin-password".into());
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(clients)
+        // Below the server's idle timeout (60 s), so a pooled connection is never reused just
+        // as the server closes it.
+        .pool_idle_timeout(Duration::from_secs(30))
         .timeout(Duration::from_secs(60))
         .build()?;
 
@@ -309,6 +324,9 @@ async fn main() -> anyhow::Result<()> {
             *all.status.entry(s).or_default() += n;
         }
         all.transport += t.transport;
+        for (k, v) in t.samples {
+            all.samples.entry(k).or_insert(v);
+        }
         all.last_name.extend(t.last_name);
     }
     let elapsed = started.elapsed().as_secs_f64();
@@ -347,6 +365,16 @@ async fn main() -> anyhow::Result<()> {
         "  statuses {statuses:?}  5xx {five}  transport errors {}",
         all.transport
     );
+    let mut samples: Vec<_> = all.samples.iter().collect();
+    samples.sort();
+    for ((op, status), body) in samples {
+        let what = if *status == 0 {
+            "transport error".to_string()
+        } else {
+            status.to_string()
+        };
+        println!("    e.g. {op} {what}: {body}");
+    }
     let cpu = |a: Option<f64>, b: Option<f64>| match (a, b) {
         (Some(a), Some(b)) => format!(
             "{:.1} s ({:.0}% of one core)",

@@ -300,7 +300,10 @@ impl App {
                     .http_builder()
                     .http1()
                     .timer(hyper_util::rt::TokioTimer::new())
-                    .header_read_timeout(state.config.header_read_timeout);
+                    // The guard enforces the header-read deadline from a head's first byte;
+                    // hyper's own runs from the end of the last answer, which would close
+                    // resting keep-alive connections after it instead of MOJO_IDLE_TIMEOUT.
+                    .header_read_timeout(None);
                 server.handle(handle).serve(service).await
             }
             None => {
@@ -309,7 +312,10 @@ impl App {
                     .http_builder()
                     .http1()
                     .timer(hyper_util::rt::TokioTimer::new())
-                    .header_read_timeout(state.config.header_read_timeout);
+                    // The guard enforces the header-read deadline from a head's first byte;
+                    // hyper's own runs from the end of the last answer, which would close
+                    // resting keep-alive connections after it instead of MOJO_IDLE_TIMEOUT.
+                    .header_read_timeout(None);
                 server.handle(handle).serve(service).await
             }
         };

@@ -115,6 +115,44 @@ async fn slow_and_idle_clients_are_cut_off() {
     app.finish().await;
 }
 
+/// A keep-alive connection that rests longer than the header-read timeout (but less than the
+/// idle timeout) and then sends its next request head in two pieces is answered: the
+/// header-read deadline runs from the head's first byte, not from the previous answer. (The
+/// load bench found this as a rare `IncompleteMessage` on a pooled client connection.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rested_keep_alive_connection_is_served() {
+    let app = common::spawn_with(
+        common::Backend::Sqlite,
+        common::Opts {
+            args: ["--header-read-timeout", "1s", "--idle-timeout", "5s"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut s = TcpStream::connect(addr_of(&app)).await.unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    let n = s.read(&mut buf).await.unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHo").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    s.write_all(b"st: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let (got, _) = until_closed(&mut s).await;
+    assert!(
+        got.starts_with("HTTP/1.1 200"),
+        "second request on the connection: {got:?}"
+    );
+    app.finish().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partial_head_over_tls() {
     use std::sync::Arc;

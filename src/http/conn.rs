@@ -71,6 +71,9 @@ struct ConnState {
     last_io: AtomicU64,
     /// Bytes arrived since the connection went quiet (a request head is being sent).
     head_started: AtomicBool,
+    /// Milliseconds after `started` of the first byte of the head being sent: the header-read
+    /// deadline runs from there (a keep-alive connection may rest before its next request).
+    head_since: AtomicU64,
     /// The connection task, woken when the last request in flight is answered.
     waker: AtomicWaker,
 }
@@ -108,6 +111,7 @@ where
             quiet_since: AtomicU64::new(0),
             last_io: AtomicU64::new(0),
             head_started: AtomicBool::new(false),
+            head_since: AtomicU64::new(0),
             waker: AtomicWaker::new(),
         });
         let io = GuardedIo {
@@ -145,7 +149,7 @@ impl<T> GuardedIo<T> {
         }
         let quiet = s.quiet_since.load(Ordering::SeqCst);
         let deadline = if s.head_started.load(Ordering::SeqCst) {
-            s.at(quiet) + self.limits.header_read
+            s.at(s.head_since.load(Ordering::SeqCst)) + self.limits.header_read
         } else {
             s.at(quiet.max(s.last_io.load(Ordering::SeqCst))) + self.limits.idle
         };
@@ -167,9 +171,13 @@ impl<T> GuardedIo<T> {
 
     fn progressed(&self, read: bool) {
         let s = &self.state;
-        s.last_io.store(s.millis(), Ordering::SeqCst);
-        if read && s.in_flight.load(Ordering::SeqCst) == 0 {
-            s.head_started.store(true, Ordering::SeqCst);
+        let now = s.millis();
+        s.last_io.store(now, Ordering::SeqCst);
+        if read
+            && s.in_flight.load(Ordering::SeqCst) == 0
+            && !s.head_started.swap(true, Ordering::SeqCst)
+        {
+            s.head_since.store(now, Ordering::SeqCst);
         }
     }
 }
