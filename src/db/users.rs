@@ -88,18 +88,24 @@ pub async fn attach_groups(mut db: impl Exec, users: &mut [User]) -> DbResult<()
     Ok(())
 }
 
-/// One user with groups.
+/// One user with groups, in one statement (a row per group, or one row without).
 pub async fn get(mut db: impl Exec, id: i64) -> DbResult<Option<User>> {
     let sql = Sql::new(format!(
-        "SELECT {USER_COLUMNS} FROM auth_user u WHERE u.id = $1"
+        "SELECT {USER_COLUMNS}, g.group_id FROM auth_user u \
+         LEFT JOIN auth_user_groups g ON g.user_id = u.id WHERE u.id = $1 ORDER BY g.group_id"
     ))
     .arg(id);
-    let Some(row) = db.fetch_optional(&sql).await? else {
+    let rows = db.fetch_all(&sql).await?;
+    let Some(first) = rows.first() else {
         return Ok(None);
     };
-    let mut users = vec![User::from_row(&row)?];
-    attach_groups(db, &mut users).await?;
-    Ok(users.pop())
+    let mut user = User::from_row(first)?;
+    for row in &rows {
+        if let Some(g) = row.opt_int("group_id")? {
+            user.groups.push(g);
+        }
+    }
+    Ok(Some(user))
 }
 
 /// The identity of a token's user.

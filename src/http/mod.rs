@@ -59,6 +59,8 @@ pub struct Shared {
     pub jwt: JwtKeys,
     /// Recently seen token holders.
     pub identities: auth::IdentityCache,
+    /// Access tokens already verified.
+    pub tokens: auth::TokenCache,
 }
 
 impl Deref for Shared {
@@ -79,6 +81,7 @@ impl AppState {
             ctx,
             jwt,
             identities: Default::default(),
+            tokens: Default::default(),
         }))
     }
 }
@@ -165,6 +168,10 @@ impl MakeRequestId for MakeId {
 }
 
 /// Builds the whole HTTP service: API routes, docs, operations endpoints and middleware.
+///
+/// Only the layer that needs the matched route (metrics and the audit trail, [`observe`]) is
+/// applied per route; everything else wraps the router once, so a request clones and boxes
+/// one middleware stack instead of one per layer (see README, Design notes).
 pub fn router(state: AppState) -> Router {
     let state_for_media = state.clone();
     let api = api();
@@ -173,32 +180,23 @@ pub fn router(state: AppState) -> Router {
     let allow = Arc::new(allow_table(&ops));
     let docs = openapi::docs_router(schema);
     paths.extend_from_slice(openapi::DOC_PATHS);
-    let paths: Arc<Vec<&'static str>> = Arc::new(paths);
+    let paths = Arc::new(SlashIndex::new(&paths));
     let x_request_id = header::HeaderName::from_static("x-request-id");
-    let deadline_state = state.clone();
-    let headers_state = state.config.tls;
-    let drain_state = state.config.max_body;
-    let inner = router
+    let edge_state = Arc::new(Edge {
+        allow,
+        state: state.clone(),
+    });
+    let routed = router
         .merge(docs)
         .merge(ops::routes(state.config.metrics_listen.is_none()))
         .fallback(not_found)
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            audit::record_writes,
-        ))
-        .layer(middleware::from_fn_with_state(state.clone(), record_metrics))
-        .with_state(state)
-        .layer(middleware::from_fn_with_state(allow, drf_shapes))
-        .layer(middleware::from_fn_with_state(
-            headers_state,
-            security_headers,
-        ))
-        .layer(middleware::from_fn_with_state(drain_state, drain_unread_body))
-        .layer(middleware::from_fn_with_state(deadline_state, request_deadline))
-        .layer(CompressionLayer::new())
-        .layer(CatchPanicLayer::custom(|_| {
-            ApiError::Internal("handler panicked".into()).into_response()
-        }))
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state);
+    // Outermost first; the slash rule rewrites URIs, so it runs before everything.
+    let stack = tower::ServiceBuilder::new()
+        .layer(middleware::from_fn_with_state(paths, trailing_slash))
+        .layer(SetRequestIdLayer::new(x_request_id.clone(), MakeId))
+        .layer(PropagateRequestIdLayer::new(x_request_id))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<Body>| {
                 let id = req
@@ -210,15 +208,15 @@ pub fn router(state: AppState) -> Router {
             })
             .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
-        .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
-        .layer(SetRequestIdLayer::new(x_request_id, MakeId));
-    // The slash rule rewrites URIs, so it must run before routing: it wraps the whole router.
-    let with_slash = tower::ServiceBuilder::new()
-        .layer(middleware::from_fn_with_state(paths, trailing_slash))
-        .service(inner);
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::Internal("handler panicked".into()).into_response()
+        }))
+        .layer(CompressionLayer::new())
+        .layer(middleware::from_fn_with_state(edge_state, edge))
+        .service(routed);
     Router::new()
         .merge(media::routes(state_for_media))
-        .fallback_service(with_slash)
+        .fallback_service(stack)
 }
 
 /// The router of the plain-HTTP media listener (`MOJO_MEDIA_LISTEN`): `/media/` only.
@@ -226,22 +224,50 @@ pub fn media_router(state: AppState) -> Router {
     media::router(state)
 }
 
-/// `X-Content-Type-Options: nosniff` on every answer and, over TLS,
-/// `Strict-Transport-Security`.
-async fn security_headers(State(tls): State<bool>, req: Request, next: Next) -> Response {
-    let mut resp = next.run(req).await;
-    let headers = resp.headers_mut();
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    if tls {
-        headers.insert(
-            header::STRICT_TRANSPORT_SECURITY,
-            HeaderValue::from_static("max-age=31536000"),
-        );
+/// What the edge middleware needs: the `Allow` table and the settings.
+struct Edge {
+    allow: Arc<Vec<(&'static str, String)>>,
+    state: AppState,
+}
+
+fn is_multipart(req: &Request) -> bool {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("multipart/")
+        })
+}
+
+/// The edge, outermost first: the request deadline, draining what a handler left of a body,
+/// the security headers and DRF's shapes for OPTIONS and 405. One middleware rather than
+/// four, in the same order, so that a request pays for one boxed service, not four.
+async fn edge(State(edge): State<Arc<Edge>>, req: Request, next: Next) -> Response {
+    request_deadline(&edge, req, next).await
+}
+
+/// Bounds the handling of a request by `MOJO_REQUEST_TIMEOUT` (503 past it). Uploads
+/// (multipart bodies) are bounded by body progress instead, node registration by its own
+/// deadline (plus a margin), and streamed answer bodies by the connection's write progress.
+async fn request_deadline(edge: &Edge, req: Request, next: Next) -> Response {
+    let multipart = is_multipart(&req);
+    if multipart {
+        return drain_unread_body(edge, true, req, next).await;
     }
-    resp
+    let config = &edge.state.config;
+    let mut limit = config.request_timeout;
+    if req.uri().path().ends_with("/register/") {
+        limit = limit.max(config.register_timeout + std::time::Duration::from_secs(10));
+    }
+    match tokio::time::timeout(limit, drain_unread_body(edge, false, req, next)).await {
+        Ok(resp) => resp,
+        Err(_) => {
+            tracing::warn!(limit_secs = limit.as_secs(), "request timed out");
+            ApiError::Unavailable("The request did not finish in time.".into()).into_response()
+        }
+    }
 }
 
 /// A request body the handler may leave unread; what is left is drained afterwards.
@@ -271,75 +297,90 @@ impl axum::body::HttpBody for SharedBody {
 /// answer goes out: a POST refused before its body was read (401, 403) then ends its HTTP/2
 /// stream cleanly instead of resetting it under a client still sending. Multipart uploads
 /// are left alone (they may be far larger).
-async fn drain_unread_body(State(limit): State<u64>, req: Request, next: Next) -> Response {
-    let multipart = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.trim_start()
-                .to_ascii_lowercase()
-                .starts_with("multipart/")
-        });
+async fn drain_unread_body(edge: &Edge, multipart: bool, req: Request, next: Next) -> Response {
     if multipart || req.method() == Method::GET || req.method() == Method::HEAD {
-        return next.run(req).await;
+        return security_headers(edge, req, next).await;
     }
     let (parts, body) = req.into_parts();
     let slot = Arc::new(std::sync::Mutex::new(Some(body)));
     let req = Request::from_parts(parts, Body::new(SharedBody(slot.clone())));
-    let resp = next.run(req).await;
+    let resp = security_headers(edge, req, next).await;
     let left = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
     if let Some(body) = left {
-        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let limit = usize::try_from(edge.state.config.max_body).unwrap_or(usize::MAX);
         let _ = axum::body::to_bytes(body, limit).await;
     }
     resp
 }
 
-/// Bounds the handling of a request by `MOJO_REQUEST_TIMEOUT` (503 past it). Uploads
-/// (multipart bodies) are bounded by body progress instead, node registration by its own
-/// deadline (plus a margin), and streamed answer bodies by the connection's write progress.
-async fn request_deadline(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let multipart = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.trim_start()
-                .to_ascii_lowercase()
-                .starts_with("multipart/")
-        });
-    if multipart {
-        return next.run(req).await;
+/// `X-Content-Type-Options: nosniff` on every answer and, over TLS,
+/// `Strict-Transport-Security`.
+async fn security_headers(edge: &Edge, req: Request, next: Next) -> Response {
+    let mut resp = drf_shapes(&edge.allow, req, next).await;
+    let headers = resp.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if edge.state.config.tls {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
     }
-    let mut limit = state.config.request_timeout;
-    if req.uri().path().ends_with("/register/") {
-        limit = limit.max(state.config.register_timeout + std::time::Duration::from_secs(10));
-    }
-    match tokio::time::timeout(limit, next.run(req)).await {
-        Ok(resp) => resp,
-        Err(_) => {
-            tracing::warn!(limit_secs = limit.as_secs(), "request timed out");
-            ApiError::Unavailable("The request did not finish in time.".into()).into_response()
-        }
-    }
+    resp
 }
 
 async fn not_found() -> ApiError {
     ApiError::NotFound("Not found.")
 }
 
+/// The route patterns, for the slash rule: literal ones by text, those with parameters by
+/// their number of segments (a lookup instead of a walk over every pattern).
+struct SlashIndex {
+    literal: std::collections::HashSet<&'static str>,
+    with_params: Vec<(usize, &'static str)>,
+}
+
+impl SlashIndex {
+    fn new(paths: &[&'static str]) -> SlashIndex {
+        let mut literal = std::collections::HashSet::new();
+        let mut with_params = Vec::new();
+        for p in paths {
+            if p.contains('{') {
+                with_params.push((p.matches('/').count(), *p));
+            } else {
+                literal.insert(*p);
+            }
+        }
+        SlashIndex {
+            literal,
+            with_params,
+        }
+    }
+
+    fn matches(&self, path: &str) -> bool {
+        if self.literal.contains(path) {
+            return true;
+        }
+        let segments = path.matches('/').count();
+        self.with_params
+            .iter()
+            .any(|(n, p)| *n == segments && matches_pattern(p, path))
+    }
+}
+
 /// Routes end in `/`: a GET/HEAD without it is redirected (301, query kept); other methods
 /// are served as if the slash were there. Only paths that would match a route are touched.
 async fn trailing_slash(
-    State(paths): State<Arc<Vec<&'static str>>>,
+    State(paths): State<Arc<SlashIndex>>,
     mut req: Request,
     next: Next,
 ) -> Response {
     let path = req.uri().path();
     if !path.ends_with('/') {
         let slashed = format!("{path}/");
-        if paths.iter().any(|p| matches_pattern(p, &slashed)) {
+        if paths.matches(&slashed) {
             let target = match req.uri().query() {
                 Some(q) => format!("{slashed}?{q}"),
                 None => slashed,
@@ -381,11 +422,7 @@ fn allow_table(ops: &[routes::Op]) -> Vec<(&'static str, String)> {
 }
 
 /// Gives axum's own 405 DRF's JSON body and a complete `Allow` header.
-async fn drf_shapes(
-    State(allow): State<Arc<Vec<(&'static str, String)>>>,
-    req: Request,
-    next: Next,
-) -> Response {
+async fn drf_shapes(allow: &[(&'static str, String)], req: Request, next: Next) -> Response {
     // Cheap clones (shared buffers); turned into text only for a 405.
     let (method, uri) = (req.method().clone(), req.uri().clone());
     if method == Method::OPTIONS {
@@ -424,11 +461,12 @@ async fn drf_shapes(
     resp
 }
 
-async fn record_metrics(State(state): State<AppState>, req: Request, next: Next) -> Response {
+/// The per-route layer: request metrics around the audit trail (both need the matched route).
+async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let start = Instant::now();
     let route = req.extensions().get::<MatchedPath>().cloned();
     let method = req.method().clone();
-    let resp = next.run(req).await;
+    let resp = audit::record_writes(State(state.clone()), req, next).await;
     state.metrics.observe_request(
         route.as_ref().map_or("unmatched", MatchedPath::as_str),
         method.as_str(),

@@ -4,15 +4,12 @@
 //! those; servers and switches are visible through their pool. The scope functions here are the
 //! only place that rule is written.
 
-use std::collections::HashSet;
-
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Json;
 use serde::Serialize;
-use serde_json::{json, Map};
 use utoipa::ToSchema;
 
 use super::auth::CurrentUser;
@@ -20,21 +17,22 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{Fields, Ids};
 use super::list::{self, Filter, FilterKind, ListQuery, ListSpec, Shape};
 use super::routes::{Api, Op};
-use super::validate::{invalid_pk, validate, validate_into, Errors, Field, Kind, Mode};
+use super::validate::{invalid_pk, validate_into, Errors, Field, Kind, Mode};
 use super::AppState;
 use crate::db::pools::{self, Pool, PoolServer, PoolSwitch, PoolWrite, POOL_COLUMNS};
 use crate::db::{servers, Db};
 use crate::service;
-use crate::service::pools::{AssignError, Members, PoolTarget, PoolWriteError};
+use crate::service::pools::{PoolTarget, PoolWriteError};
+
+mod members;
+
+pub use members::MAX_IDS;
+use members::{assign_servers, assign_switches, pool_compliance};
 
 /// True when the caller may see pool `id`.
 pub async fn can_see_pool(db: &Db, user: &CurrentUser, id: i64) -> ApiResult<bool> {
     Ok(service::pools::can_see(db, &user.viewer(), id).await?)
 }
-
-/// Most ids one assignment or removal may name (keeps every statement within the engines'
-/// bind-parameter limits).
-pub const MAX_IDS: usize = 10_000;
 
 /// One child pool.
 #[derive(Debug, Serialize, ToSchema)]
@@ -302,13 +300,13 @@ pub fn routes() -> Api {
 }
 
 /// The pool if the caller may see it, else 404.
-async fn visible_pool(state: &AppState, user: &CurrentUser, id: i64) -> ApiResult<Pool> {
+pub(super) async fn visible_pool(state: &AppState, user: &CurrentUser, id: i64) -> ApiResult<Pool> {
     service::pools::visible(&state.db, &user.viewer(), id)
         .await?
         .ok_or(ApiError::NoMatch("Pool"))
 }
 
-async fn detail(state: &AppState, id: i64) -> ApiResult<PoolDetail> {
+pub(super) async fn detail(state: &AppState, id: i64) -> ApiResult<PoolDetail> {
     let p = pools::get(&state.db, id)
         .await?
         .ok_or(ApiError::NoMatch("Pool"))?;
@@ -549,71 +547,4 @@ async fn delete_pool(
     tx.commit().await?;
     tracing::info!(pool_id = pool.id, user = %user.username, "pool deleted");
     Ok(StatusCode::NO_CONTENT)
-}
-
-async fn assign(
-    state: AppState,
-    user: CurrentUser,
-    id: i64,
-    body: Fields,
-    kind: Members,
-) -> ApiResult<Json<PoolDetail>> {
-    let pool = visible_pool(&state, &user, id).await?;
-    let fields = [Field::new(
-        kind.field(),
-        Kind::IntList {
-            min: None,
-            max: None,
-            allow_empty: false,
-            max_items: Some(MAX_IDS),
-        },
-    )];
-    let v = validate(&body, &fields, Mode::Full)?;
-    let sent = v.ints(kind.field()).unwrap_or_default();
-    let mut seen = HashSet::new();
-    let requested: Vec<i64> = sent.into_iter().filter(|i| seen.insert(*i)).collect();
-    match service::pools::assign(&state.db, &user.viewer(), pool.id, kind, &requested).await {
-        Ok(_) => Ok(Json(detail(&state, pool.id).await?)),
-        Err(AssignError::InvalidPk(r)) => Err(ApiError::field(kind.field(), invalid_pk(r))),
-        Err(e @ AssignError::Locked(..)) => Err(ApiError::bad_request(e.to_string())),
-        Err(AssignError::Conflicts(msgs)) => {
-            let mut m = Map::new();
-            m.insert(kind.field().to_string(), json!(msgs));
-            Err(ApiError::Validation(m))
-        }
-        Err(AssignError::Db(e)) => Err(e.into()),
-    }
-}
-
-async fn assign_servers(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    ids: Ids,
-    body: Fields,
-) -> ApiResult<Json<PoolDetail>> {
-    assign(state, user, ids.first(), body, Members::Servers).await
-}
-
-async fn assign_switches(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    ids: Ids,
-    body: Fields,
-) -> ApiResult<Json<PoolDetail>> {
-    assign(state, user, ids.first(), body, Members::Switches).await
-}
-
-async fn pool_compliance(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    ids: Ids,
-) -> ApiResult<Json<super::baselines::FirmwareBaselineCompliance>> {
-    use service::baselines::PoolComplianceError as E;
-    match service::baselines::pool_compliance(&state.ctx, user.viewer(), ids.first()).await {
-        Ok(report) => Ok(Json(super::baselines::render_report(report))),
-        Err(E::NoPool(_)) => Err(ApiError::NoMatch("Pool")),
-        Err(e @ E::NoBaseline(_)) => Err(ApiError::bad_request(e.to_string())),
-        Err(E::Baseline(service::baselines::BaselineError::Db(e)) | E::Db(e)) => Err(e.into()),
-        Err(E::Baseline(_)) => Err(ApiError::NoMatch("Pool")),
-    }
 }
