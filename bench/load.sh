@@ -8,8 +8,9 @@
 #   CLIENTS=64 DURATION=30 BACKENDS=sqlite bench/load.sh
 #   bench/load.sh ci                               # .ci/run's variant: 64 clients, 30 s, debug build
 #
-# The `ci` mode runs 64 clients for 30 s against 2,000 servers on both backends with the debug
-# binaries `cargo test --all-targets` already built (PROFILE=debug BUILD=0; PORT 18571): it checks
+# The `ci` mode runs 64 clients for 30 s against 2,000 servers on both backends with debug
+# binaries (PROFILE=debug, PORT 18571; `cargo build` of the server and the two examples is cheap
+# after the tests, which do not refresh target/debug/examples/load themselves): it checks
 # correctness under concurrency (5xx, lost writes, `database is locked`), its numbers are not
 # benchmarks.
 #
@@ -20,7 +21,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ "${1:-}" = ci ]; then
-    CLIENTS=64 DURATION=30 SERVERS=2000 POOLS=20 PROFILE=debug BUILD=0 PORT=${PORT:-18571}
+    CLIENTS=64 DURATION=30 SERVERS=2000 POOLS=20 PROFILE=debug PORT=${PORT:-18571}
 fi
 CLIENTS=${CLIENTS:-200}
 DURATION=${DURATION:-60}
