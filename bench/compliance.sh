@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Compliance benchmark: the inventory seed (10,000 servers with 20 firmware items each, half
-# Dell PowerEdge, half HPE ProLiant, in 50 pools), a baseline of three binaries (a BIOS and a
+# Compliance benchmark: the inventory seed (10,000 servers with 20 firmware items each, 40 %
+# Dell PowerEdge, the rest HPE ProLiant, in 50 pools), a baseline of three binaries (a BIOS and a
 # BMC package for Dell, a BIOS package for any vendor), and the time of
 # GET /api/firmware_baseline/{id}/compliance/ for every server, for one pool and for one
 # server, served by the release binary over plain HTTP on 127.0.0.1.

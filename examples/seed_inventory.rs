@@ -2,7 +2,8 @@
 //!
 //! Servers are registered through the same inventory API node registration uses, each with
 //! 2 CPUs, 4 NICs, one controller with 8 drives and 20 firmware items, spread over the pools
-//! (owned by group 1). Half are Dell PowerEdge, half HPE ProLiant.
+//! (owned by group 1). 40 % are Dell PowerEdge, the rest HPE ProLiant, in every pool alike
+//! (80 of each 200 with 50 pools, as the product's benchmark data has about 78 in a pool).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use anyhow::Context;
@@ -14,7 +15,8 @@ use mojo_server::db::{pools, servers, Db, Dialect, Sql};
 use serde_json::json;
 
 fn inventory(i: usize) -> ServerInventory {
-    let dell = i % 2 == 0;
+    // Independent of the pool (`i % pools`): with 50 pools, pool p holds i = p + 50k.
+    let dell = (i / 50) % 5 < 2;
     ServerInventory {
         uuid: Some(format!("4c4c4544-0000-4000-8000-{i:012}")),
         serial_number: Some(format!("SN{i:07}")),
