@@ -3,20 +3,22 @@
 # deployment on one server alone and N deployments in parallel (the N POSTs sent at once, the
 # deployment list read once per round); prints how long each took to reach `installing` (media
 # inserted, boot once from Cd, reset), the CPU the server and the lab used meanwhile, the ratio
-# (target < 2), and the BMC sessions left open. Today a deployment waiting in `installing` holds
-# a job worker, so the server runs with MOJO_WORKERS=N+2 (with the default 4, only 4 of the
-# parallel ones get there) until the queue's waiting state lands. Plain HTTP on
-# 127.0.0.1, SQLite.
+# (target < 2), and the BMC sessions left open. A deployment waiting in `installing` holds no
+# job worker (the queue's waiting state), so the server runs with its default MOJO_WORKERS.
+# Plain HTTP on 127.0.0.1, SQLite.
 #
 #   bench/deploy.sh
 #
-# Settings: N (50), WORKERS (N+2), PORT (18585), PROFILE (release | debug), BUILD=0 to use the binary already built.
+# Settings: N (50), WORKERS (MOJO_WORKERS; the server's default when unset), LAB_OPTS
+# (`--single-process`: one Python process for the N BMCs; empty: one process per BMC),
+# PORT (18585), PROFILE (release | debug), BUILD=0 to use the binary already built.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 N=${N:-50}
 PORT=${PORT:-18585}
-WORKERS=${WORKERS:-$(( N + 2 ))}
+WORKERS=${WORKERS:-}
+LAB_OPTS=${LAB_OPTS---single-process}
 PROFILE=${PROFILE:-release}
 TARGET=${CARGO_TARGET_DIR:-target}
 BASE="http://127.0.0.1:${PORT}"
@@ -40,8 +42,8 @@ json() { api -H 'Content-Type: application/json' -d "$1" "${BASE}$2"; }
 
 MOJO_TLS=off MOJO_LISTEN="127.0.0.1:${PORT}" MOJO_DATA_DIR="$dir/data" \
     MOJO_DISCOVERY_ALLOWED_NETWORKS=127.0.0.0/8 MOJO_ADMIN_PASSWORD=bench-admin-password \
-    MOJO_LOGIN_THROTTLE=off MOJO_POWER_POLL_SECS=0 MOJO_WORKERS="$WORKERS" MOJO_DB_POOL_SIZE=16 \
-    "$BIN" >"$dir/server.log" 2>&1 &
+    MOJO_LOGIN_THROTTLE=off MOJO_POWER_POLL_SECS=0 MOJO_DB_POOL_SIZE=16 \
+    env ${WORKERS:+"MOJO_WORKERS=$WORKERS"} "$BIN" >"$dir/server.log" 2>&1 &
 pid=$!
 for _ in $(seq 100); do
     curl -sf "${BASE}/readyz" >/dev/null && break
@@ -50,7 +52,8 @@ done
 TOKEN=$(curl -sf -X POST -H 'Content-Type: application/json' \
     -d '{"username":"admin","password":"bench-admin-password"}' "${BASE}/api/token/" | jq -r .access)
 
-bash "$LAB" start "$N" --base 127.79.51.1 --single-process >/dev/null
+# shellcheck disable=SC2086
+bash "$LAB" start "$N" --base 127.79.51.1 $LAB_OPTS >/dev/null
 last=$(awk -F'\t' 'END {print $2}' "$BMCLAB_STATE/manifest.tsv")
 range=$(json "{\"name\":\"lab\",\"ip_from\":\"127.79.51.1\",\"ip_to\":\"${last}\",\"ports\":[9443]}" \
     /api/node_discovery/scan_range/ | jq .id)
@@ -113,7 +116,7 @@ first=$1
 read -r one one_cpu one_lab < <(run "$first")
 sleep 1 # the cancel's eject settles
 read -r many many_cpu many_lab < <(run $servers)
-echo "== deployments reaching installing (MOJO_WORKERS=${WORKERS}):"
+echo "== deployments reaching installing (MOJO_WORKERS=${WORKERS:-default}, lab ${LAB_OPTS:-one process per BMC}):"
 echo "  1 alone ${one} s (server CPU ${one_cpu} s, lab CPU ${one_lab} s)"
 echo "  ${N} in parallel ${many} s (server CPU ${many_cpu} s, lab CPU ${many_lab} s)"
 awk -v a="$one" -v b="$many" 'BEGIN { printf "  ratio %.2f (target < 2)\n", b / a }'
