@@ -31,28 +31,6 @@ fn start_lab(base: &str, n: usize, extra: &[&str]) -> Lab {
     )
 }
 
-/// Uploads an ISO; returns its id.
-async fn upload_iso(app: &common::TestApp) -> i64 {
-    let data: Vec<u8> = (0..200_000u32).map(|i| (i % 253) as u8).collect();
-    let form = Form::new()
-        .text("name", "Ubuntu 24.04")
-        .text("os_family", "linux")
-        .text("version", "24.04")
-        .text("arch", "x86_64")
-        .part("file", Part::bytes(data).file_name(ISO_NAME.to_string()));
-    let resp = app
-        .client
-        .post(format!("{}/api/os/", app.base))
-        .bearer_auth(&app.token)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::CREATED);
-    let b: Value = resp.json().await.unwrap();
-    b["id"].as_i64().unwrap()
-}
-
 /// Waits until the deployment reads `step` (or ends); returns it.
 async fn wait_step(app: &common::TestApp, id: i64, step: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -124,7 +102,7 @@ async fn deploys_each_mockup(backend: common::Backend) {
     );
     let app = common::spawn(backend).await;
     let servers = fleet::register_all(&app, &lab).await;
-    let os = upload_iso(&app).await;
+    let os = fleet::upload_iso(&app, "Ubuntu 24.04", ISO_NAME).await;
     let (s, d) = app
         .post(
             &format!("/api/server/{}/deploy/", servers[0]),
@@ -261,7 +239,7 @@ async fn locks_and_cancel(backend: common::Backend) {
     let app = common::spawn(backend).await;
     let servers = fleet::register_all(&app, &lab).await;
     let (a, other) = (servers[0], servers[1]);
-    let os = upload_iso(&app).await;
+    let os = fleet::upload_iso(&app, "Ubuntu 24.04", ISO_NAME).await;
     let (_, p) = app
         .post("/api/pool/", json!({"name": "Row", "group": 1}))
         .await;
@@ -396,7 +374,7 @@ async fn restart_timeout_and_failure(backend: common::Backend) {
         .spawn()
         .await;
     let servers = fleet::register_all(&app, &lab).await;
-    let os = upload_iso(&app).await;
+    let os = fleet::upload_iso(&app, "Ubuntu 24.04", ISO_NAME).await;
     let started = deploy(&app, servers[0], os).await;
     let id = started["id"].as_i64().unwrap();
     let url = started["callback_url"].as_str().unwrap().to_string();
@@ -460,7 +438,7 @@ async fn restart_timeout_and_failure(backend: common::Backend) {
         .spawn()
         .await;
     let servers = fleet::register_all(&app, &lab).await;
-    let os = upload_iso(&app).await;
+    let os = fleet::upload_iso(&app, "Ubuntu 24.04", ISO_NAME).await;
     let started = deploy(&app, servers[2], os).await;
     let j = wait_job(&app, started["job"].as_i64().unwrap()).await;
     assert_eq!(j["status"], "failed", "{j}");

@@ -7,12 +7,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+mod fleet;
 mod lab;
 
 use std::time::{Duration, Instant};
 
 use lab::{lab_state, Lab};
-use reqwest::multipart::{Form, Part};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -24,83 +24,6 @@ fn octet(backend: common::Backend) -> u8 {
         common::Backend::Sqlite => 1,
         common::Backend::Postgres => 2,
     }
-}
-
-/// Scans and registers the whole lab; returns the server ids in slot order.
-async fn register_lab(app: &common::TestApp, lab: &Lab) -> Vec<i64> {
-    let (first, last) = (&lab.slots[0], lab.slots.last().unwrap());
-    let (s, r) = app
-        .post(
-            "/api/node_discovery/scan_range/",
-            json!({"name": "wait", "ip_from": first.ip, "ip_to": last.ip, "ports": [first.port]}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{r}");
-    let range = r["id"].as_i64().unwrap();
-    let (s, r) = app
-        .post(
-            "/api/node_discovery/run_scan/",
-            json!({"scan_ranges": [range]}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::ACCEPTED, "{r}");
-    let path = format!("/api/node_discovery/scan_range/{range}/");
-    wait_for(app, &path, |r| r["status"] != "scanning").await;
-    let (_, p) = app
-        .post(
-            "/api/node_discovery/auth_profile/",
-            json!({"node_classification": "wait", "bmc": "redfish"}),
-        )
-        .await;
-    let profile = p["id"].as_i64().unwrap();
-    let (s, c) = app
-        .post(
-            &format!("/api/node_discovery/auth_profile/{profile}/credentials/"),
-            json!({"username": first.user, "password": first.password}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{c}");
-    let (_, nodes) = app
-        .get(&format!(
-            "/api/node/?scan_range={range}&ordering=ip_address&page_size=100"
-        ))
-        .await;
-    let mut servers = Vec::new();
-    for slot in &lab.slots {
-        let node = nodes["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|n| n["ip_address"] == slot.ip.as_str())
-            .unwrap_or_else(|| panic!("no node for {}: {nodes}", slot.ip));
-        let (s, n) = app
-            .post(
-                &format!("/api/node/{}/register/", node["id"]),
-                json!({"auth_profile": profile}),
-            )
-            .await;
-        assert_eq!(s, StatusCode::OK, "{n}");
-        servers.push(n["server"].as_i64().unwrap());
-    }
-    servers
-}
-
-async fn upload_iso(app: &common::TestApp) -> i64 {
-    let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
-    let form = Form::new()
-        .text("name", "Installer")
-        .text("os_family", "linux")
-        .text("version", "1")
-        .text("arch", "x86_64")
-        .part("file", Part::bytes(data).file_name("installer.iso"));
-    let resp = app
-        .req(Method::POST, "/api/os/")
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::CREATED);
-    resp.json::<Value>().await.unwrap()["id"].as_i64().unwrap()
 }
 
 /// Waits (60 s at most) until `f` holds for the JSON at `path`; returns it.
@@ -146,8 +69,8 @@ async fn more_deployments_than_workers(backend: common::Backend) {
         .args(["--workers", "2", "--job-lease-secs", "3"])
         .spawn()
         .await;
-    let servers = register_lab(&app, &lab).await;
-    let os = upload_iso(&app).await;
+    let servers = fleet::register_all(&app, &lab).await;
+    let os = fleet::upload_iso(&app, "Installer", "installer.iso").await;
     let mut started = Vec::new();
     for server in &servers[..DEPLOYS] {
         let (s, d) = app
@@ -221,8 +144,8 @@ async fn more_deployments_than_workers(backend: common::Backend) {
         .args(["--workers", "1", "--deploy-timeout", "3s"])
         .spawn()
         .await;
-    let servers = register_lab(&app, &lab).await;
-    let os = upload_iso(&app).await;
+    let servers = fleet::register_all(&app, &lab).await;
+    let os = fleet::upload_iso(&app, "Installer", "installer.iso").await;
     let mut jobs = Vec::new();
     for server in &servers[..2] {
         let (s, d) = app

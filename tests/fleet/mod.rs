@@ -5,8 +5,9 @@
 
 use std::time::{Duration, Instant};
 
+use reqwest::multipart::{Form, Part};
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::common::{Backend, TestApp};
 use crate::lab::Lab;
@@ -98,4 +99,26 @@ pub async fn register_all(app: &TestApp, lab: &Lab) -> Vec<i64> {
         servers.push(n["server"].as_i64().unwrap());
     }
     servers
+}
+
+/// Uploads a 200 kB installer image named `file_name` as OS `name` (linux, x86_64); returns
+/// its id.
+pub async fn upload_iso(app: &TestApp, name: &str, file_name: &str) -> i64 {
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i % 253) as u8).collect();
+    let form = Form::new()
+        .text("name", name.to_string())
+        .text("os_family", "linux")
+        .text("version", "24.04")
+        .text("arch", "x86_64")
+        .part("file", Part::bytes(data).file_name(file_name.to_string()));
+    let resp = app
+        .client
+        .post(format!("{}/api/os/", app.base))
+        .bearer_auth(&app.token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    resp.json::<Value>().await.unwrap()["id"].as_i64().unwrap()
 }
