@@ -43,6 +43,10 @@ pub enum FilterKind {
     Choice(&'static [&'static str]),
     /// An integer (`Enter a number.` otherwise).
     Number,
+    /// The id of the user a row belongs to, an integer like [`FilterKind::Number`]; applied only
+    /// for a caller who sees every row (a superuser). Anyone else sees only their own rows (the
+    /// list's scope), so the value is ignored, whatever it is.
+    Owner,
     /// An integer naming rows through another table: ` AND <column> IN (<select> = value)`,
     /// e.g. `"SELECT job_id FROM job_servers WHERE server_id"` (`Enter a number.` otherwise).
     NumberIn(&'static str),
@@ -267,7 +271,7 @@ fn where_clause(
         let Some(raw) = req.filters.get(order).copied().flatten() else {
             continue;
         };
-        if raw.is_empty() {
+        if raw.is_empty() || (matches!(f.kind, FilterKind::Owner) && caller.groups.is_some()) {
             continue;
         }
         let mut error = |msg: String| errors.push((order, f.param, msg));
@@ -283,7 +287,7 @@ fn where_clause(
                 let p = sql.bind_later(raw);
                 sql.push(&format!(" AND {} = {p}", f.column));
             }
-            FilterKind::Number => match raw.trim().parse::<i64>() {
+            FilterKind::Number | FilterKind::Owner => match raw.trim().parse::<i64>() {
                 Ok(n) => {
                     let p = sql.bind_later(n);
                     sql.push(&format!(" AND {} = {p}", f.column));

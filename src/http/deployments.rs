@@ -119,7 +119,7 @@ pub static DEPLOYMENT_LIST: ListSpec = ListSpec {
         Filter {
             param: "created_by",
             column: "d.created_by",
-            kind: FilterKind::Number,
+            kind: FilterKind::Owner,
         },
     ],
     ordering: &[
@@ -213,12 +213,6 @@ async fn list_deployments(
     user: CurrentUser,
     q: ListQuery,
 ) -> ApiResult<Response> {
-    // Anyone else sees the deployments they started (the list's scope).
-    let q = if user.is_superuser {
-        q
-    } else {
-        q.ignoring(&["created_by"])
-    };
     list::respond(&state.db, &DEPLOYMENT_LIST, &q, &user, |r| {
         Deployment::from_row(r).map(DeploymentOut::from)
     })

@@ -104,7 +104,7 @@ pub static JOB_LIST: ListSpec = ListSpec {
         Filter {
             param: "created_by",
             column: "j.created_by",
-            kind: FilterKind::Number,
+            kind: FilterKind::Owner,
         },
     ],
     ordering: &[
@@ -143,13 +143,6 @@ async fn list_jobs(
     user: CurrentUser,
     q: ListQuery,
 ) -> ApiResult<Response> {
-    // Anyone else sees the jobs they started (the list's scope), whatever `created_by` they ask
-    // for.
-    let q = if user.is_superuser {
-        q
-    } else {
-        q.ignoring(&["created_by"])
-    };
     list::respond(&state.db, &JOB_LIST, &q, &user, |r| {
         Job::from_row(r).map(JobOut::from)
     })

@@ -45,21 +45,12 @@ pub struct ListQuery {
     /// The ordering used when the request names none or an empty one (not shown in
     /// `next`/`previous`).
     pub default_ordering: Option<&'static str>,
-    /// Filter parameters not applied, because the list's scope decides them (still shown in
-    /// `next`/`previous` as the client sent them).
-    pub ignored: &'static [&'static str],
 }
 
 impl ListQuery {
     /// The same query, ordered by `ordering` when it names no ordering itself.
     pub fn default_ordering(mut self, ordering: &'static str) -> ListQuery {
         self.default_ordering = Some(ordering);
-        self
-    }
-
-    /// The same query with the filter parameters `params` not applied (the scope decides them).
-    pub fn ignoring(mut self, params: &'static [&'static str]) -> ListQuery {
-        self.ignored = params;
         self
     }
 
@@ -147,7 +138,6 @@ impl FromRequestParts<AppState> for ListQuery {
             params,
             base_url: format!("{scheme}://{host}{}", parts.uri.path()),
             default_ordering: None,
-            ignored: &[],
         })
     }
 }
@@ -239,15 +229,7 @@ impl ListQuery {
         };
         Ok(ListRequest {
             search,
-            filters: spec
-                .filters
-                .iter()
-                .map(|f| {
-                    (!self.ignored.contains(&f.param))
-                        .then(|| self.get(f.param))
-                        .flatten()
-                })
-                .collect(),
+            filters: spec.filters.iter().map(|f| self.get(f.param)).collect(),
             // An empty `ordering` is none, as for DRF's OrderingFilter.
             ordering: self
                 .get("ordering")
@@ -461,7 +443,6 @@ mod tests {
             ],
             base_url: "http://h/api/server/".into(),
             default_ordering: None,
-            ignored: &[],
         };
         assert_eq!(
             q.url_with_page(Some(3)),

@@ -28,7 +28,9 @@ fn list_params(spec: &ListSpec) -> Vec<Value> {
         let schema = match f.kind {
             FilterKind::Exact => json!({"type": "string"}),
             FilterKind::Choice(c) => json!({"type": "string", "enum": c}),
-            FilterKind::Number | FilterKind::NumberIn(_) => json!({"type": "integer"}),
+            FilterKind::Number | FilterKind::Owner | FilterKind::NumberIn(_) => {
+                json!({"type": "integer"})
+            }
             FilterKind::Bool => json!({"type": "boolean"}),
             // Typed as drf-spectacular types a foreign-key filter; `null` is an extension.
             FilterKind::ForeignKey { .. } => json!({"type": "integer"}),
