@@ -6,7 +6,7 @@ mod common;
 
 use reqwest::multipart::{Form, Part};
 use reqwest::StatusCode;
-use serde_json::{json, Value};
+use serde_json::json;
 
 async fn firmware(app: &common::TestApp, tag: &str) -> i64 {
     let form = Form::new()
@@ -17,17 +17,7 @@ async fn firmware(app: &common::TestApp, tag: &str) -> i64 {
             "file",
             Part::bytes(format!("VERSION=1.0\n{tag}\n").into_bytes()).file_name("f.bin"),
         );
-    let resp = app
-        .client
-        .post(format!("{}/api/firmware/", app.base))
-        .bearer_auth(&app.token)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::CREATED);
-    let v: Value = resp.json().await.unwrap();
-    v["id"].as_i64().unwrap()
+    app.upload_created("/api/firmware/", form).await
 }
 
 both!(baseline_crud, |app: common::TestApp| async move {

@@ -477,17 +477,7 @@ async fn upload_bios(app: &common::TestApp, version: &str) -> i64 {
             "file",
             Part::bytes(format!("VERSION={version}\n").into_bytes()).file_name("bios.bin"),
         );
-    let resp = app
-        .client
-        .post(format!("{}/api/firmware/", app.base))
-        .bearer_auth(&app.token)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::CREATED);
-    let v: Value = resp.json().await.unwrap();
-    v["id"].as_i64().unwrap()
+    app.upload_created("/api/firmware/", form).await
 }
 
 /// A pool's firmware baseline: writable (unknown ids refused), `compliance` in the detail and

@@ -45,17 +45,7 @@ async fn upload_firmware(
             "file",
             Part::bytes(content.as_bytes().to_vec()).file_name(file_name.to_string()),
         );
-    let resp = app
-        .client
-        .post(format!("{}/api/firmware/", app.base))
-        .bearer_auth(&app.token)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::CREATED);
-    let v: Value = resp.json().await.unwrap();
-    v["id"].as_i64().unwrap()
+    app.upload_created("/api/firmware/", form).await
 }
 
 async fn wait_job(app: &common::TestApp, job: i64, secs: u64) -> Value {

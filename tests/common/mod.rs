@@ -472,6 +472,20 @@ impl TestApp {
             .bearer_auth(&self.token)
     }
 
+    /// Posts a multipart form with the admin token, asserts 201 and returns the new row's id.
+    pub async fn upload_created(&self, path: &str, form: reqwest::multipart::Form) -> i64 {
+        let resp = self
+            .req(Method::POST, path)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        let v: Value = resp.json().await.unwrap_or_default();
+        assert_eq!(status, StatusCode::CREATED, "{path}: {v}");
+        v["id"].as_i64().unwrap()
+    }
+
     /// Creates a non-superuser in the given groups; returns (id, token).
     pub async fn user(&self, username: &str, groups: &[i64]) -> (i64, String) {
         let (s, b) = self

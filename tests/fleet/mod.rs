@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::multipart::{Form, Part};
 use reqwest::StatusCode;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::common::{Backend, TestApp};
 use crate::lab::Lab;
@@ -111,14 +111,5 @@ pub async fn upload_iso(app: &TestApp, name: &str, file_name: &str) -> i64 {
         .text("version", "24.04")
         .text("arch", "x86_64")
         .part("file", Part::bytes(data).file_name(file_name.to_string()));
-    let resp = app
-        .client
-        .post(format!("{}/api/os/", app.base))
-        .bearer_auth(&app.token)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::CREATED);
-    resp.json::<Value>().await.unwrap()["id"].as_i64().unwrap()
+    app.upload_created("/api/os/", form).await
 }
