@@ -257,105 +257,150 @@ fn json_list<T: for<'de> Deserialize<'de>>(r: &Row, col: &str) -> DbResult<Vec<T
         .unwrap_or_default())
 }
 
-async fn rows_of(mut db: impl Exec, cols: &str, table: &str, server: i64) -> DbResult<Vec<Row>> {
-    db.fetch_all(
-        &Sql::new(format!(
-            "SELECT {cols} FROM {table} WHERE server_id = $1 ORDER BY id"
-        ))
-        .arg(server),
+/// The rows of a server's inventory table `table`, in id order, in one statement with the check
+/// that the server exists and is visible to `scope` (the caller's groups; None: a superuser, or
+/// the server's own jobs). None: no such server, or one the caller may not see.
+async fn rows_of(
+    mut db: impl Exec,
+    cols: &str,
+    table: &str,
+    server: i64,
+    scope: Option<&[i64]>,
+) -> DbResult<Option<Vec<Row>>> {
+    let mut sql = Sql::new(
+        "SELECT h.__found, c.* FROM (SELECT COUNT(*) AS __found FROM servers s WHERE s.id = $1",
     )
-    .await
+    .arg(server);
+    super::pools::server_scope(scope, &mut sql);
+    sql.push(&format!(
+        ") h LEFT JOIN (SELECT {cols} FROM {table} WHERE server_id = $1) c ON h.__found > 0 \
+         ORDER BY c.id"
+    ));
+    let rows = db.fetch_all(&sql).await?;
+    match rows.first() {
+        Some(head) if head.int("__found")? > 0 => {}
+        _ => return Ok(None),
+    }
+    // The id is never NULL in a real row: NULL marks the head joined to no row.
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        if r.opt_int("id")?.is_some() {
+            out.push(r);
+        }
+    }
+    Ok(Some(out))
+}
+
+/// Decodes each row of [`rows_of`]'s answer.
+fn decoded<T>(
+    rows: Option<Vec<Row>>,
+    decode: impl Fn(&Row) -> DbResult<T>,
+) -> DbResult<Option<Vec<T>>> {
+    rows.map(|rows| rows.iter().map(decode).collect())
+        .transpose()
 }
 
 /// Processors of a server.
-pub async fn processors(db: impl Exec, server: i64) -> DbResult<Vec<Processor>> {
+pub async fn processors(
+    db: impl Exec,
+    server: i64,
+    scope: Option<&[i64]>,
+) -> DbResult<Option<Vec<Processor>>> {
     let rows = rows_of(
         db,
         "id, socket, manufacturer, model, architecture, total_cores, total_threads, max_speed_mhz",
         "server_processors",
         server,
+        scope,
     )
     .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(Processor {
-                id: r.int("id")?,
-                socket: r.opt_text("socket")?,
-                manufacturer: r.opt_text("manufacturer")?,
-                model: r.opt_text("model")?,
-                architecture: r.opt_text("architecture")?,
-                total_cores: r.opt_int("total_cores")?,
-                total_threads: r.opt_int("total_threads")?,
-                max_speed_mhz: r.opt_int("max_speed_mhz")?,
-            })
+    decoded(rows, |r| {
+        Ok(Processor {
+            id: r.int("id")?,
+            socket: r.opt_text("socket")?,
+            manufacturer: r.opt_text("manufacturer")?,
+            model: r.opt_text("model")?,
+            architecture: r.opt_text("architecture")?,
+            total_cores: r.opt_int("total_cores")?,
+            total_threads: r.opt_int("total_threads")?,
+            max_speed_mhz: r.opt_int("max_speed_mhz")?,
         })
-        .collect()
+    })
 }
 
 /// Ethernet interfaces of a server.
-pub async fn ethernet_interfaces(db: impl Exec, server: i64) -> DbResult<Vec<EthernetInterface>> {
+pub async fn ethernet_interfaces(
+    db: impl Exec,
+    server: i64,
+    scope: Option<&[i64]>,
+) -> DbResult<Option<Vec<EthernetInterface>>> {
     let rows = rows_of(
         db,
         "id, name, mac_address, speed_mbps, link_status, ipv4_addresses",
         "server_ethernet_interfaces",
         server,
+        scope,
     )
     .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(EthernetInterface {
-                id: r.int("id")?,
-                name: r.opt_text("name")?,
-                mac_address: r.opt_text("mac_address")?,
-                speed_mbps: r.opt_int("speed_mbps")?,
-                link_status: r.opt_text("link_status")?,
-                ipv4_addresses: json_list(r, "ipv4_addresses")?,
-            })
+    decoded(rows, |r| {
+        Ok(EthernetInterface {
+            id: r.int("id")?,
+            name: r.opt_text("name")?,
+            mac_address: r.opt_text("mac_address")?,
+            speed_mbps: r.opt_int("speed_mbps")?,
+            link_status: r.opt_text("link_status")?,
+            ipv4_addresses: json_list(r, "ipv4_addresses")?,
         })
-        .collect()
+    })
 }
 
 /// Storage subsystems of a server.
-pub async fn storages(db: impl Exec, server: i64) -> DbResult<Vec<Storage>> {
+pub async fn storages(
+    db: impl Exec,
+    server: i64,
+    scope: Option<&[i64]>,
+) -> DbResult<Option<Vec<Storage>>> {
     let rows = rows_of(
         db,
         "id, name, controllers, drives, volumes",
         "server_storages",
         server,
+        scope,
     )
     .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(Storage {
-                id: r.int("id")?,
-                name: r.opt_text("name")?,
-                controllers: json_list(r, "controllers")?,
-                drives: json_list(r, "drives")?,
-                volumes: json_list(r, "volumes")?,
-            })
+    decoded(rows, |r| {
+        Ok(Storage {
+            id: r.int("id")?,
+            name: r.opt_text("name")?,
+            controllers: json_list(r, "controllers")?,
+            drives: json_list(r, "drives")?,
+            volumes: json_list(r, "volumes")?,
         })
-        .collect()
+    })
 }
 
 /// Firmware inventory of a server.
-pub async fn firmwares(db: impl Exec, server: i64) -> DbResult<Vec<ServerFirmware>> {
+pub async fn firmwares(
+    db: impl Exec,
+    server: i64,
+    scope: Option<&[i64]>,
+) -> DbResult<Option<Vec<ServerFirmware>>> {
     let rows = rows_of(
         db,
         "id, name, version, component_id, updateable, firmware_type",
         "server_firmwares",
         server,
+        scope,
     )
     .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(ServerFirmware {
-                id: r.int("id")?,
-                name: r.opt_text("name")?,
-                version: r.opt_text("version")?,
-                component_id: r.opt_text("component_id")?,
-                updateable: r.bool("updateable")?,
-                firmware_type: r.text("firmware_type")?,
-            })
+    decoded(rows, |r| {
+        Ok(ServerFirmware {
+            id: r.int("id")?,
+            name: r.opt_text("name")?,
+            version: r.opt_text("version")?,
+            component_id: r.opt_text("component_id")?,
+            updateable: r.bool("updateable")?,
+            firmware_type: r.text("firmware_type")?,
         })
-        .collect()
+    })
 }

@@ -388,8 +388,10 @@ async fn processors(
     user: CurrentUser,
     ids: Ids,
 ) -> ApiResult<Json<Vec<Processor>>> {
-    let s = visible_server(&state, &user, ids.first()).await?;
-    Ok(Json(servers::processors(&state.db, s.id).await?))
+    servers::processors(&state.db, ids.first(), user.viewer().scope())
+        .await?
+        .map(Json)
+        .ok_or(ApiError::NoMatch(SERVER_LIST.model))
 }
 
 async fn ethernet_interfaces(
@@ -397,8 +399,10 @@ async fn ethernet_interfaces(
     user: CurrentUser,
     ids: Ids,
 ) -> ApiResult<Json<Vec<EthernetInterface>>> {
-    let s = visible_server(&state, &user, ids.first()).await?;
-    Ok(Json(servers::ethernet_interfaces(&state.db, s.id).await?))
+    servers::ethernet_interfaces(&state.db, ids.first(), user.viewer().scope())
+        .await?
+        .map(Json)
+        .ok_or(ApiError::NoMatch(SERVER_LIST.model))
 }
 
 async fn storages(
@@ -406,8 +410,10 @@ async fn storages(
     user: CurrentUser,
     ids: Ids,
 ) -> ApiResult<Json<Vec<Storage>>> {
-    let s = visible_server(&state, &user, ids.first()).await?;
-    Ok(Json(servers::storages(&state.db, s.id).await?))
+    servers::storages(&state.db, ids.first(), user.viewer().scope())
+        .await?
+        .map(Json)
+        .ok_or(ApiError::NoMatch(SERVER_LIST.model))
 }
 
 async fn firmwares(
@@ -415,6 +421,8 @@ async fn firmwares(
     user: CurrentUser,
     ids: Ids,
 ) -> ApiResult<Json<Vec<ServerFirmware>>> {
-    let s = visible_server(&state, &user, ids.first()).await?;
-    Ok(Json(servers::firmwares(&state.db, s.id).await?))
+    servers::firmwares(&state.db, ids.first(), user.viewer().scope())
+        .await?
+        .map(Json)
+        .ok_or(ApiError::NoMatch(SERVER_LIST.model))
 }

@@ -93,9 +93,9 @@ impl JobHandler for FirmwareJob {
 
 /// The stored firmware version of a type on a server.
 async fn stored_version(ctx: &Ctx, server: i64, firmware_type: &str) -> Option<String> {
-    servers::firmwares(&ctx.db, server)
+    servers::firmwares(&ctx.db, server, None)
         .await
-        .ok()?
+        .ok()??
         .into_iter()
         .find(|f| f.firmware_type.eq_ignore_ascii_case(firmware_type))
         .and_then(|f| f.version)
