@@ -258,8 +258,9 @@ fn json_list<T: for<'de> Deserialize<'de>>(r: &Row, col: &str) -> DbResult<Vec<T
 }
 
 /// The rows of a server's inventory table `table`, in id order, in one statement with the check
-/// that the server exists and is visible to `scope` (the caller's groups; None: a superuser, or
-/// the server's own jobs). None: no such server, or one the caller may not see.
+/// that the server exists and is visible to `scope` (the caller's groups; None: every server, for
+/// a superuser or the server's own lifecycle work). None: no such server, or one the caller may
+/// not see.
 async fn rows_of(
     mut db: impl Exec,
     cols: &str,
