@@ -3,7 +3,7 @@
 //! Servers are registered through the same inventory API node registration uses, each with
 //! 2 CPUs, 4 NICs, one controller with 8 drives and 20 firmware items, spread over the pools
 //! (owned by group 1). 40 % are Dell PowerEdge, the rest HPE ProLiant, in every pool alike
-//! (80 of each 200 with 50 pools, as the product's benchmark data has about 78 in a pool).
+//! (80 of each 200 with 10,000 servers in 50 pools, as the product's benchmark data has about 78 in a pool).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use anyhow::Context;
@@ -14,9 +14,9 @@ use mojo_server::db::servers::{
 use mojo_server::db::{pools, servers, Db, Dialect, Sql};
 use serde_json::json;
 
-fn inventory(i: usize) -> ServerInventory {
-    // Independent of the pool (`i % pools`): with 50 pools, pool p holds i = p + 50k.
-    let dell = (i / 50) % 5 < 2;
+fn inventory(i: usize, pools: usize) -> ServerInventory {
+    // Independent of the pool (`i % pools`): pool p holds i = p + pools * k, so k decides.
+    let dell = (i / pools.max(1)) % 5 < 2;
     ServerInventory {
         uuid: Some(format!("4c4c4544-0000-4000-8000-{i:012}")),
         serial_number: Some(format!("SN{i:07}")),
@@ -111,7 +111,7 @@ async fn main() -> anyhow::Result<()> {
                 &mut tx,
                 i as i64 + 1,
                 &format!("https://198.18.{}.{}", (i >> 8) & 0xff, i & 0xff),
-                &inventory(i),
+                &inventory(i, pool_count),
             )
             .await?;
             if let Some(pool) = pool_ids.get(i % pool_count.max(1)) {

@@ -275,6 +275,11 @@ async fn visible_server(state: &AppState, user: &CurrentUser, id: i64) -> ApiRes
     list::fetch_one(&state.db, &SERVER_LIST, user, id, Server::from_row).await
 }
 
+/// A server's inventory rows as the answer, or the 404 of a server the caller cannot see.
+fn of_visible_server<T>(rows: Option<T>) -> ApiResult<Json<T>> {
+    rows.map(Json).ok_or(ApiError::NoMatch(SERVER_LIST.model))
+}
+
 async fn list_servers(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -388,10 +393,7 @@ async fn processors(
     user: CurrentUser,
     ids: Ids,
 ) -> ApiResult<Json<Vec<Processor>>> {
-    servers::processors(&state.db, ids.first(), user.viewer().scope())
-        .await?
-        .map(Json)
-        .ok_or(ApiError::NoMatch(SERVER_LIST.model))
+    of_visible_server(servers::processors(&state.db, ids.first(), user.viewer().scope()).await?)
 }
 
 async fn ethernet_interfaces(
@@ -399,10 +401,9 @@ async fn ethernet_interfaces(
     user: CurrentUser,
     ids: Ids,
 ) -> ApiResult<Json<Vec<EthernetInterface>>> {
-    servers::ethernet_interfaces(&state.db, ids.first(), user.viewer().scope())
-        .await?
-        .map(Json)
-        .ok_or(ApiError::NoMatch(SERVER_LIST.model))
+    of_visible_server(
+        servers::ethernet_interfaces(&state.db, ids.first(), user.viewer().scope()).await?,
+    )
 }
 
 async fn storages(
@@ -410,10 +411,7 @@ async fn storages(
     user: CurrentUser,
     ids: Ids,
 ) -> ApiResult<Json<Vec<Storage>>> {
-    servers::storages(&state.db, ids.first(), user.viewer().scope())
-        .await?
-        .map(Json)
-        .ok_or(ApiError::NoMatch(SERVER_LIST.model))
+    of_visible_server(servers::storages(&state.db, ids.first(), user.viewer().scope()).await?)
 }
 
 async fn firmwares(
@@ -421,8 +419,5 @@ async fn firmwares(
     user: CurrentUser,
     ids: Ids,
 ) -> ApiResult<Json<Vec<ServerFirmware>>> {
-    servers::firmwares(&state.db, ids.first(), user.viewer().scope())
-        .await?
-        .map(Json)
-        .ok_or(ApiError::NoMatch(SERVER_LIST.model))
+    of_visible_server(servers::firmwares(&state.db, ids.first(), user.viewer().scope()).await?)
 }
