@@ -7,6 +7,9 @@ pub enum DbError {
     /// The driver reported an error (connection, syntax, constraint).
     #[error(transparent)]
     Sqlx(#[from] sqlx::Error),
+    /// The server's own SQLite readers reported an error (see `sqlite_read`).
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
     /// A column was missing or held an unexpected type.
     #[error("column {0}: {1}")]
     Decode(String, &'static str),

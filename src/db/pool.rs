@@ -2,6 +2,7 @@
 //! [`Tx`].
 
 use std::str::FromStr;
+use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use std::time::Duration;
@@ -12,13 +13,15 @@ use sqlx::{PgPool, Postgres, Sqlite, SqlitePool};
 
 use super::row::{decode_all, decode_each, decode_pg, decode_sqlite, scalar_int, Row};
 use super::sql::{pg_query, sqlite_query, Sql};
+use super::sqlite_read::{Ran, Readers};
 use super::{sqlite_setup, DbResult, Dialect};
 
 /// A connection pool on either backend.
 #[derive(Clone, Debug)]
 pub enum Db {
-    /// Embedded SQLite.
-    Sqlite(SqlitePool),
+    /// Embedded SQLite: the sqlx pool (writes, transactions) and the readers for reads
+    /// outside a transaction (none for an in-memory database, which is per connection).
+    Sqlite(SqlitePool, Option<Arc<Readers>>),
     /// PostgreSQL.
     Postgres(PgPool),
 }
@@ -54,6 +57,9 @@ impl Db {
                 .foreign_keys(true)
                 .pragma("synchronous", "NORMAL")
                 .with_regexp();
+            let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+            let readers =
+                (!in_memory).then(|| Readers::new(opts.get_filename(), max_connections as usize));
             let pool = SqlitePoolOptions::new()
                 .after_connect(|conn, _| Box::pin(sqlite_setup::stable_plans(conn)))
                 .max_connections(max_connections)
@@ -61,14 +67,14 @@ impl Db {
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(opts)
                 .await?;
-            Ok(Db::Sqlite(pool))
+            Ok(Db::Sqlite(pool, readers))
         }
     }
 
     /// The dialect of this pool.
     pub fn dialect(&self) -> Dialect {
         match self {
-            Db::Sqlite(_) => Dialect::Sqlite,
+            Db::Sqlite(..) => Dialect::Sqlite,
             Db::Postgres(_) => Dialect::Postgres,
         }
     }
@@ -76,7 +82,7 @@ impl Db {
     /// Applies the migrations of this backend (`migrations/sqlite` or `migrations/postgres`).
     pub async fn migrate(&self) -> DbResult<()> {
         match self {
-            Db::Sqlite(p) => sqlx::migrate!("migrations/sqlite").run(p).await?,
+            Db::Sqlite(p, _) => sqlx::migrate!("migrations/sqlite").run(p).await?,
             Db::Postgres(p) => sqlx::migrate!("migrations/postgres").run(p).await?,
         }
         Ok(())
@@ -86,7 +92,7 @@ impl Db {
     /// transaction never fails to upgrade its lock).
     pub async fn begin(&self) -> DbResult<Tx> {
         Ok(match self {
-            Db::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Sqlite(p, _) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
             Db::Postgres(p) => Tx::Postgres(p.begin().await?),
         })
     }
@@ -94,7 +100,7 @@ impl Db {
     /// Runs a statement, returning the number of rows it changed.
     pub async fn execute(&self, q: &Sql) -> DbResult<u64> {
         Ok(match self {
-            Db::Sqlite(p) => sqlite_query(q).execute(p).await?.rows_affected(),
+            Db::Sqlite(p, _) => sqlite_query(q).execute(p).await?.rows_affected(),
             Db::Postgres(p) => pg_query(q).execute(p).await?.rows_affected(),
         })
     }
@@ -102,15 +108,37 @@ impl Db {
     /// All rows of a query.
     pub async fn fetch_all(&self, q: &Sql) -> DbResult<Vec<Row>> {
         match self {
-            Db::Sqlite(p) => decode_all(sqlite_query(q).fetch_all(p).await?, decode_sqlite),
+            Db::Sqlite(p, readers) => {
+                if let Some(r) = readers {
+                    let mut rows = Vec::new();
+                    if let Ran::Done = r.each(q, &mut |row| {
+                        rows.push(row);
+                        Ok(())
+                    })? {
+                        return Ok(rows);
+                    }
+                }
+                decode_all(sqlite_query(q).fetch_all(p).await?, decode_sqlite)
+            }
             Db::Postgres(p) => decode_all(pg_query(q).fetch_all(p).await?, decode_pg),
         }
     }
 
     /// Hands each row of a query to `f` as it arrives, so a large answer is never held twice.
-    pub async fn fetch_each(&self, q: &Sql, f: impl FnMut(Row) -> DbResult<()>) -> DbResult<()> {
+    pub async fn fetch_each(
+        &self,
+        q: &Sql,
+        mut f: impl FnMut(Row) -> DbResult<()>,
+    ) -> DbResult<()> {
         match self {
-            Db::Sqlite(p) => decode_each(sqlite_query(q).fetch(p), decode_sqlite, f).await,
+            Db::Sqlite(p, readers) => {
+                if let Some(r) = readers {
+                    if let Ran::Done = r.each(q, &mut f)? {
+                        return Ok(());
+                    }
+                }
+                decode_each(sqlite_query(q).fetch(p), decode_sqlite, f).await
+            }
             Db::Postgres(p) => decode_each(pg_query(q).fetch(p), decode_pg, f).await,
         }
     }
@@ -136,7 +164,7 @@ impl Db {
     /// Closes the pool, waiting for connections to be returned.
     pub async fn close(&self) {
         match self {
-            Db::Sqlite(p) => p.close().await,
+            Db::Sqlite(p, _) => p.close().await,
             Db::Postgres(p) => p.close().await,
         }
     }

@@ -25,7 +25,7 @@ pub(super) struct Names {
 
 /// How a Postgres column is decoded.
 #[derive(Debug, Clone, Copy)]
-enum PgKind {
+pub(super) enum PgKind {
     Int8,
     Int4,
     Int2,
@@ -37,6 +37,32 @@ enum PgKind {
     Timestamp,
     Bytea,
     Text,
+}
+
+impl Names {
+    /// Names of a result's columns, with their Postgres types (empty on SQLite).
+    pub(super) fn new(list: Vec<String>, pg_types: Vec<PgKind>) -> Names {
+        let index = list
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.clone(), i))
+            .collect();
+        Names {
+            list,
+            index,
+            pg_types,
+        }
+    }
+
+    /// The number of columns.
+    pub(super) fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    /// The name of column `i`.
+    pub(super) fn name(&self, i: usize) -> &str {
+        self.list.get(i).map_or("", String::as_str)
+    }
 }
 
 impl PgKind {
@@ -78,7 +104,7 @@ impl Clone for Row {
 }
 
 impl Row {
-    fn new(names: Arc<Names>, vals: Vec<Val>) -> Row {
+    pub(super) fn new(names: Arc<Names>, vals: Vec<Val>) -> Row {
         Row {
             names,
             vals,
@@ -186,11 +212,6 @@ impl Row {
 
 fn names_of<R: sqlx::Row>(row: &R) -> Arc<Names> {
     let list: Vec<String> = row.columns().iter().map(|c| c.name().to_string()).collect();
-    let index = list
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (n.clone(), i))
-        .collect();
     let pg_types = if <R::Database as sqlx::Database>::NAME == <Postgres as sqlx::Database>::NAME {
         row.columns()
             .iter()
@@ -199,11 +220,7 @@ fn names_of<R: sqlx::Row>(row: &R) -> Arc<Names> {
     } else {
         Vec::new()
     };
-    Arc::new(Names {
-        list,
-        index,
-        pg_types,
-    })
+    Arc::new(Names::new(list, pg_types))
 }
 
 /// Decodes one value whose type is already known (no second type check by sqlx).

@@ -29,6 +29,16 @@ impl Sql {
         self
     }
 
+    /// The SQL text.
+    pub(super) fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The bound arguments, in placeholder order.
+    pub(super) fn args(&self) -> &[Val] {
+        &self.args
+    }
+
     /// Appends raw SQL text.
     pub fn push(&mut self, text: &str) -> &mut Self {
         self.text.push_str(text);

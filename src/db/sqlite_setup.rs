@@ -114,7 +114,7 @@ mod tests {
         // Allocation statistics are off: SQLite counts nothing, so it takes no mutex for them.
         // SAFETY: a plain read of a counter.
         assert_eq!(unsafe { super::ffi::sqlite3_memory_used() }, 0);
-        let Db::Sqlite(pool) = &db else {
+        let Db::Sqlite(pool, _) = &db else {
             panic!("not SQLite")
         };
         let mut conn = pool.acquire().await.expect("connection");
