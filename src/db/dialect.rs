@@ -21,10 +21,10 @@ impl Dialect {
         match (self, term.is_ascii()) {
             (Dialect::Sqlite, true) => format!("{expr} LIKE {placeholder} ESCAPE '\\'"),
             (Dialect::Sqlite, false) => format!("{expr} REGEXP {placeholder}"),
-            (Dialect::Postgres, true) => {
-                format!("{expr} ILIKE {placeholder} COLLATE \"C\" ESCAPE '\\'")
-            }
-            (Dialect::Postgres, false) => format!("{expr} ILIKE {placeholder} ESCAPE '\\'"),
+            // Backslash is Postgres' default LIKE escape; naming it (`ESCAPE '\'`) would make
+            // Postgres rewrite the pattern through `like_escape()` for every row compared.
+            (Dialect::Postgres, true) => format!("{expr} ILIKE {placeholder} COLLATE \"C\""),
+            (Dialect::Postgres, false) => format!("{expr} ILIKE {placeholder}"),
         }
     }
 

@@ -390,7 +390,9 @@ pub async fn run<T>(
         columns: spec.columns,
         id_column: spec.id_column,
         order: order_by(spec, req.ordering),
+        from: spec.from,
         from_where: format!(" FROM {}{}", spec.from, filtered.clause),
+        searched: !req.search.is_empty() && !spec.search.is_empty(),
         checks: filtered
             .checks
             .iter()
@@ -518,8 +520,13 @@ struct Plan<'a> {
     columns: &'static str,
     id_column: &'static str,
     order: Vec<(&'static str, &'static str)>,
+    /// The declaration's `FROM` clause.
+    from: &'static str,
     /// ` FROM ... WHERE ...`.
     from_where: String,
+    /// Whether the WHERE clause carries search terms: then a paginated request evaluates it
+    /// once, into the ids and order keys of every match, and counts and pages those.
+    searched: bool,
     /// `(SELECT COUNT(*) ...) AS __fk<n>` columns.
     checks: Vec<String>,
 }
@@ -559,8 +566,21 @@ impl Plan<'_> {
             }
             None => String::new(),
         };
+        let keys: Vec<String> = self
+            .order
+            .iter()
+            .enumerate()
+            .map(|(i, (expr, _))| format!(", {expr} AS __o{i}"))
+            .chain([format!(", {} AS __id", self.id_column)])
+            .collect();
+        // With search terms the filter is the expensive part (each term is a pattern match on
+        // every search field of every candidate row): it runs once, into `m`, which the
+        // count and the page then read.
+        let matches = count && self.searched;
         let mut head: Vec<String> = Vec::new();
-        if count {
+        if matches {
+            head.push("(SELECT COUNT(*) FROM m) AS __total".to_string());
+        } else if count {
             head.push(format!("(SELECT COUNT(*){from_where}) AS __total"));
         }
         if checks {
@@ -581,20 +601,30 @@ impl Plan<'_> {
                 .await?;
             return Ok((None, items));
         }
-        let keys: Vec<String> = self
-            .order
-            .iter()
-            .enumerate()
-            .map(|(i, (expr, _))| format!(", {expr} AS __o{i}"))
-            .chain([format!(", {} AS __id", self.id_column)])
-            .collect();
+        let page = if matches {
+            let m_keys = keys.concat();
+            sql.push(&format!(
+                "WITH m AS MATERIALIZED (SELECT {}{from_where}) ",
+                &m_keys[2..]
+            ));
+            format!(
+                "SELECT {}{m_keys} FROM {} WHERE {} IN (SELECT m.__id FROM m ORDER BY {}{limit_sql})",
+                self.columns,
+                self.from,
+                self.id_column,
+                order_sql("m.")
+            )
+        } else {
+            format!(
+                "SELECT {}{}{from_where} ORDER BY {}{limit_sql}",
+                self.columns,
+                keys.concat(),
+                order_sql("")
+            )
+        };
         sql.push(&format!(
-            "SELECT h.*, r.* FROM (SELECT {}) h LEFT JOIN (SELECT {}{}{from_where} ORDER BY {}{limit_sql}) r \
-             ON 1=1 ORDER BY {}",
+            "SELECT h.*, r.* FROM (SELECT {}) h LEFT JOIN ({page}) r ON 1=1 ORDER BY {}",
             head.join(", "),
-            self.columns,
-            keys.concat(),
-            order_sql(""),
             order_sql("r.")
         ));
         let mut first = None;

@@ -137,16 +137,23 @@ pub async fn attach_sub_pools(mut db: impl Exec, pools: &mut [Pool]) -> DbResult
 
 /// One pool with its children, unrestricted (callers apply visibility).
 pub async fn get(mut db: impl Exec, id: i64) -> DbResult<Option<Pool>> {
+    // One row per child (one with NULLs for a pool without children).
     let sql = Sql::new(format!(
-        "SELECT {POOL_COLUMNS} FROM pools p WHERE p.id = $1"
+        "SELECT {POOL_COLUMNS}, c.id AS child_id, c.name AS child_name FROM pools p \
+         LEFT JOIN pools c ON c.parent_id = p.id WHERE p.id = $1 ORDER BY c.id"
     ))
     .arg(id);
-    let Some(row) = db.fetch_optional(&sql).await? else {
+    let rows = db.fetch_all(&sql).await?;
+    let Some(first) = rows.first() else {
         return Ok(None);
     };
-    let mut pools = vec![Pool::from_row(&row)?];
-    attach_sub_pools(db, &mut pools).await?;
-    Ok(pools.pop())
+    let mut pool = Pool::from_row(first)?;
+    for r in &rows {
+        if let Some(child) = r.opt_int("child_id")? {
+            pool.sub_pools.push((child, r.text("child_name")?));
+        }
+    }
+    Ok(Some(pool))
 }
 
 /// Creates a pool; returns its id.
@@ -272,50 +279,41 @@ pub struct PoolSwitch {
     pub management_ip: Option<String>,
 }
 
-/// The servers directly in a pool.
-pub async fn servers_of(mut db: impl Exec, id: i64) -> DbResult<Vec<PoolServer>> {
+/// The servers and the switches directly in a pool, each in id order, read in one statement.
+pub async fn members_of(
+    mut db: impl Exec,
+    id: i64,
+) -> DbResult<(Vec<PoolServer>, Vec<PoolSwitch>)> {
     let sql = Sql::new(
-        "SELECT id, name, model, serial_number, manufacturer, power_state, bmc_url FROM servers \
-         WHERE resource_pool_id = $1 ORDER BY id",
+        "SELECT 0 AS kind, id, name, model, serial_number, manufacturer, power_state, \
+         bmc_url AS address FROM servers WHERE resource_pool_id = $1 \
+         UNION ALL SELECT 1, id, name, model, NULL, manufacturer, NULL, management_ip \
+         FROM switches WHERE resource_pool_id = $1 ORDER BY 1, 2",
     )
     .arg(id);
-    db.fetch_all(&sql)
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(PoolServer {
+    let (mut servers, mut switches) = (Vec::new(), Vec::new());
+    for r in db.fetch_all(&sql).await? {
+        if r.int("kind")? == 0 {
+            servers.push(PoolServer {
                 id: r.int("id")?,
                 name: r.text("name")?,
                 model: r.opt_text("model")?,
                 serial_number: r.opt_text("serial_number")?,
                 manufacturer: r.opt_text("manufacturer")?,
                 power_state: r.opt_text("power_state")?,
-                bmc_url: r.text("bmc_url")?,
-            })
-        })
-        .collect()
-}
-
-/// The switches directly in a pool.
-pub async fn switches_of(mut db: impl Exec, id: i64) -> DbResult<Vec<PoolSwitch>> {
-    let sql = Sql::new(
-        "SELECT id, name, model, manufacturer, management_ip FROM switches \
-         WHERE resource_pool_id = $1 ORDER BY id",
-    )
-    .arg(id);
-    db.fetch_all(&sql)
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(PoolSwitch {
+                bmc_url: r.text("address")?,
+            });
+        } else {
+            switches.push(PoolSwitch {
                 id: r.int("id")?,
                 name: r.text("name")?,
                 model: r.text("model")?,
                 manufacturer: r.text("manufacturer")?,
-                management_ip: r.opt_text("management_ip")?,
-            })
-        })
-        .collect()
+                management_ip: r.opt_text("address")?,
+            });
+        }
+    }
+    Ok((servers, switches))
 }
 
 /// A member (server or switch) named in an assignment, with the pool holding it.

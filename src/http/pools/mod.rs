@@ -315,8 +315,7 @@ pub(super) async fn detail(state: &AppState, id: i64) -> ApiResult<PoolDetail> {
 
 /// The detail of a pool already read: its servers and switches added.
 async fn detail_of(state: &AppState, p: Pool) -> ApiResult<PoolDetail> {
-    let servers = pools::servers_of(&state.db, p.id).await?;
-    let switches = pools::switches_of(&state.db, p.id).await?;
+    let (servers, switches) = pools::members_of(&state.db, p.id).await?;
     let compliance = service::baselines::pool_status(&state.ctx, p.id, p.firmware_baseline)
         .await
         .map_err(|e| match e {
