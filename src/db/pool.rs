@@ -7,7 +7,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use std::time::Duration;
 
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{PgPool, Postgres, Sqlite, SqlitePool};
 
@@ -41,11 +41,15 @@ impl Db {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             // Connections are checked by use; a ping before every acquire costs a round trip
             // per query.
+            let mut opts = PgConnectOptions::from_str(url)?;
+            if loopback_without_ssl_choice(url, &opts) {
+                opts = opts.ssl_mode(PgSslMode::Disable);
+            }
             let pool = PgPoolOptions::new()
                 .max_connections(max_connections)
                 .test_before_acquire(false)
                 .acquire_timeout(Duration::from_secs(10))
-                .connect(url)
+                .connect_with(opts)
                 .await?;
             Ok(Db::Postgres(pool))
         } else {
@@ -168,6 +172,25 @@ impl Db {
             Db::Postgres(p) => p.close().await,
         }
     }
+}
+
+/// True when a Postgres URL names a server on this host (a loopback address, `localhost` or
+/// a Unix socket directory) and neither the URL nor `PGSSLMODE` chooses an SSL mode. The
+/// default mode (`prefer`) would then encrypt traffic that never leaves the machine, without
+/// verifying anything, at a cost on both ends of every statement; such a connection is made
+/// without TLS. An explicit `sslmode` (e.g. `require`, `verify-full`) is always honoured.
+fn loopback_without_ssl_choice(url: &str, opts: &PgConnectOptions) -> bool {
+    let chosen =
+        url.to_ascii_lowercase().contains("sslmode=") || std::env::var_os("PGSSLMODE").is_some();
+    let host = opts.get_host();
+    let local = host.starts_with('/')
+        || host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    local && !chosen
 }
 
 impl Tx {
