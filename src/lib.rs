@@ -15,6 +15,7 @@ pub mod jobs;
 pub mod keys;
 pub mod lifecycle;
 pub mod media;
+pub mod memory;
 pub mod metrics;
 pub mod redfish;
 pub mod service;

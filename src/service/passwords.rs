@@ -82,9 +82,15 @@ impl HashLimit {
             .acquire()
             .await
             .map_err(|e| HashError::Failed(e.to_string()))?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|e| HashError::Failed(format!("hashing task failed: {e}")))
+        tokio::task::spawn_blocking(move || {
+            let out = work();
+            // The hash's 19 MiB work area goes back to the system now, not when the
+            // blocking thread is next busy (or never): logins are rare, the area is large.
+            crate::memory::release_freed_on_this_thread();
+            out
+        })
+        .await
+        .map_err(|e| HashError::Failed(format!("hashing task failed: {e}")))
     }
 }
 
