@@ -192,3 +192,63 @@ fn register_regexp(conn: &Connection) -> DbResult<()> {
     )?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn readers() -> (tempfile::TempDir, Arc<Readers>) {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("r.db");
+        let conn = Connection::open(&path).expect("open");
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT, w REAL);
+             INSERT INTO t VALUES (1, 'Ärger', 1.5), (2, 'rack', NULL);",
+        )
+        .expect("schema");
+        (dir, Readers::new(&path, 2))
+    }
+
+    fn rows(r: &Readers, q: &Sql) -> (bool, Vec<Row>) {
+        let mut out = Vec::new();
+        let ran = r
+            .each(q, &mut |row| {
+                out.push(row);
+                Ok(())
+            })
+            .expect("query");
+        (matches!(ran, Ran::Done), out)
+    }
+
+    #[test]
+    fn binds_by_placeholder_number_and_decodes_each_type() {
+        let (_dir, r) = readers();
+        let q = Sql::new("SELECT id, name, w FROM t WHERE name = $2 OR id = $1 ORDER BY id")
+            .arg(2i64)
+            .arg("Ärger");
+        let (done, found) = rows(&r, &q);
+        assert!(done);
+        assert_eq!(found.len(), 2);
+        assert_eq!(
+            found[0].opt_text("name").expect("text").as_deref(),
+            Some("Ärger")
+        );
+        assert_eq!(found[0].opt_float("w").expect("real"), Some(1.5));
+        assert_eq!(found[1].opt_float("w").expect("null"), None);
+    }
+
+    #[test]
+    fn leaves_writes_to_the_pool_and_matches_regexp() {
+        let (_dir, r) = readers();
+        let (done, _) = rows(
+            &r,
+            &Sql::new("INSERT INTO t (name) VALUES ('x') RETURNING id"),
+        );
+        assert!(!done, "a write is not run by the readers");
+        let (_, all) = rows(&r, &Sql::new("SELECT COUNT(*) AS n FROM t"));
+        assert_eq!(all[0].int("n").expect("count"), 2);
+        let q = Sql::new("SELECT id FROM t WHERE name REGEXP $1").arg("(?i)ärger");
+        let (_, found) = rows(&r, &q);
+        assert_eq!(found.len(), 1);
+    }
+}
