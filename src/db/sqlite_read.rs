@@ -198,6 +198,9 @@ mod tests {
     use super::*;
 
     fn readers() -> (tempfile::TempDir, Arc<Readers>) {
+        // As `Db::connect` does: SQLite's allocator is chosen before SQLite first starts (other
+        // tests of this binary check that it was).
+        super::super::sqlite_setup::install();
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("r.db");
         let conn = Connection::open(&path).expect("open");
